@@ -1,0 +1,114 @@
+"""Plate geometry shared by the runtime and the trainer.
+
+Everything here must give the same answer at training and at inference time (the reference
+implementation letterboxed in training but squashed at inference), so there is exactly one copy,
+imported by both sides. Points are float arrays in pixel coordinates, corners always in the order
+top-left, top-right, bottom-right, bottom-left of the plate as it reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+LETTERBOX_FILL = 114
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How a frame was mapped into the model input: ``input = frame * scale + (pad_x, pad_y)``."""
+
+    scale: float
+    pad_x: float
+    pad_y: float
+
+    def to_frame(self, points: np.ndarray) -> np.ndarray:
+        """Map points (..., 2) or boxes (..., 4) from model-input pixels back to the frame."""
+        pts = np.asarray(points, dtype=np.float32).copy()
+        pts[..., 0::2] = (pts[..., 0::2] - self.pad_x) / self.scale
+        pts[..., 1::2] = (pts[..., 1::2] - self.pad_y) / self.scale
+        return pts
+
+    def to_input(self, points: np.ndarray) -> np.ndarray:
+        """Map points (..., 2) or boxes (..., 4) from the frame into model-input pixels."""
+        pts = np.asarray(points, dtype=np.float32).copy()
+        pts[..., 0::2] = pts[..., 0::2] * self.scale + self.pad_x
+        pts[..., 1::2] = pts[..., 1::2] * self.scale + self.pad_y
+        return pts
+
+
+def letterbox_params(frame_wh: tuple[int, int], input_wh: tuple[int, int]) -> Letterbox:
+    """Scale that fits the frame inside the input keeping its aspect, padding centred."""
+    fw, fh = frame_wh
+    iw, ih = input_wh
+    scale = min(iw / fw, ih / fh)
+    new_w, new_h = round(fw * scale), round(fh * scale)
+    return Letterbox(scale=scale, pad_x=(iw - new_w) // 2, pad_y=(ih - new_h) // 2)
+
+
+def letterbox(image: np.ndarray, input_wh: tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping aspect ratio and pad to ``input_wh`` with grey; returns the image and map."""
+    h, w = image.shape[:2]
+    lb = letterbox_params((w, h), input_wh)
+    new_w, new_h = round(w * lb.scale), round(h * lb.scale)
+    interp = cv2.INTER_AREA if lb.scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    out = np.full((input_wh[1], input_wh[0], 3), LETTERBOX_FILL, dtype=np.uint8)
+    px, py = int(lb.pad_x), int(lb.pad_y)
+    out[py : py + new_h, px : px + new_w] = resized
+    return out, lb
+
+
+def order_corners(corners: np.ndarray) -> np.ndarray:
+    """Return 4 points as top-left, top-right, bottom-right, bottom-left.
+
+    Labels come in several orders (CCPD starts at bottom-right); the recognizer needs one.
+    The two left-most points are the left side; of each side, the upper one comes first.
+    """
+    pts = np.asarray(corners, dtype=np.float32).reshape(4, 2)
+    by_x = pts[np.argsort(pts[:, 0], kind="stable")]
+    left, right = by_x[:2], by_x[2:]
+    tl, bl = left[np.argsort(left[:, 1], kind="stable")]
+    tr, br = right[np.argsort(right[:, 1], kind="stable")]
+    return np.stack([tl, tr, br, bl]).astype(np.float32)
+
+
+def corners_to_box(corners: np.ndarray) -> np.ndarray:
+    """Axis-aligned box [x1, y1, x2, y2] enclosing the corners."""
+    pts = np.asarray(corners, dtype=np.float32).reshape(-1, 2)
+    return np.array([*pts.min(0), *pts.max(0)], dtype=np.float32)
+
+
+def box_to_corners(box: np.ndarray) -> np.ndarray:
+    """Corners of an axis-aligned box, for labels that only give a box."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], dtype=np.float32)
+
+
+def plate_width(corners: np.ndarray) -> float:
+    """Mean length of the top and bottom edges: the scale corner errors are judged against."""
+    c = np.asarray(corners, dtype=np.float32).reshape(4, 2)
+    return float((np.linalg.norm(c[1] - c[0]) + np.linalg.norm(c[2] - c[3])) / 2)
+
+
+def rectify(image: np.ndarray, corners: np.ndarray, out_wh: tuple[int, int]) -> np.ndarray:
+    """Warp the quadrilateral plate to an upright ``out_wh`` image (perspective, not a box crop)."""
+    src = np.asarray(corners, dtype=np.float32).reshape(4, 2)
+    w, h = out_wh
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    m = cv2.getPerspectiveTransform(src, dst)
+    return cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix between boxes a (N, 4) and b (M, 4), [x1, y1, x2, y2]."""
+    a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(-1)
+    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(-1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
