@@ -1,0 +1,54 @@
+"""Loading an ONNX model and its JSON sidecar, with one-line errors instead of tracebacks.
+
+The sidecar (``model.json`` beside ``model.onnx``) holds every fact the runtime needs about the
+model — input size, normalisation, strides, charset, thresholds — so nothing is duplicated in code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+
+class ModelError(RuntimeError):
+    """A model file is missing, unreadable or does not match its sidecar."""
+
+
+def sidecar_path(model: Path) -> Path:
+    return Path(model).with_suffix(".json")
+
+
+def load_sidecar(model: Path) -> dict:
+    path = sidecar_path(model)
+    if not path.is_file():
+        raise ModelError(f"model sidecar not found: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"model sidecar {path} is not valid JSON: {exc}") from None
+
+
+def open_session(model: Path, threads: int) -> ort.InferenceSession:
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads."""
+    model = Path(model)
+    if not model.is_file():
+        raise ModelError(f"model file not found: {model}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load model {model}: {first_line}") from None
+
+
+def normalize_image(rgb_batch: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:
+    """(B, H, W, 3) uint8 RGB -> (B, 3, H, W) float32, normalised as the sidecar says."""
+    x = rgb_batch.astype(np.float32)
+    x = (x - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))

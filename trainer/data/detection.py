@@ -1,0 +1,116 @@
+"""Scenes with plate boxes (and corners where labelled) for detector training.
+
+Training tiles follow SCRFD's sample redistribution: each tile is a random crop of the scene at a
+random scale around the one the runtime letterbox would use, so that plates of every size, and
+small ones most of all, are common. Scenes whose labels give only a box (not corners) train the
+score and box but not the corners.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from streamer.geometry import box_to_corners
+from trainer.data.augment import photometric
+from trainer.data.ccpd import read_ccpd
+from trainer.data.shared import read_scenes, split_of
+
+#: scenes are cached in memory no larger than this (longer side), enough for 2x the 640 input.
+CACHE_SIDE = 1280
+#: the runtime's input longer side; tiles are cut at scales around it.
+BASE_SIDE = 640
+FLIP_ORDER = [1, 0, 3, 2]  # TL, TR, BR, BL -> mirrored
+
+
+@dataclass
+class DetScene:
+    image: np.ndarray  # BGR, longer side <= CACHE_SIDE
+    boxes: np.ndarray  # (M, 4)
+    corners: np.ndarray  # (M, 4, 2)
+    has_corners: np.ndarray  # (M,) bool
+    group: str
+    name: str
+
+
+def load_scene(path: Path, boxes, corners, has_corners, group: str) -> DetScene | None:
+    img = cv2.imread(str(path))
+    if img is None:
+        return None
+    scale = min(1.0, CACHE_SIDE / max(img.shape[:2]))
+    if scale < 1:
+        img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4) * scale
+    corners = np.asarray(corners, np.float32).reshape(-1, 4, 2) * scale
+    return DetScene(img, boxes, corners, np.asarray(has_corners, bool), group, path.name)
+
+
+def load_det_scenes(root: Path, split: str) -> dict[str, list[DetScene]]:
+    """CCPD (with corners), labelled scenes and detection-only scenes, grouped by source."""
+    groups: dict[str, list[DetScene]] = {}
+
+    def add(scene: DetScene | None) -> None:
+        if scene is not None:
+            groups.setdefault(scene.group, []).append(scene)
+
+    ccpd, _ = read_ccpd(root / "ccpd")
+    for lab in ccpd:
+        if split_of(Path(lab.image).name) == split:
+            add(load_scene(Path(lab.image), [lab.box], [lab.corners], [True], "ccpd"))
+    for labels_file, prefix in (("scenes", "scene"), ("detscenes", "det")):
+        labels, _ = read_scenes(root / labels_file / "labels.jsonl")
+        for lab in labels:
+            if split_of(Path(lab.image).name) != split or not lab.plates:
+                continue
+            boxes = [p.box for p in lab.plates]
+            group = f"{prefix}-{Path(lab.image).parent.name}"
+            add(
+                load_scene(
+                    Path(lab.image),
+                    boxes,
+                    [box_to_corners(b) for b in boxes],
+                    [False] * len(boxes),
+                    group,
+                )
+            )
+    return groups
+
+
+def random_tile(
+    scene: DetScene, rng: np.random.Generator, tile: int, strength: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A (tile x tile) training crop and its visible plates: boxes, corners, corner mask."""
+    h, w = scene.image.shape[:2]
+    scale = BASE_SIDE / max(h, w) * np.exp(rng.uniform(np.log(0.5), np.log(2.2)))
+    if len(scene.boxes) and rng.random() < 0.85:
+        cx, cy = scene.boxes[rng.integers(len(scene.boxes))].reshape(2, 2).mean(0)
+        cx, cy = (
+            cx * scale + rng.uniform(-0.4, 0.4) * tile,
+            cy * scale + rng.uniform(-0.4, 0.4) * tile,
+        )
+    else:
+        cx, cy = rng.uniform(0, w * scale), rng.uniform(0, h * scale)
+    tx, ty = tile / 2 - cx, tile / 2 - cy
+    flip = rng.random() < 0.5
+    m = np.array([[scale, 0, tx], [0, scale, ty]], np.float32)
+    if flip:
+        m[0] = [-scale, 0, tile - tx]
+    img = cv2.warpAffine(
+        scene.image, m, (tile, tile), flags=cv2.INTER_LINEAR, borderValue=(114, 114, 114)
+    )
+    corners = scene.corners @ m[:, :2].T + m[:, 2]
+    if flip:
+        corners = corners[:, FLIP_ORDER]
+    boxes = np.concatenate([corners.min(1), corners.max(1)], 1)
+    if not scene.has_corners.all():  # box-only labels: transform the box itself
+        b = scene.boxes.reshape(-1, 2, 2) @ m[:, :2].T + m[:, 2]
+        box_only = np.concatenate([b.min(1), b.max(1)], 1)
+        boxes = np.where(scene.has_corners[:, None], boxes, box_only)
+    clipped = boxes.clip(0, tile)
+    area = (boxes[:, 2:] - boxes[:, :2]).prod(1)
+    visible = (clipped[:, 2:] - clipped[:, :2]).clip(0).prod(1) / np.maximum(area, 1e-6)
+    keep = (visible > 0.6) & ((clipped[:, 2] - clipped[:, 0]) >= 4)
+    return photometric(img, rng, strength), clipped[keep], corners[keep], scene.has_corners[keep]

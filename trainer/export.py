@@ -1,0 +1,99 @@
+"""ONNX export of trained checkpoints, with the JSON sidecar the runtime reads everything from.
+
+The legacy TorchScript exporter (opset 17) writes these small models as one file in about a
+second; the graph includes the output decoding (detector) and the softmax (recognizer), so the
+runtime needs no knowledge of how the heads are parameterised.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from datetime import date
+from pathlib import Path
+
+import torch
+
+from streamer.charset import CHARSET
+from trainer.models.detector import DetectorSpec, ExportedDetector, PlateDetector
+from trainer.models.recognizer import PlateRecognizer, RecognizerSpec, SoftmaxHead
+
+OPSET = 17
+
+
+def _export(module: torch.nn.Module, example: torch.Tensor, path: Path, dynamic: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, example, str(path), dynamo=False, opset_version=OPSET,
+            input_names=["images"], output_names=["output"], dynamic_axes=dynamic,
+        )  # fmt: skip
+
+
+def training_record(summary: Path | None, ckpt: dict) -> dict:
+    """How the model was trained and what it scored, from the training run's summary JSON."""
+    record = json.loads(summary.read_text()) if summary and summary.exists() else {}
+    metrics = record.pop("val", {})
+    return {"training": record | {"steps": ckpt["step"]}, "metrics": metrics}
+
+
+def write_sidecar(onnx_path: Path, sidecar: dict) -> None:
+    sidecar = {"version": date.today().isoformat(), "opset": OPSET, **sidecar}
+    onnx_path.with_suffix(".json").write_text(
+        json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n"
+    )
+
+
+def export_detector(checkpoint: Path, output: Path, summary: Path | None = None) -> None:
+    from trainer.train_detector import ANCHOR_SHAPE, INPUT_SPEC
+
+    ckpt = torch.load(checkpoint, weights_only=False)
+    spec = DetectorSpec(**ckpt["spec"])
+    model = PlateDetector(spec)
+    model.load_state_dict(ckpt["model"])
+    example = torch.zeros(1, 3, 384, 640)
+    _export(
+        ExportedDetector(model),
+        example,
+        output,
+        {"images": {2: "height", 3: "width"}, "output": {1: "anchors"}},
+    )
+    write_sidecar(output, {
+        "name": "platestream-detector",
+        "architecture": "SCRFD-style: fused-IB backbone, BiFPN, head: score, box, 4 corners",
+        "spec": spec.to_dict(),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        **INPUT_SPEC,
+        "input_multiple": 32,
+        "strides": list(spec.strides),
+        "anchor_shape_in_strides": list(ANCHOR_SHAPE),
+        "output": "(1, N, 13): score, box x1 y1 x2 y2, corners TL TR BR BL (x, y), input pixels",
+        "score_threshold": 0.4,
+        "nms_iou": 0.45,
+        **training_record(summary, ckpt),
+    })  # fmt: skip
+
+
+def export_recognizer(checkpoint: Path, output: Path, summary: Path | None = None) -> None:
+    from trainer.train_recognizer import INPUT_SPEC
+
+    ckpt = torch.load(checkpoint, weights_only=False)
+    spec = RecognizerSpec(**ckpt["spec"])
+    model = PlateRecognizer(spec)
+    model.load_state_dict(ckpt["model"])
+    example = torch.zeros(1, 3, spec.input_height, spec.input_width)
+    _export(SoftmaxHead(model), example, output, {"images": {0: "batch"}, "output": {0: "batch"}})
+    write_sidecar(output, {
+        "name": "platestream-recognizer",
+        "architecture": "MaskOCR-style: strip ViT encoder (MAE), character-query decoder",
+        "spec": spec.to_dict(),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        **INPUT_SPEC,
+        "charset": list(CHARSET),
+        "max_length": spec.max_length,
+        "pad_class": 0,
+        "output": "(B, max_length, classes) softmax per position; class 0 = end/pad",
+        **training_record(summary, ckpt),
+    })  # fmt: skip

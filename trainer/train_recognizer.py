@@ -1,0 +1,285 @@
+"""Recognizer training: MAE pre-training of the strip encoder, then reading (frozen, then full).
+
+Runs are sized by wall-clock minutes rather than epochs because the machine (2 CPU cores) is the
+constraint; checkpoints are written as the run goes so a run can be resumed or exported early.
+Batches mix the plate groups with fixed weights so that no region is starved by the big ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from streamer.charset import CHARSET, MAX_LENGTH, encode
+from streamer.recognizer import preprocess_plates, reading_from_probs
+from trainer.data.augment import augmented_plate
+from trainer.data.plates import PlateSample, load_real_samples
+from trainer.data.shared import data_root
+from trainer.models.recognizer import MaskedAutoencoder, PlateRecognizer, RecognizerSpec
+from trainer.schedule import PlateauScheduler
+
+#: what the runtime needs to feed the model; written to the sidecar.
+INPUT_SPEC = {"input_size": [192, 48], "mean": [127.5] * 3, "std": [127.5] * 3, "color": "RGB"}
+
+#: share of each batch per group; groups absent from the data are dropped and the rest rescaled.
+GROUP_WEIGHTS = {
+    "cn": 0.16, "ccpd": 0.08, "br": 0.14, "us": 0.14, "ar": 0.08,
+    "br-scene": 0.04, "us-scene": 0.06, "eu-scene": 0.06, "synth": 0.24,
+}  # fmt: skip
+
+
+class PlateBatches:
+    """Draws augmented batches from weighted groups of plate samples."""
+
+    def __init__(self, groups: dict[str, list], rng: np.random.Generator, strength: float):
+        self.groups = {k: v for k, v in groups.items() if callable(v) or v}
+        weights = np.array([GROUP_WEIGHTS.get(k, 0.05) for k in self.groups])
+        self.names, self.p = list(self.groups), weights / weights.sum()
+        self.rng, self.strength = rng, strength
+
+    def draw(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        crops, targets = [], []
+        for g in self.rng.choice(len(self.names), size, p=self.p):
+            source = self.groups[self.names[g]]
+            # a synthetic group is a function that renders a new sample on every call
+            s = source() if callable(source) else source[self.rng.integers(len(source))]
+            crops.append(
+                augmented_plate(
+                    s.context, s.corners, tuple(INPUT_SPEC["input_size"]), self.rng, self.strength
+                )
+            )
+            targets.append(encode(s.text))
+        x = torch.from_numpy(preprocess_plates(crops, INPUT_SPEC))
+        return x, torch.from_numpy(np.stack(targets))
+
+
+def synthetic_group(seed: int):
+    """A generator of synthetic plate samples, when the synthetic renderer is available."""
+    from trainer.synth.scenes import random_plate_sample
+
+    rng = np.random.default_rng(seed)
+    return lambda: PlateSample(*random_plate_sample(rng), group="synth")
+
+
+def load_groups(root: Path, split: str, with_synth: bool, seed: int) -> dict[str, list]:
+    groups: dict[str, list] = dict(load_real_samples(root, split))
+    if with_synth:
+        groups["synth"] = synthetic_group(seed)
+    return groups
+
+
+def evaluate(model: PlateRecognizer, groups: dict[str, list[PlateSample]]) -> dict[str, dict]:
+    """Exact-plate accuracy per group on un-augmented rectified plates."""
+    model.eval()
+    results = {}
+    with torch.no_grad():
+        for name, samples in sorted(groups.items()):
+            correct = 0
+            for i in range(0, len(samples), 64):
+                chunk = samples[i : i + 64]
+                crops = [
+                    augmented_plate(s.context, s.corners, tuple(INPUT_SPEC["input_size"]), None, 0)
+                    for s in chunk
+                ]
+                probs = (
+                    model(torch.from_numpy(preprocess_plates(crops, INPUT_SPEC)))
+                    .softmax(-1)
+                    .numpy()
+                )
+                correct += sum(
+                    reading_from_probs(p, CHARSET).text == s.text for p, s in zip(probs, chunk)
+                )
+            results[name] = {
+                "n": len(samples),
+                "accuracy": round(correct / max(1, len(samples)), 4),
+            }
+    model.train()
+    return results
+
+
+def spec_from_args(args) -> RecognizerSpec:
+    return RecognizerSpec(
+        dim=args.dim, encoder_layers=args.layers, decoder_layers=args.decoder_layers,
+        num_classes=len(CHARSET), max_length=MAX_LENGTH,
+    )  # fmt: skip
+
+
+def run_mae(args) -> int:
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    spec = spec_from_args(args)
+    rng = np.random.default_rng(args.seed)
+    batches = PlateBatches(
+        load_groups(data_root(), "train", not args.no_synth, args.seed), rng, 0.5
+    )
+    mae = MaskedAutoencoder(PlateRecognizer(spec).encoder, spec, mask_ratio=args.mask_ratio)
+    opt = torch.optim.AdamW(mae.parameters(), lr=args.lr, weight_decay=0.05)
+    sched = PlateauScheduler(opt, patience=args.patience)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = TrainLog(out / "mae_log.csv", ["step", "seconds", "loss", "lr"])
+    start, step = time.time(), 0
+    while time.time() - start < args.minutes * 60:
+        x, _ = batches.draw(args.batch)
+        loss = mae(x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step(loss.item())
+        step += 1
+        if step % 50 == 0:
+            log.write(step, time.time() - start, loss.item(), opt.param_groups[0]["lr"])
+            torch.save(
+                {"spec": spec.to_dict(), "encoder": mae.encoder.state_dict(), "step": step},
+                out / "mae.pt",
+            )
+    torch.save(
+        {"spec": spec.to_dict(), "encoder": mae.encoder.state_dict(), "step": step}, out / "mae.pt"
+    )
+    print(f"MAE: {step} steps in {time.time() - start:.0f} s, last loss {loss.item():.4f}")
+    return 0
+
+
+class TrainLog:
+    """A CSV log written line by line, so a running job can be watched and plotted."""
+
+    def __init__(self, path: Path, columns: list[str], append: bool = False):
+        self.path = path
+        if not append or not path.exists():
+            path.write_text(",".join(columns) + "\n")
+
+    def write(self, *values) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerow([f"{v:.6g}" if isinstance(v, float) else v for v in values])
+
+
+def run_ocr(args) -> int:
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    root = data_root()
+    train = PlateBatches(
+        load_groups(root, "train", not args.no_synth, args.seed), rng, args.strength
+    )
+    val = load_real_samples(root, "val")
+    ckpt_path = out / "ocr.pt"
+    if args.resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        spec = RecognizerSpec(**ckpt["spec"])
+        model = PlateRecognizer(spec)
+        model.load_state_dict(ckpt["model"])
+        done_seconds, step = ckpt["seconds"], ckpt["step"]
+    else:
+        spec = spec_from_args(args)
+        model = PlateRecognizer(spec)
+        done_seconds, step = 0.0, 0
+        if args.init_encoder:
+            model.encoder.load_state_dict(
+                torch.load(args.init_encoder, weights_only=False)["encoder"]
+            )
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
+    sched = PlateauScheduler(opt, patience=args.patience)
+    log = TrainLog(
+        out / "ocr_log.csv", ["step", "seconds", "loss", "lr", "frozen"], append=args.resume
+    )
+    start = time.time() - done_seconds
+    freeze_until = args.freeze_minutes * 60 if args.init_encoder and not args.resume else 0
+    losses = []
+    while time.time() - start < args.minutes * 60:
+        frozen = time.time() - start < freeze_until
+        model.encoder.requires_grad_(not frozen)
+        x, y = train.draw(args.batch)
+        logits = model(x)
+        loss = loss_fn(logits.flatten(0, 1), y.flatten())
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+        opt.step()
+        sched.step(loss.item())
+        losses.append(loss.item())
+        step += 1
+        if step % 50 == 0:
+            log.write(
+                step,
+                time.time() - start,
+                float(np.mean(losses)),
+                opt.param_groups[0]["lr"],
+                int(frozen),
+            )
+            losses = []
+        if step % 500 == 0:
+            save_ocr(ckpt_path, model, spec, step, time.time() - start)
+    seconds = time.time() - start
+    save_ocr(ckpt_path, model, spec, step, seconds)
+    metrics = evaluate(model, val)
+    summary = {
+        "steps": step, "seconds": round(seconds), "batch": args.batch, "strength": args.strength,
+        "init_encoder": str(args.init_encoder or ""), "freeze_minutes": args.freeze_minutes,
+        "lr_drops": sched.drops, "val": metrics,
+    }  # fmt: skip
+    (out / "ocr_summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def save_ocr(path: Path, model: PlateRecognizer, spec: RecognizerSpec, step: int, seconds: float):
+    torch.save(
+        {"spec": spec.to_dict(), "model": model.state_dict(), "step": step, "seconds": seconds},
+        path,
+    )
+
+
+def run_export(args) -> int:
+    from trainer.export import export_recognizer
+
+    export_recognizer(
+        Path(args.checkpoint), Path(args.output), Path(args.summary) if args.summary else None
+    )
+    return 0
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="runs/recognizer", help="folder for checkpoints and logs")
+    p.add_argument("--minutes", type=float, default=20, help="wall-clock budget")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--patience", type=int, default=400, help="plateau steps before an LR drop")
+    p.add_argument("--dim", type=int, default=192)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--decoder-layers", type=int, default=2)
+    p.add_argument("--no-synth", action="store_true", help="real plates only")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("mae", help="pre-train the recognizer encoder as a masked autoencoder")
+    add_common(p)
+    p.add_argument("--mask-ratio", type=float, default=0.7)
+    p.set_defaults(func=run_mae)
+
+    p = sub.add_parser("ocr", help="train the recognizer (optionally from an MAE encoder)")
+    add_common(p)
+    p.add_argument("--init-encoder", help="mae.pt from 'platestream-train mae'")
+    p.add_argument(
+        "--freeze-minutes", type=float, default=3, help="minutes with the encoder frozen"
+    )
+    p.add_argument("--strength", type=float, default=1.0, help="augmentation strength")
+    p.add_argument("--resume", action="store_true")
+    p.set_defaults(func=run_ocr)
+
+    p = sub.add_parser("export-recognizer", help="export a recognizer checkpoint to ONNX + sidecar")
+    p.add_argument("checkpoint")
+    p.add_argument("--output", default="streamer/models/recognizer.onnx")
+    p.add_argument("--summary", help="ocr_summary.json to record in the sidecar")
+    p.set_defaults(func=run_export)
