@@ -21,7 +21,7 @@ from trainer.models.recognizer import PlateRecognizer, RecognizerSpec, SoftmaxHe
 OPSET = 17
 
 
-def _export(module: torch.nn.Module, example: torch.Tensor, path: Path, dynamic: dict) -> None:
+def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, dynamic: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     module.eval()
     with warnings.catch_warnings():
@@ -54,7 +54,7 @@ def export_detector(checkpoint: Path, output: Path, summary: Path | None = None)
     model = PlateDetector(spec)
     model.load_state_dict(ckpt["model"])
     example = torch.zeros(1, 3, 384, 640)
-    _export(
+    export_onnx(
         ExportedDetector(model),
         example,
         output,
@@ -84,7 +84,9 @@ def export_recognizer(checkpoint: Path, output: Path, summary: Path | None = Non
     model = PlateRecognizer(spec)
     model.load_state_dict(ckpt["model"])
     example = torch.zeros(1, 3, spec.input_height, spec.input_width)
-    _export(SoftmaxHead(model), example, output, {"images": {0: "batch"}, "output": {0: "batch"}})
+    export_onnx(
+        SoftmaxHead(model), example, output, {"images": {0: "batch"}, "output": {0: "batch"}}
+    )
     write_sidecar(output, {
         "name": "platestream-recognizer",
         "architecture": "MaskOCR-style: strip ViT encoder (MAE), character-query decoder",

@@ -1,0 +1,74 @@
+"""Model latency benchmarks: our embedded models against seed-size references, in one process.
+
+Absolute times on a shared 2-core machine swing by a third with load, so every figure is taken
+beside the same measurement of the reference model (exported by
+``platestream-train reference-models``), interleaved run by run, and reported as a ratio too.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from streamer.config import MODELS_DIR
+from streamer.modelfile import open_session
+
+DETECTOR_SIZES = ((640, 384), (640, 640))
+RECOGNIZER_BATCHES = (1, 8)
+THREADS = (1, 2)
+
+
+def time_runs(session, feed: dict, runs: int, warmup: int = 3) -> np.ndarray:
+    for _ in range(warmup):
+        session.run(None, feed)
+    times = np.empty(runs)
+    for i in range(runs):
+        t0 = time.perf_counter()
+        session.run(None, feed)
+        times[i] = time.perf_counter() - t0
+    return times * 1000
+
+
+def interleaved(sessions: dict, feed_for, runs: int, rounds: int = 5) -> dict[str, np.ndarray]:
+    """Alternate the models in rounds so that a burst of load hits them alike."""
+    out: dict[str, list] = {name: [] for name in sessions}
+    for _ in range(rounds):
+        for name, session in sessions.items():
+            out[name].append(time_runs(session, feed_for(session), max(1, runs // rounds)))
+    return {name: np.concatenate(v) for name, v in out.items()}
+
+
+def stats(ms: np.ndarray, per: int = 1) -> dict:
+    return {
+        "median_ms": round(float(np.median(ms)) / per, 3),
+        "p95_ms": round(float(np.percentile(ms, 95)) / per, 3),
+    }
+
+
+def bench_models(kind: str, reference: Path | None, runs: int = 50) -> list[dict]:
+    """Rows of {model, config, threads, median_ms, p95_ms, ratio} for 'detect' or 'recognize'."""
+    ours = MODELS_DIR / ("detector.onnx" if kind == "detect" else "recognizer.onnx")
+    models = {"ours": ours} | ({"seed": reference} if reference else {})
+    rows = []
+    configs = DETECTOR_SIZES if kind == "detect" else RECOGNIZER_BATCHES
+    for threads in THREADS:
+        sessions = {name: open_session(path, threads) for name, path in models.items()}
+        for config in configs:
+            if kind == "detect":
+                shape = (1, 3, config[1], config[0])
+            else:  # the recognizer's input size is fixed in its graph
+                shape = (config, *sessions["ours"].get_inputs()[0].shape[1:])
+            data = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+            results = interleaved(sessions, lambda s, d=data: {s.get_inputs()[0].name: d}, runs)
+            per = 1 if kind == "detect" else config
+            label = f"{config[0]}x{config[1]}" if kind == "detect" else f"batch {config}"
+            ref = np.median(results["seed"]) if "seed" in results else None
+            for name, ms in results.items():
+                row = {"model": name, "config": label, "threads": threads, **stats(ms, per)}
+                row["unit"] = "ms/frame" if kind == "detect" else "ms/plate"
+                if ref is not None:
+                    row["speedup_vs_seed"] = round(float(ref / np.median(ms)), 1)
+                rows.append(row)
+    return rows

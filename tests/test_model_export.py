@@ -1,0 +1,70 @@
+"""The exported ONNX graphs must compute what the torch modules compute, and a broken model file
+must stop the runtime with one clear line."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the [train] extra (torch) is not installed")
+
+from streamer.config import DetectorConfig, RecognizerConfig  # noqa: E402
+from streamer.detector import Detector  # noqa: E402
+from streamer.modelfile import ModelError, open_session  # noqa: E402
+from streamer.recognizer import Recognizer  # noqa: E402
+from trainer.export import export_onnx  # noqa: E402
+from trainer.models.detector import DetectorSpec, ExportedDetector, PlateDetector  # noqa: E402
+from trainer.models.recognizer import PlateRecognizer, RecognizerSpec, SoftmaxHead  # noqa: E402
+
+
+def test_detector_onnx_matches_torch_at_several_input_sizes(tmp_path):
+    torch.manual_seed(0)
+    model = ExportedDetector(PlateDetector(DetectorSpec())).eval()
+    path = tmp_path / "det.onnx"
+    export_onnx(model, torch.zeros(1, 3, 384, 640), path, {"images": {2: "h", 3: "w"}})
+    session = open_session(path, threads=1)
+    for h, w in ((384, 640), (320, 320), (416, 640)):
+        x = torch.randn(1, 3, h, w)
+        with torch.no_grad():
+            expected = model(x).numpy()
+        got = session.run(None, {"images": x.numpy()})[0]
+        assert got.shape == (
+            1,
+            (h // 8) * (w // 8) + (h // 16) * (w // 16) + (h // 32) * (w // 32),
+            13,
+        )
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+
+
+def test_recognizer_onnx_matches_torch_for_any_batch(tmp_path):
+    torch.manual_seed(0)
+    spec = RecognizerSpec(dim=64, encoder_layers=1, decoder_layers=1)
+    model = SoftmaxHead(PlateRecognizer(spec)).eval()
+    path = tmp_path / "rec.onnx"
+    export_onnx(model, torch.zeros(1, 3, 48, 192), path, {"images": {0: "b"}})
+    session = open_session(path, threads=1)
+    for batch in (1, 5):
+        x = torch.randn(batch, 3, 48, 192)
+        with torch.no_grad():
+            expected = model(x).numpy()
+        got = session.run(None, {"images": x.numpy()})[0]
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-5)
+
+
+def test_missing_model_file_is_a_one_line_error(tmp_path):
+    (tmp_path / "detector.json").write_text('{"max_side": 640}')
+    with pytest.raises(ModelError, match="model file not found"):
+        Detector(DetectorConfig(model=tmp_path / "detector.onnx"))
+    with pytest.raises(ModelError, match="sidecar not found"):
+        Recognizer(RecognizerConfig(model=tmp_path / "recognizer.onnx"))
+
+
+def test_corrupt_model_file_is_a_one_line_error(tmp_path):
+    model = tmp_path / "detector.onnx"
+    model.write_bytes(b"this is not a protobuf" * 10)
+    (tmp_path / "detector.json").write_text('{"max_side": 640}')
+    with pytest.raises(ModelError, match="cannot load model") as err:
+        Detector(DetectorConfig(model=model))
+    assert "\n" not in str(err.value)
+    (tmp_path / "detector.json").write_text("{not json")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        Detector(DetectorConfig(model=model))
