@@ -99,7 +99,9 @@ def rectify(image: np.ndarray, corners: np.ndarray, out_wh: tuple[int, int]) -> 
     w, h = out_wh
     dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
     m = cv2.getPerspectiveTransform(src, dst)
-    return cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(
+        image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -99,3 +99,11 @@ def export_recognizer(checkpoint: Path, output: Path, summary: Path | None = Non
         "output": "(B, max_length, classes) softmax per position; class 0 = end/pad",
         **training_record(summary, ckpt),
     })  # fmt: skip
+
+
+def quantize_dynamic_int8(onnx_path: Path, output: Path) -> Path:
+    """ONNX Runtime dynamic INT8 quantisation (weights INT8, activations quantised on the fly)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(onnx_path), str(output), weight_type=QuantType.QInt8)
+    return output

@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from streamer.detector import input_size_for, postprocess, preprocess_frame
 from trainer.data.detection import BASE_SIDE, load_det_scenes, random_tile
 from trainer.data.shared import data_root
-from trainer.eval.metrics import corner_error, detection_pr
 from trainer.models.detector import DetectorSpec, PlateDetector
 from trainer.schedule import PlateauScheduler
 from trainer.train_recognizer import TrainLog
@@ -194,6 +193,8 @@ def predict_scene(
 
 def evaluate(model: PlateDetector, groups: dict, score_thr: float = 0.3) -> dict:
     """Recall/precision at IoU 0.5 per group and the median CCPD corner error, on full scenes."""
+    from trainer.eval.metrics import corner_error, detection_pr
+
     model.eval()
     results = {}
     for name, scenes in sorted(groups.items()):

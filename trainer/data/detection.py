@@ -112,5 +112,5 @@ def random_tile(
     clipped = boxes.clip(0, tile)
     area = (boxes[:, 2:] - boxes[:, :2]).prod(1)
     visible = (clipped[:, 2:] - clipped[:, :2]).clip(0).prod(1) / np.maximum(area, 1e-6)
-    keep = (visible > 0.6) & ((clipped[:, 2] - clipped[:, 0]) >= 4)
+    keep = (visible > 0.35) & ((clipped[:, 2] - clipped[:, 0]) >= 4)
     return photometric(img, rng, strength), clipped[keep], corners[keep], scene.has_corners[keep]
