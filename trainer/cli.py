@@ -16,6 +16,7 @@ SUBCOMMAND_MODULES = (
     "trainer.train_detector",
     "trainer.train_recognizer",
     "trainer.eval.commands",
+    "trainer.eval.evaluate",
     "trainer.reference_models",
 )
 

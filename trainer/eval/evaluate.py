@@ -1,0 +1,167 @@
+"""``platestream-train eval``: the embedded models scored on the real data folders, per group.
+
+Runs the runtime's own Detector and Recognizer (ONNX), so what is measured is what users run.
+By default only the validation split is scored, the part no training run has seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from streamer.config import DetectorConfig, RecognizerConfig
+from streamer.detector import Detector
+from streamer.recognizer import Recognizer
+from trainer.data.ccpd import read_ccpd
+from trainer.data.shared import data_root, read_crops, read_scenes, split_of
+from trainer.eval.metrics import (
+    character_error_rate,
+    corner_error,
+    detection_pr,
+    end_to_end_image,
+    plate_accuracy,
+)
+
+
+def in_split(path: Path, split: str) -> bool:
+    return split == "all" or split_of(Path(path).name) == split
+
+
+def eval_crops(recognizer: Recognizer, root: Path, split: str) -> dict[str, dict]:
+    """Recognition only: each labelled crop read as a whole plate."""
+    labels, _ = read_crops(root)
+    by_region: dict[str, list] = {}
+    for lab in labels:
+        if in_split(lab.image, split):
+            by_region.setdefault(lab.region.lower(), []).append(lab)
+    out = {}
+    for region, labs in sorted(by_region.items()):
+        crops = [cv2.imread(str(lab.image)) for lab in labs]
+        texts = [r.text for r in recognizer.recognize(crops)]
+        expected = [lab.text for lab in labs]
+        out[f"crops-{region}"] = {
+            "n": len(labs),
+            "accuracy": round(plate_accuracy(texts, expected), 4),
+            "cer": round(character_error_rate(texts, expected), 4),
+            "errors": [f"{e}->{t}" for t, e in zip(texts, expected) if t != e][:10],
+        }
+    return out
+
+
+def eval_scenes(
+    detector: Detector, recognizer: Recognizer, items: list, iou: float
+) -> dict[str, float | int]:
+    """Detection and end-to-end reading on full images: items are (path, [(box, text, corners)])."""
+    preds, gts, e2e_correct, e2e_labels, cerrs = [], [], 0, 0, []
+    for path, plates in items:
+        image = cv2.imread(str(path))
+        if image is None:
+            continue
+        dets = detector.detect(image)
+        reads = recognizer.read(image, [d.corners for d in dets]) if dets else []
+        preds.append(
+            (np.array([d.box for d in dets]).reshape(-1, 4), np.array([d.score for d in dets]))
+        )
+        gts.append(np.array([p[0] for p in plates]).reshape(-1, 4))
+        texted = [(p[0], p[1]) for p in plates if p[1]]
+        score = end_to_end_image([(d.box, r.text) for d, r in zip(dets, reads)], texted, iou)
+        e2e_correct, e2e_labels = e2e_correct + score.correct, e2e_labels + score.labels
+        for box, _, corners in plates:
+            if corners is not None and dets:
+                best = max(dets, key=lambda d: _iou(d.box, box))
+                if _iou(best.box, box) >= iou:
+                    cerrs.append(corner_error(best.corners, corners))
+    pr = detection_pr(preds, gts, iou_threshold=iou)
+    result: dict[str, float | int] = {
+        "images": len(preds),
+        "recall": round(pr.recall, 4),
+        "precision": round(pr.precision, 4),
+        "ap50": round(pr.ap50, 4),
+    }
+    if e2e_labels:
+        result["end_to_end"] = round(e2e_correct / e2e_labels, 4)
+    if cerrs:
+        result["corner_error_median"] = round(float(np.median(cerrs)), 4)
+    return result
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    from streamer.geometry import box_iou
+
+    return float(box_iou(np.asarray(a).reshape(1, 4), np.asarray(b).reshape(1, 4))[0, 0])
+
+
+def scene_groups(root: Path, split: str) -> dict[str, tuple[list, float]]:
+    """Every scene group with its IoU rule: CCPD at 0.7 (its official rule), others at 0.5."""
+    groups: dict[str, tuple[list, float]] = {}
+    ccpd, _ = read_ccpd(root / "ccpd")
+    groups["ccpd"] = (
+        [(c.image, [(c.box, c.text, c.corners)]) for c in ccpd if in_split(c.image, split)],
+        0.7,
+    )
+    for folder in ("scenes", "detscenes"):
+        labels, _ = read_scenes(root / folder / "labels.jsonl")
+        for lab in labels:
+            if in_split(lab.image, split):
+                key = f"{folder}-{Path(lab.image).parent.name}"
+                items = groups.setdefault(key, ([], 0.5))[0]
+                items.append((lab.image, [(p.box, p.text, None) for p in lab.plates]))
+    return groups
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    root = Path(args.data) if args.data else data_root()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder not found: {root}")
+    detector = Detector(DetectorConfig(model=Path(args.detector)) if args.detector else None)
+    recognizer = Recognizer(
+        RecognizerConfig(model=Path(args.recognizer)) if args.recognizer else None
+    )
+    results: dict[str, dict] = {}
+    t0 = time.time()
+    if "crops" in args.groups:
+        results |= eval_crops(recognizer, root, args.split)
+    if "scenes" in args.groups:
+        for name, (items, iou) in scene_groups(root, args.split).items():
+            results[name] = eval_scenes(detector, recognizer, items, iou) | {"iou": iou}
+    if args.json:
+        print(json.dumps({"split": args.split, "results": results}, indent=2, ensure_ascii=False))
+    else:
+        print_table(results)
+    print(f"({time.time() - t0:.0f} s)")
+    return 0
+
+
+def print_table(results: dict[str, dict]) -> None:
+    cols = [
+        "n",
+        "images",
+        "accuracy",
+        "cer",
+        "recall",
+        "precision",
+        "ap50",
+        "end_to_end",
+        "corner_error_median",
+    ]
+    print(f"{'group':28s}" + "".join(f"{c[:10]:>11s}" for c in cols))
+    for name, r in results.items():
+        print(f"{name:28s}" + "".join(f"{r[c]!s:>11s}" if c in r else f"{'':>11s}" for c in cols))
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "eval", help="score the embedded (or given) models on the real data, per group"
+    )
+    p.add_argument("--data", help="data folder (default: ../shared/data or $PLATESTREAM_DATA)")
+    p.add_argument("--split", choices=["val", "train", "all"], default="val")
+    p.add_argument("--groups", nargs="+", choices=["crops", "scenes"], default=["crops", "scenes"])
+    p.add_argument("--detector", help="detector ONNX (default: embedded)")
+    p.add_argument("--recognizer", help="recognizer ONNX (default: embedded)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_eval)
