@@ -60,6 +60,7 @@ def export_detector(checkpoint: Path, output: Path, summary: Path | None = None)
         output,
         {"images": {2: "height", 3: "width"}, "output": {1: "anchors"}},
     )
+    record = training_record(summary, ckpt)
     write_sidecar(output, {
         "name": "platestream-detector",
         "architecture": "SCRFD-style: fused-IB backbone, BiFPN, head: score, box, 4 corners",
@@ -70,9 +71,10 @@ def export_detector(checkpoint: Path, output: Path, summary: Path | None = None)
         "strides": list(spec.strides),
         "anchor_shape_in_strides": list(ANCHOR_SHAPE),
         "output": "(1, N, 13): score, box x1 y1 x2 y2, corners TL TR BR BL (x, y), input pixels",
-        "score_threshold": 0.4,
+        # calibrated on the validation split by the training run
+        "score_threshold": record["metrics"].pop("score_threshold", 0.4),
         "nms_iou": 0.45,
-        **training_record(summary, ckpt),
+        **record,
     })  # fmt: skip
 
 

@@ -191,30 +191,55 @@ def predict_scene(
     return postprocess(out, lb, score_thr, nms_iou)
 
 
-def evaluate(model: PlateDetector, groups: dict, score_thr: float = 0.3) -> dict:
-    """Recall/precision at IoU 0.5 per group and the median CCPD corner error, on full scenes."""
+SCORE_THRESHOLDS = np.round(np.arange(0.15, 0.76, 0.05), 2)
+
+
+def choose_threshold(preds: dict, gts: dict, min_precision: float = 0.95) -> float:
+    """The lowest threshold (most recall) whose precision over all validation groups is at
+    least ``min_precision``; the best-F1 one when none is."""
+    from trainer.eval.metrics import detection_pr
+
+    rows = []
+    for thr in SCORE_THRESHOLDS:
+        kept = [(b[s >= thr], s[s >= thr]) for g in preds for b, s in preds[g]]
+        pr = detection_pr(kept, [gt for g in gts for gt in gts[g]], iou_threshold=0.5)
+        rows.append((float(thr), pr.recall, pr.precision))
+    good = [r for r in rows if r[2] >= min_precision]
+    if good:
+        return min(good)[0]
+    return max(rows, key=lambda r: 2 * r[1] * r[2] / max(r[1] + r[2], 1e-9))[0]
+
+
+def evaluate(model: PlateDetector, groups: dict) -> dict:
+    """Per validation group: recall/precision at IoU 0.5 at the chosen score threshold, and the
+    median corner error (fraction of plate width) where corners are labelled."""
     from trainer.eval.metrics import corner_error, detection_pr
 
     model.eval()
-    results = {}
+    preds, gts, dets_by_group = {}, {}, {}
     for name, scenes in sorted(groups.items()):
-        preds, gts, cerrs = [], [], []
-        for s in scenes:
-            dets = predict_scene(model, s.image, score_thr)
-            preds.append(
-                (np.array([d.box for d in dets]).reshape(-1, 4), np.array([d.score for d in dets]))
-            )
-            gts.append(s.boxes)
-            if s.has_corners.any():
-                cerrs += [corner_error(d.corners, s.corners[0]) for d in dets[:1]]
-        pr = detection_pr(preds, gts, iou_threshold=0.5)
-        results[name] = {
-            "n": len(scenes),
-            "recall": round(pr.recall, 4),
-            "precision": round(pr.precision, 4),
-        }
+        dets_by_group[name] = [predict_scene(model, s.image, SCORE_THRESHOLDS[0]) for s in scenes]
+        preds[name] = [
+            (np.array([d.box for d in ds]).reshape(-1, 4), np.array([d.score for d in ds]))
+            for ds in dets_by_group[name]
+        ]
+        gts[name] = [s.boxes for s in scenes]
+    thr = choose_threshold(preds, gts)
+    results: dict = {"score_threshold": thr}
+    for name, scenes in sorted(groups.items()):
+        kept = [(b[s >= thr], s[s >= thr]) for b, s in preds[name]]
+        pr = detection_pr(kept, gts[name], iou_threshold=0.5)
+        row = {"n": len(scenes), "recall": round(pr.recall, 4), "precision": round(pr.precision, 4)}
+        cerrs = [
+            corner_error(d.corners, s.corners[0])
+            for s, ds in zip(scenes, dets_by_group[name])
+            if s.has_corners.any()
+            for d in ds[:1]
+            if d.score >= thr
+        ]
         if cerrs:
-            results[name]["corner_error_median"] = round(float(np.median(cerrs)), 4)
+            row["corner_error_median"] = round(float(np.median(cerrs)), 4)
+        results[name] = row
     model.train()
     return results
 
