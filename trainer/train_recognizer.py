@@ -39,7 +39,7 @@ class PlateBatches:
     """Draws augmented batches from weighted groups of plate samples."""
 
     def __init__(self, groups: dict[str, list], rng: np.random.Generator, strength: float):
-        self.groups = {k: v for k, v in groups.items() if callable(v) or v}
+        self.groups = {k: v for k, v in groups.items() if v}
         weights = np.array([GROUP_WEIGHTS.get(k, 0.05) for k in self.groups])
         self.names, self.p = list(self.groups), weights / weights.sum()
         self.rng, self.strength = rng, strength
@@ -48,8 +48,7 @@ class PlateBatches:
         crops, targets = [], []
         for g in self.rng.choice(len(self.names), size, p=self.p):
             source = self.groups[self.names[g]]
-            # a synthetic group is a function that renders a new sample on every call
-            s = source() if callable(source) else source[self.rng.integers(len(source))]
+            s = source[self.rng.integers(len(source))]
             crops.append(
                 augmented_plate(
                     s.context, s.corners, tuple(INPUT_SPEC["input_size"]), self.rng, self.strength
@@ -60,18 +59,18 @@ class PlateBatches:
         return x, torch.from_numpy(np.stack(targets))
 
 
-def synthetic_group(seed: int):
-    """A generator of synthetic plate samples, when the synthetic renderer is available."""
+def synthetic_pool(seed: int, size: int) -> list[PlateSample]:
+    """Synthetic plates of every region, rendered once (about 30/s) and then re-augmented."""
     from trainer.synth.scenes import random_plate_sample
 
     rng = np.random.default_rng(seed)
-    return lambda: PlateSample(*random_plate_sample(rng), group="synth")
+    return [PlateSample(*random_plate_sample(rng), group="synth") for _ in range(size)]
 
 
-def load_groups(root: Path, split: str, with_synth: bool, seed: int) -> dict[str, list]:
+def load_groups(root: Path, split: str, synth: int, seed: int) -> dict[str, list]:
     groups: dict[str, list] = dict(load_real_samples(root, split))
-    if with_synth:
-        groups["synth"] = synthetic_group(seed)
+    if synth:
+        groups["synth"] = synthetic_pool(seed, synth)
     return groups
 
 
@@ -116,9 +115,7 @@ def run_mae(args) -> int:
     torch.set_num_threads(args.threads)
     spec = spec_from_args(args)
     rng = np.random.default_rng(args.seed)
-    batches = PlateBatches(
-        load_groups(data_root(), "train", not args.no_synth, args.seed), rng, 0.5
-    )
+    batches = PlateBatches(load_groups(data_root(), "train", args.synth, args.seed), rng, 0.5)
     mae = MaskedAutoencoder(PlateRecognizer(spec).encoder, spec, mask_ratio=args.mask_ratio)
     opt = torch.optim.AdamW(mae.parameters(), lr=args.lr, weight_decay=0.05)
     sched = PlateauScheduler(opt, patience=args.patience)
@@ -167,9 +164,7 @@ def run_ocr(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     root = data_root()
-    train = PlateBatches(
-        load_groups(root, "train", not args.no_synth, args.seed), rng, args.strength
-    )
+    train = PlateBatches(load_groups(root, "train", args.synth, args.seed), rng, args.strength)
     val = load_real_samples(root, "val")
     ckpt_path = out / "ocr.pt"
     if args.resume and ckpt_path.exists():
@@ -225,6 +220,7 @@ def run_ocr(args) -> int:
     summary = {
         "steps": step, "seconds": round(seconds), "batch": args.batch, "strength": args.strength,
         "init_encoder": str(args.init_encoder or ""), "freeze_minutes": args.freeze_minutes,
+        "synthetic_pool": args.synth,
         "lr_drops": sched.drops, "val": metrics,
     }  # fmt: skip
     (out / "ocr_summary.json").write_text(json.dumps(summary, indent=2))
@@ -259,7 +255,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dim", type=int, default=192)
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--decoder-layers", type=int, default=2)
-    p.add_argument("--no-synth", action="store_true", help="real plates only")
+    p.add_argument("--synth", type=int, default=3000, help="synthetic plates in the pool (0: none)")
 
 
 def register(sub) -> None:
