@@ -1,7 +1,9 @@
 """Scores exactly as DESIGN.md defines them, shared by training, evaluation and tests.
 
-Texts are compared after ``normalize_text`` (letters and digits, upper-case). Detections are
-matched to labels one-to-one, best score first, at an IoU threshold (0.5; 0.7 for CCPD).
+One copy of each rule keeps every number we report comparable. Texts are compared after
+``normalize_text`` (letters and digits, upper-case). Detections are matched to labels one-to-one,
+best score first, at an IoU threshold (0.5; 0.7 for CCPD end-to-end). Pure numpy, no torch, so
+anything that yields boxes and texts can be scored with it.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import numpy as np
 from streamer.charset import normalize_text
 from streamer.geometry import box_iou, plate_width
 
+AP_IOU = 0.5
+
 
 @dataclass
 class DetectionScore:
     true_positives: int
     false_positives: int
     labels: int
-    ap50: float
+    ap50: float  # always at IoU 0.5, whatever threshold recall and precision used
 
     @property
     def recall(self) -> float:
@@ -31,8 +35,14 @@ class DetectionScore:
         return self.true_positives / found if found else 1.0
 
 
-def match_detections(pred_boxes: np.ndarray, scores: np.ndarray, gt_boxes: np.ndarray, iou: float):
-    """Greedy one-to-one matching by descending score: the label index per prediction or -1."""
+def match_detections(
+    pred_boxes: np.ndarray, scores: np.ndarray, gt_boxes: np.ndarray, iou: float
+) -> np.ndarray:
+    """Label index per prediction, or -1: greedy and one-to-one, highest score first.
+
+    Each prediction takes the free label it overlaps most (at least ``iou``); a second prediction
+    on a taken plate is a false positive, so duplicates are penalised.
+    """
     pred_boxes = np.asarray(pred_boxes, np.float32).reshape(-1, 4)
     gt_boxes = np.asarray(gt_boxes, np.float32).reshape(-1, 4)
     matched = np.full(len(pred_boxes), -1)
@@ -40,7 +50,7 @@ def match_detections(pred_boxes: np.ndarray, scores: np.ndarray, gt_boxes: np.nd
         return matched
     ious = box_iou(pred_boxes, gt_boxes)
     taken = np.zeros(len(gt_boxes), bool)
-    for i in np.argsort(-np.asarray(scores)):
+    for i in _by_score(scores):
         candidates = np.where(~taken & (ious[i] >= iou))[0]
         if len(candidates):
             j = candidates[np.argmax(ious[i, candidates])]
@@ -48,12 +58,20 @@ def match_detections(pred_boxes: np.ndarray, scores: np.ndarray, gt_boxes: np.nd
     return matched
 
 
+def _by_score(scores: np.ndarray) -> np.ndarray:
+    """Indices by descending score; ties keep their input order so results are reproducible."""
+    return np.argsort(-np.asarray(scores, np.float64).reshape(-1), kind="stable")
+
+
 def average_precision(hits: np.ndarray, scores: np.ndarray, labels: int) -> float:
-    """VOC all-point interpolated AP from per-detection hit flags over a whole set."""
+    """VOC all-point interpolated AP from per-detection hit flags pooled over a set of images.
+
+    With no labels there is nothing to find: 1.0 when nothing was predicted either, else 0.0.
+    """
+    hits = np.asarray(hits, bool).reshape(-1)
     if labels == 0:
-        return 1.0 if not len(hits) else 0.0
-    order = np.argsort(-np.asarray(scores))
-    tp = np.cumsum(np.asarray(hits)[order])
+        return 0.0 if len(hits) else 1.0
+    tp = np.cumsum(hits[_by_score(scores)])
     recall = tp / labels
     precision = tp / np.arange(1, len(tp) + 1)
     mrec = np.concatenate([[0.0], recall, [1.0]])
@@ -68,36 +86,73 @@ def detection_pr(
     labels: list[np.ndarray],
     iou_threshold: float = 0.5,
 ) -> DetectionScore:
-    """Recall, precision and AP50 over images: predictions are (boxes, scores) per image."""
-    hits, all_scores, n_labels = [], [], 0
+    """Recall and precision at ``iou_threshold`` and AP50 over a set of images.
+
+    ``predictions`` holds (boxes (N, 4), scores (N,)) per image, ``labels`` the boxes (M, 4).
+    """
+    hits, ap_hits, all_scores, n_labels = [], [], [], 0
     for (boxes, scores), gt in zip(predictions, labels, strict=True):
         matched = match_detections(boxes, scores, gt, iou_threshold)
         hits.append(matched >= 0)
+        ap_matched = (
+            matched if iou_threshold == AP_IOU else match_detections(boxes, scores, gt, AP_IOU)
+        )
+        ap_hits.append(ap_matched >= 0)
         all_scores.append(np.asarray(scores, np.float32).reshape(-1))
         n_labels += len(np.asarray(gt).reshape(-1, 4))
     hits_arr = np.concatenate(hits) if hits else np.zeros(0, bool)
-    scores_arr = np.concatenate(all_scores) if all_scores else np.zeros(0)
+    ap_hits_arr = np.concatenate(ap_hits) if ap_hits else np.zeros(0, bool)
+    scores_arr = np.concatenate(all_scores) if all_scores else np.zeros(0, np.float32)
     tp = int(hits_arr.sum())
-    return DetectionScore(
-        tp, len(hits_arr) - tp, n_labels, average_precision(hits_arr, scores_arr, n_labels)
-    )
+    ap50 = average_precision(ap_hits_arr, scores_arr, n_labels)
+    return DetectionScore(tp, len(hits_arr) - tp, n_labels, ap50)
 
 
 def corner_error(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Mean distance between matching corners, as a fraction of the labelled plate's width."""
+    """Mean distance between matching corners as a fraction of the labelled plate's width, so
+    that near and far plates weigh alike."""
     pred = np.asarray(pred, np.float32).reshape(4, 2)
     gt = np.asarray(gt, np.float32).reshape(4, 2)
     return float(np.linalg.norm(pred - gt, axis=1).mean() / max(plate_width(gt), 1e-6))
 
 
-def plate_accuracy(predicted: list[str], expected: list[str]) -> float:
-    """Share of plates read exactly (every character, the Chinese province included)."""
-    if not expected:
-        return 1.0
-    right = sum(
-        normalize_text(p) == normalize_text(e) for p, e in zip(predicted, expected, strict=True)
+@dataclass
+class TextScore:
+    plates: int
+    correct: int  # plates read exactly, every character including the province
+    edits: int  # Levenshtein distance summed over plates
+    characters: int  # labelled characters summed over plates
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.plates if self.plates else 1.0
+
+    @property
+    def cer(self) -> float:
+        return self.edits / self.characters if self.characters else 0.0
+
+
+def score_texts(predicted: list[str], expected: list[str]) -> TextScore:
+    """Exact-plate accuracy and character error rate of reads against their labels."""
+    pairs = [
+        (normalize_text(p), normalize_text(e)) for p, e in zip(predicted, expected, strict=True)
+    ]
+    return TextScore(
+        plates=len(pairs),
+        correct=sum(p == e for p, e in pairs),
+        edits=sum(levenshtein(p, e) for p, e in pairs),
+        characters=sum(len(e) for _, e in pairs),
     )
-    return right / len(expected)
+
+
+def plate_accuracy(predicted: list[str], expected: list[str]) -> float:
+    return score_texts(predicted, expected).accuracy
+
+
+def character_error_rate(predicted: list[str], expected: list[str]) -> float:
+    """Edit distance summed over plates divided by the labels' total length (not a mean of
+    per-plate rates, which would weigh short plates more)."""
+    return score_texts(predicted, expected).cer
 
 
 def levenshtein(a: str, b: str) -> int:
@@ -108,15 +163,6 @@ def levenshtein(a: str, b: str) -> int:
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
         prev = cur
     return prev[-1]
-
-
-def character_error_rate(predicted: list[str], expected: list[str]) -> float:
-    """Edit distance summed over plates, divided by the labels' total length."""
-    pairs = [
-        (normalize_text(p), normalize_text(e)) for p, e in zip(predicted, expected, strict=True)
-    ]
-    total = sum(len(e) for _, e in pairs)
-    return sum(levenshtein(p, e) for p, e in pairs) / total if total else 0.0
 
 
 @dataclass
@@ -132,7 +178,10 @@ class EndToEndScore:
 def end_to_end_image(
     detections: list[tuple[np.ndarray, str]], labels: list[tuple[np.ndarray, str]], iou: float = 0.5
 ) -> EndToEndScore:
-    """A labelled plate counts when some detection overlaps it at ``iou`` and reads its text."""
+    """A labelled plate counts when some detection overlaps it at ``iou`` and reads its text.
+
+    ``detections`` and ``labels`` are (box, text) pairs of one image; use ``iou=0.7`` for CCPD.
+    """
     correct = 0
     for gt_box, gt_text in labels:
         for box, text in detections:
@@ -145,21 +194,25 @@ def end_to_end_image(
 
 @dataclass
 class ClipScore:
-    read: list[str]
-    missed: list[str]
-    false_reads: list[str]
+    read: list[str]  # labelled plates some event read exactly
+    missed: list[str]  # labelled plates no event read
+    false_reads: list[str]  # one text per event that matches no labelled plate
 
     @property
-    def all_read(self) -> bool:
-        return not self.missed and not self.false_reads
+    def labelled(self) -> int:
+        return len(self.read) + len(self.missed)
 
 
 def score_clip(event_texts: list[str], labelled: list[str]) -> ClipScore:
-    """Per labelled plate: did some event read it exactly? Events matching no label: false reads."""
-    events = {normalize_text(t) for t in event_texts if normalize_text(t)}
+    """Per labelled plate of a clip: did some plate event read it exactly? Plus false reads.
+
+    False reads are counted per event, so a wrong text emitted twice counts twice. Events with no
+    text at all claim no plate and are not false reads.
+    """
     wanted = [normalize_text(t) for t in labelled]
+    events = [t for t in (normalize_text(t) for t in event_texts) if t]
     return ClipScore(
         read=[t for t in wanted if t in events],
         missed=[t for t in wanted if t not in events],
-        false_reads=sorted(events - set(wanted)),
+        false_reads=[t for t in events if t not in wanted],
     )
