@@ -192,15 +192,21 @@ def predict_scene(
 SCORE_THRESHOLDS = np.round(np.arange(0.15, 0.76, 0.05), 2)
 
 
+#: groups whose every plate is boxed; "scenes" label one plate an image, so their precision is
+#: only a lower bound and they take no part in choosing the threshold.
+FULLY_LABELLED = ("ccpd", "det-")
+
+
 def choose_threshold(preds: dict, gts: dict, min_precision: float = 0.95) -> float:
-    """The lowest threshold (most recall) whose precision over all validation groups is at
-    least ``min_precision``; the best-F1 one when none is."""
+    """The lowest threshold (most recall) whose precision over the fully labelled validation
+    groups is at least ``min_precision``; the best-F1 one when none is."""
     from trainer.eval.metrics import detection_pr
 
+    groups = [g for g in preds if g.startswith(FULLY_LABELLED)]
     rows = []
     for thr in SCORE_THRESHOLDS:
-        kept = [(b[s >= thr], s[s >= thr]) for g in preds for b, s in preds[g]]
-        pr = detection_pr(kept, [gt for g in gts for gt in gts[g]], iou_threshold=0.5)
+        kept = [(b[s >= thr], s[s >= thr]) for g in groups for b, s in preds[g]]
+        pr = detection_pr(kept, [gt for g in groups for gt in gts[g]], iou_threshold=0.5)
         rows.append((float(thr), pr.recall, pr.precision))
     good = [r for r in rows if r[2] >= min_precision]
     if good:

@@ -104,11 +104,9 @@ def random_tile(
     corners = scene.corners @ m[:, :2].T + m[:, 2]
     if flip:
         corners = corners[:, FLIP_ORDER]
-    boxes = np.concatenate([corners.min(1), corners.max(1)], 1)
-    if not scene.has_corners.all():  # box-only labels: transform the box itself
-        b = scene.boxes.reshape(-1, 2, 2) @ m[:, :2].T + m[:, 2]
-        box_only = np.concatenate([b.min(1), b.max(1)], 1)
-        boxes = np.where(scene.has_corners[:, None], boxes, box_only)
+    # the labelled box, not the corners' hull: CCPD scores against its own box (IoU 0.7)
+    b = scene.boxes.reshape(-1, 2, 2) @ m[:, :2].T + m[:, 2]
+    boxes = np.concatenate([b.min(1), b.max(1)], 1)
     clipped = boxes.clip(0, tile)
     area = (boxes[:, 2:] - boxes[:, :2]).prod(1)
     visible = (clipped[:, 2:] - clipped[:, :2]).clip(0).prod(1) / np.maximum(area, 1e-6)
