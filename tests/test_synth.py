@@ -1,0 +1,165 @@
+"""The synthetic generator: plates, scenes, plate crops, videos and the committed sample clips."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from streamer.charset import LATIN, PROVINCES, encode, normalize_text
+from streamer.geometry import corners_to_box
+from trainer.synth.commands import register
+from trainer.synth.glyphs import FONT_FILES, glyph
+from trainer.synth.plates import REGIONS, STYLE_SIZES_MM, STYLES, render_plate
+from trainer.synth.scenes import random_plate_crop, random_plate_sample, random_scene
+from trainer.synth.video import READABLE_PX, synth_video
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_videos"
+CN = f"[{''.join(PROVINCES)}][A-HJ-NP-Z]"
+TEXT_PATTERNS = {
+    "cn_blue": rf"{CN}[A-HJ-NP-Z0-9]{{5}}",
+    "cn_green": rf"{CN}([DF][A-HJ-NP-Z0-9]\d{{4}}|\d{{5}}[DF])",
+    "eu": r"[A-Z0-9]{5,8}",
+    "us": r"[A-Z0-9]{5,7}",
+    "br_grey": r"[A-Z]{3}\d{4}",
+    "br_mercosur": r"[A-Z]{3}\d[A-Z]\d{2}",
+    "ar_old": r"[A-Z]{3}\d{3}",
+    "ar_mercosur": r"[A-Z]{2}\d{3}[A-Z]{2}",
+}
+
+
+def test_every_plate_character_has_a_glyph():
+    assert all(path.is_file() for path in FONT_FILES.values())
+    for ch in PROVINCES:
+        assert glyph(ch, "cjk").mask.max() > 0
+    for font in ("din", "sans", "mono", "serif"):
+        for ch in LATIN:
+            assert glyph(ch, font).mask.max() > 0
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_plates_have_their_size_and_text_format(style):
+    rng = np.random.default_rng(1)
+    w_mm, h_mm = STYLE_SIZES_MM[style]
+    for _ in range(5):
+        plate = render_plate(rng, style=style)
+        assert plate.image.shape == (h_mm, w_mm, 3) and plate.image.dtype == np.uint8
+        assert plate.alpha.shape == (h_mm, w_mm)
+        assert plate.text == normalize_text(plate.printed)
+        assert re.fullmatch(TEXT_PATTERNS[style], plate.text), (style, plate.printed)
+        assert plate.region in REGIONS and style.startswith(plate.region.lower()[:2])
+        encode(plate.text)  # inside the recognizer's charset
+        assert plate.image.std() > 20  # characters were drawn
+
+
+def test_region_choice_is_respected():
+    rng = np.random.default_rng(2)
+    assert {render_plate(rng, regions=["BR", "AR"]).region for _ in range(30)} == {"BR", "AR"}
+    with pytest.raises(ValueError):
+        render_plate(rng, regions=["XX"])
+
+
+def test_scene_labels_lie_in_the_image_and_agree_with_their_boxes():
+    rng = np.random.default_rng(3)
+    plates = 0
+    for _ in range(8):
+        image, labels = random_scene(rng, (480, 320))
+        assert image.shape == (320, 480, 3) and image.dtype == np.uint8
+        for lab in labels:
+            plates += 1
+            corners = lab["corners"]
+            assert corners.shape == (4, 2) and corners.dtype == np.float32
+            assert (corners >= 0).all() and (corners[:, 0] <= 480).all()
+            assert (corners[:, 1] <= 320).all()
+            assert lab["box"].dtype == np.float32
+            np.testing.assert_allclose(lab["box"], corners_to_box(corners))
+            assert corners[1, 0] > corners[0, 0] and corners[3, 1] > corners[0, 1]  # TL TR BR BL
+            encode(lab["text"])
+            assert lab["region"] in REGIONS
+    assert plates >= 5
+
+
+def test_scenes_are_reproducible_from_the_seed():
+    a, la = random_scene(np.random.default_rng(7), (320, 240))
+    b, lb = random_scene(np.random.default_rng(7), (320, 240))
+    assert np.array_equal(a, b) and [x["text"] for x in la] == [x["text"] for x in lb]
+
+
+def test_plate_samples_and_crops():
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        context, corners, text = random_plate_sample(rng)
+        h, w = context.shape[:2]
+        assert corners.shape == (4, 2)
+        assert (corners >= -1).all() and (corners[:, 0] <= w + 1).all()
+        assert (corners[:, 1] <= h + 1).all()
+        crop, text = random_plate_crop(rng, (192, 48))
+        assert crop.shape == (48, 192, 3)
+        encode(text)
+
+
+def decoded_frames(path: Path) -> tuple[int, tuple[int, int]]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        count = sum(1 for _ in container.decode(stream))
+        return count, (stream.codec_context.width, stream.codec_context.height)
+
+
+def check_truth(truth: dict, frames: int, size: tuple[int, int]) -> None:
+    assert truth["frames"] == frames and (truth["width"], truth["height"]) == size
+    assert truth["tracks"]
+    for track in truth["tracks"]:
+        encode(track["text"])
+        widths = []
+        for f in track["frames"]:
+            assert 0 <= f["frame"] < frames
+            assert f["pts"] == pytest.approx(f["frame"] / truth["fps"], abs=1e-5)
+            corners = np.array(f["corners"])
+            assert corners.shape == (4, 2)
+            assert (corners >= 0).all() and (corners[:, 0] < size[0]).all()
+            assert (corners[:, 1] < size[1]).all()
+            np.testing.assert_allclose(f["box"], corners_to_box(corners), atol=0.02)
+            if f["visible"] > 0.97:
+                widths.append(f["box"][2] - f["box"][0])
+        assert max(widths) >= READABLE_PX * 0.99, track["text"]  # readable at some point
+
+
+@pytest.mark.parametrize("scene", ["street", "gate"])
+def test_short_video_decodes_and_matches_its_ground_truth(tmp_path, scene):
+    out = tmp_path / "clip.mp4"
+    truth = synth_video(out, seconds=1.0, fps=10, size=(480, 272), seed=1, scene=scene)
+    frames, size = decoded_frames(out)
+    assert (frames, size) == (10, (480, 272))
+    on_disk = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert on_disk == truth and on_disk["video"] == "clip.mp4"
+    check_truth(on_disk, frames, size)
+
+
+@pytest.mark.parametrize("name", ["eu_street", "mixed_traffic", "cn_gate"])
+def test_committed_sample_videos_match_their_ground_truth(name):
+    video = SAMPLES / f"{name}.mp4"
+    truth = json.loads(video.with_suffix(".json").read_text(encoding="utf-8"))
+    assert truth["video"] == video.name
+    frames, size = decoded_frames(video)
+    check_truth(truth, frames, size)
+
+
+def test_sample_videos_stay_small():
+    assert sum(p.stat().st_size for p in SAMPLES.glob("*.mp4")) <= 5 * 1024 * 1024
+
+
+def test_synth_samples_command_writes_pngs(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["synth-samples", str(tmp_path), "--count", "2", "--size", "320x240"])
+    assert args.func(args) == 0
+    assert len(list(tmp_path.glob("plate_*.png"))) == 2
+    assert len(list(tmp_path.glob("scene_*.png"))) == 2
+    assert "plates/s" in capsys.readouterr().out

@@ -1,0 +1,638 @@
+"""Rendered licence plates of the regions the recognizer reads, front-on, with exact text.
+
+Every style is drawn in millimetres from the country's plate layout (sizes, character cells,
+bands, rims) and scaled by ``px_per_mm``, so that the proportions the detector and recognizer
+learn (aspect ratio, character height over plate height, where the province character sits) are
+those of real plates. Colours, stroke weight, embossing, wear and bolts vary per plate; lighting,
+blur and perspective are the scene's business (``trainer.synth.scenes``).
+
+Fonts are described in ``trainer.synth.glyphs``: the Chinese province characters come from a
+shipped OFL subset of Noto Sans CJK, not from real crops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from streamer.charset import normalize_text
+from trainer.synth.glyphs import draw_glyph, draw_line, glyph
+from trainer.synth.texts import chinese_blue_text, chinese_green_text, formatted_text
+
+Color = tuple[float, float, float]  # BGR, 0..255
+Box = tuple[float, float, float, float]  # x, y, w, h in plate pixels
+
+EU_BLUE: Color = (153, 51, 0)
+EU_YELLOW: Color = (0, 204, 255)
+BLACK: Color = (25, 25, 25)
+WHITE: Color = (240, 240, 240)
+SEPARATORS = " -·"
+
+
+@dataclass
+class Plate:
+    image: np.ndarray  # BGR uint8, the whole plate front-on
+    alpha: np.ndarray  # float32 0..1, the plate's outline (rounded corners are transparent)
+    text: str  # normalised (streamer.charset.normalize_text)
+    printed: str  # as printed, with its dashes, spaces and dots
+    region: str  # CN, EU, US, BR, AR: the same codes as the real labels
+    style: str
+
+
+@dataclass
+class Canvas:
+    """A plate being drawn: a float BGR image plus the ink layer of its characters, kept apart
+    so that the characters can be embossed after all of them are drawn."""
+
+    image: np.ndarray
+    ink: np.ndarray
+    px_per_mm: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.shape[1], self.image.shape[0]
+
+    def mm(self, *values: float) -> tuple[float, ...]:
+        return tuple(v * self.px_per_mm for v in values)
+
+
+# ---------------------------------------------------------------- drawing helpers
+
+
+def _jitter(rng: np.random.Generator, color: Color, amount: float = 12) -> Color:
+    """Mostly a brightness change, a little hue: paint fades, it does not change colour."""
+    shift = rng.normal(0, amount)
+    return tuple(float(np.clip(c + shift + rng.normal(0, amount / 4), 0, 255)) for c in color)
+
+
+#: outer size (w, h) in millimetres of each style's plate
+STYLE_SIZES_MM = {
+    "cn_blue": (440, 140),
+    "cn_green": (480, 140),
+    "eu": (520, 110),
+    "us": (305, 152),
+    "br_grey": (400, 130),
+    "br_mercosur": (400, 130),
+    "ar_old": (294, 129),
+    "ar_mercosur": (400, 130),
+}
+
+
+def new_canvas(style: str, px_per_mm: float, color: Color) -> Canvas:
+    w_mm, h_mm = STYLE_SIZES_MM[style]
+    w, h = int(round(w_mm * px_per_mm)), int(round(h_mm * px_per_mm))
+    image = np.empty((h, w, 3), np.float32)
+    image[:] = color
+    return Canvas(image, np.zeros((h, w, 1), np.float32), px_per_mm)
+
+
+def vertical_gradient(canvas: Canvas, y0: float, y1: float, top: Color, bottom: Color) -> None:
+    """Fill rows y0..y1 (pixels) with a top-to-bottom colour ramp."""
+    a, b = int(y0), int(y1)
+    t = np.linspace(0, 1, b - a, dtype=np.float32)[:, None, None]
+    canvas.image[a:b] = np.asarray(top, np.float32) * (1 - t) + np.asarray(bottom, np.float32) * t
+
+
+def rounded_rect_mask(size: tuple[int, int], rect: Box, radius: float) -> np.ndarray:
+    """Float mask of a filled rounded rectangle, drawn at 4x and shrunk for smooth edges."""
+    k = 4
+    w, h = size
+    m = np.zeros((h * k, w * k), np.uint8)
+    x, y, rw, rh = (int(round(v * k)) for v in rect)
+    r = int(round(min(radius * k, rw / 2, rh / 2)))
+    cv2.rectangle(m, (x + r, y), (x + rw - r, y + rh), 255, -1)
+    cv2.rectangle(m, (x, y + r), (x + rw, y + rh - r), 255, -1)
+    for cx, cy in (
+        (x + r, y + r),
+        (x + rw - r, y + r),
+        (x + r, y + rh - r),
+        (x + rw - r, y + rh - r),
+    ):
+        cv2.circle(m, (cx, cy), r, 255, -1)
+    return cv2.resize(m, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+
+
+def fill(canvas: Canvas, mask: np.ndarray, color: Color) -> None:
+    a = mask[..., None]
+    canvas.image[:] = canvas.image * (1 - a) + a * np.asarray(color, np.float32)
+
+
+def draw_rim(canvas: Canvas, inset_mm: float, width_mm: float, radius_mm: float, color: Color):
+    """The raised border line most plates have, as the ring between two rounded rectangles."""
+    w, h = canvas.size
+    i, t, r = canvas.mm(inset_mm, width_mm, radius_mm)
+    outer = rounded_rect_mask((w, h), (i, i, w - 2 * i, h - 2 * i), r)
+    inner = rounded_rect_mask((w, h), (i + t, i + t, w - 2 * (i + t), h - 2 * (i + t)), r - t)
+    fill(canvas, np.clip(outer - inner, 0, 1), color)
+
+
+def draw_bolts(canvas: Canvas, centres_mm: list[tuple[float, float]], rng: np.random.Generator):
+    """Screw heads: a metallic disc with a darker slot, or a plain painted-over cap."""
+    r = canvas.mm(rng.uniform(3.5, 5.5))[0]
+    base = _jitter(rng, (150, 150, 150), 30)
+    for cx, cy in centres_mm:
+        c = tuple(int(round(v)) for v in canvas.mm(cx, cy))
+        cv2.circle(canvas.image, c, int(round(r)), base, -1, cv2.LINE_AA)
+        cv2.circle(canvas.image, c, int(round(r)), tuple(v * 0.6 for v in base), 1, cv2.LINE_AA)
+        if rng.random() < 0.6:
+            d = int(round(r * 0.7))
+            cv2.line(canvas.image, (c[0] - d, c[1]), (c[0] + d, c[1]), (60, 60, 60), 1, cv2.LINE_AA)
+
+
+def layout_text(
+    printed: str,
+    font: str,
+    weight: int,
+    height: float,
+    cell: float | None,
+    gap: float,
+    separators: dict[str, float],
+) -> list[tuple[str, float, float]]:
+    """Left edge and width of every character and separator, from 0, before fitting.
+
+    ``cell`` fixes the width of every character (fixed-pitch plate faces); otherwise each
+    takes its own width at ``height``.
+    """
+    items, x = [], 0.0
+    for ch in printed:
+        if ch in SEPARATORS:
+            w = separators.get(ch, 0.3 * height)
+        else:
+            w = cell if cell is not None else glyph(ch, font, weight).aspect * height
+        items.append((ch, x, w))
+        x += w + gap
+    return items
+
+
+def draw_text(
+    canvas: Canvas,
+    printed: str,
+    box: Box,
+    font: str,
+    weight: int,
+    *,
+    cell: float | None = None,
+    gap: float = 0.0,
+    separators: dict[str, float] | None = None,
+    align: str = "center",
+    rng: np.random.Generator | None = None,
+) -> None:
+    """Draw a plate number into the ink layer, filling the box's height.
+
+    A line wider than the box is squeezed horizontally, the way plate faces are condensed for
+    long numbers. ``rng`` adds the sub-millimetre misalignment of stamped characters.
+    """
+    x, y, w, h = box
+    items = layout_text(printed, font, weight, h, cell, gap, separators or {})
+    total = items[-1][1] + items[-1][2]
+    squeeze = min(1.0, w / total)
+    x0 = x + {"center": (w - total * squeeze) / 2, "left": 0.0}[align]
+    for ch, cx, cw in items:
+        left, width = x0 + cx * squeeze, cw * squeeze
+        dy = rng.normal(0, h * 0.006) if rng is not None else 0.0
+        if ch == "-":
+            t = h * 0.12
+            canvas.ink[
+                int(y + h / 2 - t / 2) : int(y + h / 2 + t / 2), int(left) : int(left + width)
+            ] = 1
+        elif ch == "·":
+            r = h * 0.055
+            cv2.circle(
+                canvas.ink, (int(left + width / 2), int(y + h / 2)), int(r), 1.0, -1, cv2.LINE_AA
+            )
+        elif ch != " ":
+            draw_glyph(canvas.ink, glyph(ch, font, weight), (left, y + dy, width, h), (1.0,))
+
+
+def apply_ink(canvas: Canvas, color: Color, emboss: float, rng: np.random.Generator) -> None:
+    """Paint the characters and, for stamped plates, their lit top-left and shaded bottom-right
+    edges: at low resolution this relief is a large part of how real characters look."""
+    ink = canvas.ink[..., 0]
+    if emboss > 0:
+        d = max(1, int(round(canvas.px_per_mm * rng.uniform(0.8, 1.6))))
+        shift = np.roll(np.roll(ink, d, 0), d, 1)
+        shadow = np.clip(shift - ink, 0, 1)[..., None]
+        light = np.clip(np.roll(np.roll(ink, -d, 0), -d, 1) - ink, 0, 1)[..., None]
+        canvas.image *= 1 - emboss * 0.45 * shadow
+        canvas.image += emboss * 0.25 * light * (255 - canvas.image)
+    fill(canvas, ink, color)
+
+
+def weathered(canvas: Canvas, rng: np.random.Generator) -> np.ndarray:
+    """Uneven reflectance and grain: a plate is never a flat colour, and dirt is low-frequency."""
+    w, h = canvas.size
+    low = rng.normal(0, 1, (3, 6)).astype(np.float32)
+    shade = cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC)
+    img = canvas.image * (1 + rng.uniform(0.02, 0.09) * shade)[..., None]
+    img += rng.standard_normal(img.shape, dtype=np.float32) * rng.uniform(1, 4)
+    for _ in range(rng.poisson(1.5)):
+        c = (int(rng.integers(w)), int(rng.integers(h)))
+        r = int(rng.integers(1, 2 + w // 150))
+        cv2.circle(img, c, r, _jitter(rng, (70, 85, 95), 20), -1, cv2.LINE_AA)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def finish(
+    canvas: Canvas,
+    printed: str,
+    region: str,
+    style: str,
+    rng: np.random.Generator,
+    corner_mm: float = 6.0,
+) -> Plate:
+    w, h = canvas.size
+    alpha = rounded_rect_mask((w, h), (0, 0, w, h), canvas.mm(corner_mm)[0])
+    return Plate(weathered(canvas, rng), alpha, normalize_text(printed), printed, region, style)
+
+
+# ---------------------------------------------------------------- China
+
+
+def render_cn_blue(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
+    """GA 36-2018 small-car plate: 440x140 mm, 45x90 mm cells 12 mm apart, 34 mm around the dot."""
+    printed = chinese_blue_text(rng)
+    c = new_canvas("cn_blue", px_per_mm, _jitter(rng, (190, 75, 10), 18))
+    draw_rim(c, 2.5, rng.uniform(1.5, 3.0), 8, _jitter(rng, WHITE, 8))
+    _draw_chinese(c, printed, 15.5, 45, 12, rng)
+    if rng.random() < 0.6:
+        draw_bolts(c, [(106, 15), (334, 15)], rng)
+    apply_ink(c, _jitter(rng, (245, 245, 245), 6), rng.uniform(0, 0.8), rng)
+    return finish(c, printed, "CN", "cn_blue", rng)
+
+
+def render_cn_green(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
+    """New-energy plate: 480x140 mm, white-to-green gradient, black text, 43 mm cells 9 mm apart."""
+    printed = chinese_green_text(rng)
+    c = new_canvas("cn_green", px_per_mm, WHITE)
+    top = _jitter(rng, (225, 245, 225), 8)
+    bottom = _jitter(rng, (110, 200, 70), 15)
+    vertical_gradient(c, 0, c.size[1], top, bottom)
+    draw_rim(c, 2.0, rng.uniform(1.0, 2.0), 8, _jitter(rng, (60, 70, 60), 10))
+    _draw_chinese(c, printed, 16.5, 43, 9, rng, dot_gap=31)
+    if rng.random() < 0.5:
+        draw_bolts(c, [(131, 12), (131, 128), (370, 12), (370, 128)], rng)
+    apply_ink(c, _jitter(rng, (20, 20, 20), 6), rng.uniform(0, 0.6), rng)
+    return finish(c, printed, "CN", "cn_green", rng)
+
+
+def _draw_chinese(
+    c: Canvas,
+    printed: str,
+    left: float,
+    cell: float,
+    gap: float,
+    rng: np.random.Generator,
+    dot_gap: float | None = None,
+) -> None:
+    """The province in the CJK face, the rest in a sans or DIN face stretched to the tall cells."""
+    x, y, h = c.mm(left, 25, 90)
+    cell_px, gap_px = c.mm(cell, gap)
+    province_box = (x, y, cell_px, h)
+    draw_glyph(c.ink, glyph(printed[0], "cjk", int(rng.integers(0, 2))), province_box, (1.0,))
+    rest = (x + cell_px + gap_px, y, c.size[0] - x - (x + cell_px + gap_px), h)
+    sep = {"·": c.mm(dot_gap if dot_gap is not None else 34 - 2 * gap)[0]}
+    font, weight = ("din", int(rng.integers(2, 5))) if rng.random() < 0.5 else ("sans", 0)
+    draw_text(
+        c,
+        printed[1:],
+        rest,
+        font,
+        weight,
+        cell=cell_px,
+        gap=gap_px,
+        separators=sep,
+        align="left",
+        rng=rng,
+    )
+
+
+# ---------------------------------------------------------------- Europe
+
+
+def _draw_eu_band(c: Canvas, country: str, band_mm: float, rng: np.random.Generator) -> None:
+    """The blue strip with the ring of 12 yellow stars and the country code."""
+    w, h = c.size
+    bw = c.mm(band_mm)[0]
+    c.image[:, : int(bw)] = _jitter(rng, EU_BLUE, 12)
+    cx, cy, ring, star = bw / 2, h * 0.3, bw * 0.3, max(1.0, bw * 0.06)
+    yellow = _jitter(rng, EU_YELLOW, 10)
+    for k in range(12):
+        a = 2 * np.pi * k / 12
+        sx, sy = cx + ring * np.cos(a), cy + ring * np.sin(a)
+        pts = [
+            (
+                sx + star * (1 if j % 2 == 0 else 0.45) * np.sin(j * np.pi / 5),
+                sy - star * (1 if j % 2 == 0 else 0.45) * np.cos(j * np.pi / 5),
+            )
+            for j in range(10)
+        ]
+        cv2.fillPoly(
+            c.image, [np.round(np.array(pts) * 4).astype(np.int32)], yellow, cv2.LINE_AA, 2
+        )
+    draw_line(c.image, country, "sans", (bw * 0.12, h * 0.62, bw * 0.76, h * 0.24), WHITE, 2)
+
+
+EU_COUNTRIES = {  # kind, background, text colour, code in the band
+    "nl_yellow": ("nl", EU_YELLOW, BLACK, "NL"),
+    "nl_white": ("nl", WHITE, BLACK, "NL"),
+    "fr": ("fr", WHITE, BLACK, "F"),
+    "be": ("be", WHITE, (40, 20, 170), "B"),
+    "es": ("es", WHITE, BLACK, "E"),
+    "it": ("it", WHITE, BLACK, "I"),
+    "de": ("de", WHITE, BLACK, "D"),
+}
+
+
+def render_eu(
+    rng: np.random.Generator, px_per_mm: float = 1.0, variant: str | None = None
+) -> Plate:
+    """520x110 mm EU plate in a DIN-like face; Dutch yellow plates are the most common kind."""
+    names = list(EU_COUNTRIES)
+    if variant is None:
+        variant = names[rng.choice(len(names), p=[0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])]
+    kind, bg, ink, code = EU_COUNTRIES[variant]
+    printed = formatted_text(kind, rng)
+    c = new_canvas("eu", px_per_mm, _jitter(rng, bg, 10))
+    band = rng.uniform(40, 48)
+    _draw_eu_band(c, code, band, rng)
+    draw_rim(c, 1.5, rng.uniform(1.0, 2.5), 5, _jitter(rng, ink, 10))
+    font = "din" if rng.random() < 0.8 else "sans"
+    weight = int(rng.integers(2, 6)) if font == "din" else int(rng.integers(0, 2))
+    box = c.mm(band + 10, 17, 520 - band - 20, 76)
+    draw_text(
+        c,
+        printed,
+        box,
+        font,
+        weight,
+        gap=c.mm(rng.uniform(3, 7))[0],
+        separators={"-": c.mm(22)[0], " ": c.mm(26)[0]},
+        rng=rng,
+    )
+    apply_ink(c, _jitter(rng, ink, 8), rng.uniform(0.2, 1.0), rng)
+    return finish(c, printed, "EU", f"eu_{variant}", rng, corner_mm=5)
+
+
+# ---------------------------------------------------------------- United States
+
+US_STATES = {  # name: text colour, state-name colour, top and bottom background
+    "CALIFORNIA": ((110, 40, 20), (40, 30, 170), WHITE, WHITE),
+    "TEXAS": (BLACK, BLACK, WHITE, (215, 225, 235)),
+    "NEW YORK": ((90, 40, 20), (90, 40, 20), (70, 150, 235), WHITE),
+    "FLORIDA": ((60, 90, 20), (60, 90, 20), WHITE, WHITE),
+    "ILLINOIS": ((40, 30, 150), (110, 60, 20), WHITE, (225, 215, 200)),
+    "OHIO": ((80, 50, 20), (60, 40, 140), (235, 215, 190), WHITE),
+    "ARIZONA": ((100, 50, 20), (90, 50, 40), (80, 130, 220), (235, 235, 240)),
+    "NEVADA": ((110, 50, 10), (110, 50, 10), (230, 200, 160), (200, 220, 245)),
+    "MARYLAND": (BLACK, BLACK, WHITE, WHITE),
+    "VERMONT": (WHITE, WHITE, (50, 100, 20), (50, 100, 20)),
+    "GEORGIA": (BLACK, (30, 60, 130), WHITE, (200, 225, 240)),
+    "WASHINGTON": ((100, 40, 20), (100, 40, 20), (240, 225, 215), WHITE),
+    "NEW JERSEY": (BLACK, BLACK, (150, 230, 245), (200, 235, 245)),
+    "COLORADO": (WHITE, WHITE, (60, 100, 30), (60, 100, 30)),
+    "PENNSYLVANIA": ((90, 40, 20), (240, 240, 240), (120, 60, 20), WHITE),
+    "MICHIGAN": ((40, 30, 30), (40, 30, 30), WHITE, WHITE),
+    "MAINE": (BLACK, BLACK, (235, 245, 245), WHITE),
+    "IOWA": ((130, 50, 20), (120, 40, 20), (245, 225, 190), WHITE),
+    "ALASKA": ((90, 40, 20), (90, 40, 20), (40, 200, 240), (40, 200, 240)),
+    "UTAH": ((60, 40, 140), (60, 40, 140), (200, 220, 240), (120, 170, 230)),
+}
+US_SLOGANS = (
+    "",
+    "",
+    "Sunshine State",
+    "Land of Lincoln",
+    "Empire State",
+    "Lone Star State",
+    "Garden State",
+    "Green Mountain State",
+    "Vacationland",
+    "Grand Canyon State",
+    "Peach State",
+    "Evergreen State",
+    "The Great Lakes State",
+    "dmv.gov",
+)
+
+
+def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
+    """12x6 inch plate: a state's colours, its name on top, a slogan, registration stickers."""
+    printed = formatted_text("us", rng)
+    state = list(US_STATES)[rng.integers(len(US_STATES))]
+    text_color, name_color, top, bottom = (_jitter(rng, v, 10) for v in US_STATES[state])
+    c = new_canvas("us", px_per_mm, top)
+    vertical_gradient(c, 0, c.size[1], top, bottom)
+    if rng.random() < 0.5:
+        draw_rim(c, 2, rng.uniform(1, 3), 8, name_color)
+    draw_line(
+        c.image,
+        state,
+        ["serif", "sans", "din"][rng.integers(3)],
+        c.mm(40, rng.uniform(8, 14), 225, rng.uniform(15, 22)),
+        name_color,
+        1,
+    )
+    slogan = US_SLOGANS[rng.integers(len(US_SLOGANS))]
+    if slogan:
+        draw_line(c.image, slogan, "serif", c.mm(50, 131, 205, 12), name_color)
+    for x in (8, 262):
+        if rng.random() < 0.5:
+            _draw_sticker(c, x, 10, rng)
+    font = ["sans", "din", "mono"][rng.choice(3, p=[0.5, 0.3, 0.2])]
+    weight = {"sans": 0, "din": 3, "mono": 0}[font] + int(rng.integers(0, 2))
+    height = rng.uniform(62, 75)
+    draw_text(
+        c,
+        printed,
+        c.mm(16, 42 + (75 - height) / 2, 273, height),
+        font,
+        weight,
+        gap=c.mm(rng.uniform(2, 6))[0],
+        separators={" ": c.mm(14)[0], "-": c.mm(16)[0]},
+        rng=rng,
+    )
+    apply_ink(c, text_color, rng.uniform(0.3, 1.0), rng)
+    return finish(c, printed, "US", "us", rng, corner_mm=10)
+
+
+def _draw_sticker(c: Canvas, x_mm: float, y_mm: float, rng: np.random.Generator) -> None:
+    x, y, w, h = (int(round(v)) for v in c.mm(x_mm, y_mm, 35, 22))
+    color = tuple(float(v) for v in rng.integers(0, 256, 3))
+    cv2.rectangle(c.image, (x, y), (x + w, y + h), color, -1)
+    ink = (20, 20, 20) if sum(color) > 380 else (240, 240, 240)
+    draw_line(
+        c.image,
+        f"{rng.integers(1, 13)}  {rng.integers(10, 30)}",
+        "sans",
+        (x + w * 0.1, y + h * 0.25, w * 0.8, h * 0.5),
+        ink,
+    )
+
+
+# ---------------------------------------------------------------- South America
+
+BR_CITIES = (
+    "SP-SAO PAULO",
+    "PR-CURITIBA",
+    "RJ-RIO DE JANEIRO",
+    "MG-BELO HORIZONTE",
+    "RS-PORTO ALEGRE",
+    "SC-FLORIANOPOLIS",
+    "BA-SALVADOR",
+    "GO-GOIANIA",
+    "SP-CAMPINAS",
+)
+
+
+def render_br_grey(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
+    """Pre-2018 Brazilian plate: grey (red for commercial vehicles), city name on top, ABC-1234."""
+    commercial = rng.random() < 0.15
+    bg = (40, 40, 175) if commercial else (165, 168, 175)
+    ink = WHITE if commercial else BLACK
+    printed = formatted_text("br_grey", rng)
+    c = new_canvas("br_grey", px_per_mm, _jitter(rng, bg, 12))
+    draw_rim(c, 2, rng.uniform(2, 3.5), 6, _jitter(rng, ink, 10))
+    city = BR_CITIES[rng.integers(len(BR_CITIES))]
+    draw_line(c.image, city, "sans", c.mm(60, 9, 280, 12), ink, 1)
+    font = "din" if rng.random() < 0.7 else "sans"
+    weight = int(rng.integers(2, 5)) if font == "din" else 0
+    draw_text(
+        c,
+        printed,
+        c.mm(14, 34, 372, 72),
+        font,
+        weight,
+        cell=c.mm(44)[0],
+        gap=c.mm(6)[0],
+        separators={"-": c.mm(14)[0]},
+        rng=rng,
+    )
+    apply_ink(c, _jitter(rng, ink, 8), rng.uniform(0.4, 1.0), rng)
+    return finish(c, printed, "BR", "br_grey", rng)
+
+
+def _draw_mercosur_band(c: Canvas, country: str, rng: np.random.Generator) -> None:
+    """Blue top band with the country name, the Mercosur emblem left and a flag right."""
+    w, _ = c.size
+    band = int(round(c.mm(rng.uniform(26, 30))[0]))
+    top, bottom = _jitter(rng, (170, 70, 10), 12), _jitter(rng, (130, 40, 0), 12)
+    vertical_gradient(c, 0, band, top, bottom)
+    draw_line(c.image, country, "sans", (w * 0.25, band * 0.22, w * 0.5, band * 0.56), WHITE, 2)
+    ex, ey, r = c.mm(18)[0], band / 2, band * 0.3
+    cv2.circle(c.image, (int(ex), int(ey)), int(r), WHITE, max(1, int(r / 4)), cv2.LINE_AA)
+    fx = int(w - c.mm(30)[0])
+    flag = (60, 150, 0) if country == "BRASIL" else (235, 190, 110)
+    cv2.rectangle(
+        c.image, (fx, int(band * 0.2)), (fx + int(c.mm(18)[0]), int(band * 0.8)), flag, -1
+    )
+
+
+def render_mercosur(rng: np.random.Generator, px_per_mm: float = 1.0, country: str = "BR") -> Plate:
+    """2018+ Mercosur plate: white, blue band, black FE-like face; ABC1D23 (BR), AB 123 CD (AR)."""
+    printed = formatted_text("br_mercosur" if country == "BR" else "ar_mercosur", rng)
+    c = new_canvas(f"{country.lower()}_mercosur", px_per_mm, _jitter(rng, (242, 242, 240), 6))
+    _draw_mercosur_band(c, "BRASIL" if country == "BR" else "REPUBLICA ARGENTINA", rng)
+    draw_rim(c, 1, rng.uniform(1.0, 2.0), 6, _jitter(rng, BLACK, 10))
+    _draw_qr_patch(c, rng)
+    font = "din" if rng.random() < 0.85 else "sans"
+    weight = int(rng.integers(2, 5)) if font == "din" else 0
+    draw_text(
+        c,
+        printed,
+        c.mm(26, 42, 362, 74),
+        font,
+        weight,
+        gap=c.mm(rng.uniform(3, 6))[0],
+        separators={" ": c.mm(20)[0]},
+        rng=rng,
+    )
+    apply_ink(c, _jitter(rng, BLACK, 8), rng.uniform(0.3, 1.0), rng)
+    return finish(c, printed, country, f"{country.lower()}_mercosur", rng)
+
+
+def _draw_qr_patch(c: Canvas, rng: np.random.Generator) -> None:
+    """The small QR code at the left edge under the band; its content does not matter."""
+    x, y, s = c.mm(5, 36, 14)
+    cells = (rng.random((7, 7)) < 0.5).astype(np.float32) * 200 + 30
+    patch = cv2.resize(cells, (int(s), int(s)), interpolation=cv2.INTER_NEAREST)
+    c.image[int(y) : int(y) + patch.shape[0], int(x) : int(x) + patch.shape[1]] = patch[..., None]
+
+
+def render_ar_old(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
+    """1995-2016 Argentine plate: black, white rim and letters, 'REPUBLICA ARGENTINA' on top."""
+    printed = formatted_text("ar_old", rng)
+    c = new_canvas("ar_old", px_per_mm, _jitter(rng, (25, 25, 25), 8))
+    draw_rim(c, 3, rng.uniform(2, 3.5), 8, _jitter(rng, WHITE, 10))
+    draw_line(c.image, "REPUBLICA ARGENTINA", "sans", c.mm(60, 10, 174, 12), WHITE)
+    font = "din" if rng.random() < 0.6 else "sans"
+    weight = int(rng.integers(2, 5)) if font == "din" else 0
+    draw_text(
+        c,
+        printed,
+        c.mm(14, 32, 266, 76),
+        font,
+        weight,
+        gap=c.mm(rng.uniform(3, 6))[0],
+        separators={" ": c.mm(22)[0]},
+        rng=rng,
+    )
+    apply_ink(c, _jitter(rng, WHITE, 8), rng.uniform(0.4, 1.0), rng)
+    return finish(c, printed, "AR", "ar_old", rng)
+
+
+# ---------------------------------------------------------------- choosing a style
+
+STYLES: dict[str, Callable[..., Plate]] = {
+    "cn_blue": render_cn_blue,
+    "cn_green": render_cn_green,
+    "eu": render_eu,
+    "us": render_us,
+    "br_grey": render_br_grey,
+    "br_mercosur": lambda rng, px_per_mm=1.0: render_mercosur(rng, px_per_mm, "BR"),
+    "ar_old": render_ar_old,
+    "ar_mercosur": lambda rng, px_per_mm=1.0: render_mercosur(rng, px_per_mm, "AR"),
+}
+#: region code -> its styles and their shares within the region
+REGION_STYLES: dict[str, dict[str, float]] = {
+    "CN": {"cn_blue": 0.8, "cn_green": 0.2},
+    "EU": {"eu": 1.0},
+    "US": {"us": 1.0},
+    "BR": {"br_grey": 0.5, "br_mercosur": 0.5},
+    "AR": {"ar_old": 0.5, "ar_mercosur": 0.5},
+}
+#: how often each region is drawn when none is asked for: the recognizer's weak spots get more
+REGION_WEIGHTS = {"CN": 0.3, "EU": 0.2, "US": 0.2, "BR": 0.18, "AR": 0.12}
+REGIONS = tuple(REGION_STYLES)
+
+
+def smallest_plate_mm(regions: tuple[str, ...] | list[str] | None = None) -> float:
+    """Width of the narrowest plate ``regions`` use: what a camera must resolve to read them all."""
+    styles = [s for r in (regions or REGIONS) for s in REGION_STYLES[r]]
+    return float(min(STYLE_SIZES_MM[s][0] for s in styles))
+
+
+def choose_style(
+    rng: np.random.Generator, regions: tuple[str, ...] | list[str] | None = None
+) -> str:
+    """A style of one of ``regions`` (all by default), weighted by ``REGION_WEIGHTS``."""
+    regions = tuple(regions or REGIONS)
+    unknown = set(regions) - set(REGION_STYLES)
+    if unknown:
+        raise ValueError(f"unknown regions {sorted(unknown)}; known: {', '.join(REGIONS)}")
+    p = np.array([REGION_WEIGHTS[r] for r in regions])
+    region = regions[rng.choice(len(regions), p=p / p.sum())]
+    styles = REGION_STYLES[region]
+    return list(styles)[rng.choice(len(styles), p=list(styles.values()))]
+
+
+def render_plate(
+    rng: np.random.Generator,
+    regions: tuple[str, ...] | list[str] | None = None,
+    style: str | None = None,
+    px_per_mm: float = 1.0,
+) -> Plate:
+    """A random plate of one of ``regions`` (or exactly ``style``), front-on, at ``px_per_mm``."""
+    return STYLES[style or choose_style(rng, regions)](rng, px_per_mm)

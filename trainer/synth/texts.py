@@ -1,0 +1,91 @@
+"""Plate numbers as they are printed, per plate style.
+
+Each style has the formats its country issues, written as patterns: ``L`` is a letter of that
+style's alphabet, ``9`` a digit, anything else is printed as it stands (a dash, a space, the
+Chinese separator dot ``·``). Realistic alphabets matter for the recognizer's priors: Chinese
+plates never use I or O, Dutch plates use no vowels, Mercosur plates mix letters and digits in
+fixed positions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from streamer.charset import PROVINCES
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+CN_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+NL_LETTERS = "BDFGHJKLNPRSTVXZ"
+FR_LETTERS = "ABCDEFGHJKLMNPQRSTVWXYZ"
+ES_LETTERS = "BCDFGHJKLMNPRSTVWXYZ"
+DIGITS = "0123456789"
+
+#: where the first letter of a Chinese plate is mostly one of the first few (A is the capital)
+CN_CITY_WEIGHTS = np.array([0.4, 0.2, 0.12, 0.08, 0.05] + [0.15 / 19] * 19)
+
+FORMATS: dict[str, tuple[str, ...]] = {
+    "nl": (
+        "LL-99-99", "99-99-LL", "99-LL-99", "LL-99-LL", "LL-LL-99", "99-LL-LL",
+        "99-LLL-9", "9-LLL-99", "LL-999-L", "L-999-LL", "LLL-99-L", "L-99-LLL",
+        "9-LL-999", "999-LL-9",
+    ),
+    "fr": ("LL-999-LL",),
+    "be": ("1-LLL-999", "2-LLL-999"),
+    "es": ("9999 LLL",),
+    "it": ("LL 999LL",),
+    "de": ("L LL 999", "LL L 9999", "LLL LL 99", "L L 999"),
+    "us": (
+        "LLL 9999", "LLL-9999", "9LLL999", "999 LLL", "LLL 999", "99L 999", "LL 99999",
+        "9LL L99", "LLL9999", "999-LLL", "L99 9LL", "99999",
+    ),
+    "br_grey": ("LLL-9999",),
+    "br_mercosur": ("LLL9L99",),
+    "ar_old": ("LLL 999",),
+    "ar_mercosur": ("LL 999 LL",),
+}  # fmt: skip
+
+ALPHABETS = {"nl": NL_LETTERS, "fr": FR_LETTERS, "it": FR_LETTERS, "es": ES_LETTERS}
+
+
+def fill_pattern(pattern: str, rng: np.random.Generator, letters: str = LETTERS) -> str:
+    """Replace each ``L`` with a random letter and each ``9`` with a random digit."""
+    out = []
+    for ch in pattern:
+        if ch == "L":
+            out.append(letters[rng.integers(len(letters))])
+        elif ch == "9":
+            out.append(DIGITS[rng.integers(10)])
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def formatted_text(kind: str, rng: np.random.Generator) -> str:
+    """A random plate number of one of the formats in ``FORMATS[kind]``."""
+    patterns = FORMATS[kind]
+    return fill_pattern(patterns[rng.integers(len(patterns))], rng, ALPHABETS.get(kind, LETTERS))
+
+
+def chinese_blue_text(rng: np.random.Generator) -> str:
+    """Province, city letter, dot, then five characters with at most two letters (as issued)."""
+    tail = [DIGITS[rng.integers(10)] for _ in range(5)]
+    for pos in rng.choice(5, size=rng.choice(3, p=[0.45, 0.35, 0.2]), replace=False):
+        tail[pos] = CN_LETTERS[rng.integers(len(CN_LETTERS))]
+    return _province_and_city(rng) + "·" + "".join(tail)
+
+
+def chinese_green_text(rng: np.random.Generator) -> str:
+    """New-energy numbers: D (electric) or F (hybrid) first for small cars, last for large."""
+    kind = "DF"[rng.integers(2)]
+    if rng.random() < 0.8:
+        second = (CN_LETTERS + DIGITS)[rng.integers(len(CN_LETTERS) + 10)]
+        tail = kind + second + fill_pattern("9999", rng)
+    else:
+        tail = fill_pattern("99999", rng) + kind
+    return _province_and_city(rng) + "·" + tail
+
+
+def _province_and_city(rng: np.random.Generator) -> str:
+    province = PROVINCES[rng.integers(len(PROVINCES) - 2)]  # 警 and 学 are rare special plates
+    city = CN_LETTERS[rng.choice(len(CN_LETTERS), p=CN_CITY_WEIGHTS / CN_CITY_WEIGHTS.sum())]
+    return province + city
