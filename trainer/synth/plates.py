@@ -425,6 +425,8 @@ def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
     text_color, name_color, top, bottom = (_jitter(rng, v, 10) for v in US_STATES[state])
     c = new_canvas("us", px_per_mm, top)
     vertical_gradient(c, 0, c.size[1], top, bottom)
+    if rng.random() < 0.55:
+        _draw_scenery(c, rng)
     if rng.random() < 0.5:
         draw_rim(c, 2, rng.uniform(1, 3), 8, name_color)
     draw_line(
@@ -456,6 +458,32 @@ def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
     )
     apply_ink(c, text_color, rng.uniform(0.3, 1.0), rng)
     return finish(c, printed, "US", "us", rng, corner_mm=10)
+
+
+def _draw_scenery(c: Canvas, rng: np.random.Generator) -> None:
+    """Faded pictures behind the number (hills, a sun, waves), as on many US plates: the
+    recognizer must learn to ignore busy backgrounds."""
+    w, h = c.size
+    layer = c.image.copy()
+    for _ in range(int(rng.integers(1, 4))):
+        color = tuple(float(v) for v in rng.integers(60, 255, 3))
+        kind = rng.integers(3)
+        if kind == 0:  # a hill rising from the bottom edge
+            centre = (int(rng.uniform(0, w)), int(h * rng.uniform(0.8, 1.3)))
+            axes = (int(w * rng.uniform(0.3, 0.8)), int(h * rng.uniform(0.3, 0.7)))
+            cv2.ellipse(layer, centre, axes, 0, 0, 360, color, -1, cv2.LINE_AA)
+        elif kind == 1:  # a sun or an emblem
+            centre = (int(rng.uniform(0.1, 0.9) * w), int(rng.uniform(0.3, 0.7) * h))
+            cv2.circle(layer, centre, int(h * rng.uniform(0.15, 0.35)), color, -1, cv2.LINE_AA)
+        else:  # a wave across the lower half
+            xs = np.linspace(0, w, 24)
+            ys = h * rng.uniform(0.55, 0.85) + h * rng.uniform(0.03, 0.1) * np.sin(
+                xs / w * rng.uniform(3, 9) + rng.uniform(0, 2 * np.pi)
+            )
+            pts = np.vstack([np.column_stack([xs, ys]), [[w, h], [0, h]]])
+            cv2.fillPoly(layer, [pts.astype(np.int32)], color, cv2.LINE_AA)
+    a = rng.uniform(0.25, 0.6)
+    c.image[:] = c.image * (1 - a) + layer * a
 
 
 def _draw_sticker(c: Canvas, x_mm: float, y_mm: float, rng: np.random.Generator) -> None:

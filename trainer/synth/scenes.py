@@ -150,7 +150,7 @@ class Placed:
     plate: Plate
     corners: np.ndarray
     lamps: list[tuple[float, float, float]]
-    cover: np.ndarray | None = None
+    cover: np.ndarray  # how much of each pixel the plate covers
 
     def label(self) -> dict:
         return {

@@ -92,20 +92,9 @@ def car_face(
 
     wheel_w = 200
     for x in (90, w_mm - 90 - wheel_w):
-        cv2.rectangle(
-            img,
-            (int(x * r), int(ground * r) - 2),
-            (int((x + wheel_w) * r), int(h_mm * r)),
-            (20, 20, 20),
-            -1,
-        )
-        cv2.rectangle(
-            alpha,
-            (int(x * r), int(ground * r) - 2),
-            (int((x + wheel_w) * r), int(h_mm * r)),
-            255,
-            -1,
-        )
+        wheel = [(x, ground - 5), (x + wheel_w, ground - 5), (x + wheel_w, h_mm), (x, h_mm)]
+        _poly(img, wheel, r, (20, 20, 20))
+        _poly(alpha, wheel, r, 255)
 
     pw, ph = plate_wh_mm
     bumper_top = ground - rng.uniform(380, 480)
@@ -125,13 +114,14 @@ def car_face(
     plate_y = min(plate_y, ground - ph - 30)
     plate_x = (w_mm - pw) / 2 + rng.normal(0, 15)
     recess = 25 if rng.random() < 0.7 else 8
-    cv2.rectangle(
-        img,
-        (int((plate_x - recess) * r), int((plate_y - recess) * r)),
-        (int((plate_x + pw + recess) * r), int((plate_y + ph + recess) * r)),
-        _shade(color, 0.45) if rng.random() < 0.5 else (25, 25, 25),
-        -1,
+    x1, y1, x2, y2 = (
+        plate_x - recess,
+        plate_y - recess,
+        plate_x + pw + recess,
+        plate_y + ph + recess,
     )
+    frame_color = _shade(color, 0.45) if rng.random() < 0.5 else (25, 25, 25)
+    _poly(img, [(x1, y1), (x2, y1), (x2, y2), (x1, y2)], r, frame_color)
     return CarFace(img, alpha.astype(np.float32) / 255, r, (plate_x, plate_y, pw, ph), lamps, rear)
 
 
