@@ -1,23 +1,49 @@
 """All runtime settings: one dataclass per component, defaults here, overridable from TOML and CLI.
 
-Model facts (input size, normalisation, charset, strides) are not settings: they live in each
-model's JSON sidecar and are read from there.
+Model facts (input size, normalisation, charset, strides, calibrated thresholds) are not
+settings: they live in each model's JSON sidecar and are read from there.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 MODELS_DIR = Path(__file__).parent / "models"
+
+
+class ConfigError(ValueError):
+    """A configuration file or value that cannot be used."""
+
+
+@dataclass
+class SourceConfig:
+    rtsp_transport: str = "tcp"
+    #: seconds to wait for a connection or a packet before a live source counts as dropped.
+    timeout: float = 5.0
+    #: give up after this many reconnects in a row; None: never give up.
+    max_reconnects: int | None = None
+    backoff_initial: float = 0.5
+    backoff_max: float = 15.0
+    #: pace a file at its own frame rate instead of as fast as possible.
+    realtime: bool = False
+    #: frames held between decoding and detection; live sources drop the oldest beyond this.
+    queue_size: int = 8
 
 
 @dataclass
 class DetectorConfig:
     model: Path = MODELS_DIR / "detector.onnx"
-    #: model input (width, height); None takes the sidecar's default.
+    #: model input (width, height); None sizes it to the frame (longer side from the sidecar).
     input_size: tuple[int, int] | None = None
-    #: None takes the sidecar's calibrated thresholds.
+    #: None takes the sidecar's calibrated threshold.
     score_threshold: float | None = None
     nms_iou: float | None = None
     threads: int = 2
@@ -31,6 +57,91 @@ class RecognizerConfig:
 
 
 @dataclass
+class TrackerConfig:
+    #: a detection below the detector's threshold times this still extends a track (ByteTrack's
+    #: second pass), but never starts one.
+    low_score_factor: float = 0.5
+    #: hits before a track is confirmed (and read).
+    confirm_hits: int = 2
+    #: frames a confirmed track may go unseen before it ends.
+    max_lost: int = 12
+    #: largest centre distance, in plate widths, between prediction and detection.
+    gate: float = 1.5
+
+
+@dataclass
+class VotingConfig:
+    #: most reads per track, and frames between two reads of one track.
+    max_reads: int = 8
+    cooldown: int = 2
+    #: a re-read needs a detection this much better than the best read so far.
+    improvement: float = 1.1
+    #: plates narrower than this (frame pixels) are not read.
+    min_width: float = 40.0
+    #: reads below this plate confidence are rejected (kept in the log with their reason).
+    min_read_confidence: float = 0.05
+    #: a finished track with a fused confidence below this emits no event.
+    min_confidence: float = 0.3
+    #: optional regular expressions a read must fully match (any of them), e.g. per region.
+    formats: list[str] = field(default_factory=list)
+    #: emit "plate_update" events when a track's voted text changes.
+    updates: bool = False
+
+
+@dataclass
+class OutputConfig:
+    output: Path | None = None
+    events: Path | None = None
+    crops: Path | None = None
+    #: the progress line on stderr.
+    progress: bool = True
+
+
+@dataclass
 class Config:
+    source: SourceConfig = field(default_factory=SourceConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     recognizer: RecognizerConfig = field(default_factory=RecognizerConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    voting: VotingConfig = field(default_factory=VotingConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+def _coerce(value, current, name: str):
+    """TOML values into the field's type (paths and tuples are not TOML types)."""
+    if isinstance(current, Path) or name in ("model", "output", "events", "crops"):
+        return Path(value)
+    if name == "input_size":
+        return tuple(value)
+    return value
+
+
+def update_section(section, values: dict, where: str) -> None:
+    known = {f.name for f in dataclasses.fields(section)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(
+                f"{where}: unknown setting '{key}' (known: {', '.join(sorted(known))})"
+            )
+        setattr(section, key, _coerce(value, getattr(section, key), key))
+
+
+def load_config(path: Path | None) -> Config:
+    """Defaults, updated by the TOML file's sections ([source], [detector], ... [output])."""
+    config = Config()
+    if path is None:
+        return config
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    sections = {f.name for f in dataclasses.fields(config)}
+    for name, values in data.items():
+        if name not in sections or not isinstance(values, dict):
+            raise ConfigError(
+                f"{path}: unknown section [{name}] (known: {', '.join(sorted(sections))})"
+            )
+        update_section(getattr(config, name), values, f"{path} [{name}]")
+    return config

@@ -27,6 +27,8 @@ class Reading:
     char_confidences: list[float]
     #: (max_length, num_classes) softmax per position; class 0 is end/pad.
     probs: np.ndarray
+    #: the model's classes, to turn fused probabilities back into text.
+    charset: tuple[str, ...]
 
 
 def preprocess_plates(crops: list[np.ndarray], spec: dict) -> np.ndarray:
@@ -44,11 +46,11 @@ def preprocess_plates(crops: list[np.ndarray], spec: dict) -> np.ndarray:
     return normalize_image(rgb, spec["mean"], spec["std"])
 
 
-def reading_from_probs(probs: np.ndarray, charset: list[str]) -> Reading:
+def reading_from_probs(probs: np.ndarray, charset: tuple[str, ...]) -> Reading:
     text, confs = decode_probs(probs, charset)
     end_conf = float(probs[len(text), 0]) if len(text) < len(probs) else 1.0
     confidence = math.prod(confs) * end_conf if text else 0.0
-    return Reading(text=text, confidence=confidence, char_confidences=confs, probs=probs)
+    return Reading(text, confidence, confs, probs, tuple(charset))
 
 
 class Recognizer:

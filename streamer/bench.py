@@ -1,0 +1,107 @@
+"""``platestream bench``: pipeline stage latencies and throughput, or model latencies vs the seed.
+
+The pipeline is run on a video twice, with and without the annotated output, so the cost of
+encoding is visible; stage latencies are medians and 95th percentiles over every frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from streamer.config import Config
+from streamer.modelbench import bench_models
+
+SAMPLE_VIDEOS = Path(__file__).resolve().parent.parent / "sample_videos"
+
+
+def default_video() -> Path:
+    for name in ("mixed_traffic.mp4", "eu_street.mp4"):
+        if (SAMPLE_VIDEOS / name).exists():
+            return SAMPLE_VIDEOS / name
+    raise FileNotFoundError("no sample video found: pass --video")
+
+
+def bench_pipeline(video: Path, with_output: bool) -> dict:
+    from streamer.detector import Detector
+    from streamer.pipeline import Pipeline
+    from streamer.recognizer import Recognizer
+    from streamer.sinks import CropWriter, EventWriter, VideoWriter
+    from streamer.sources import VideoSource
+
+    config = Config()
+    source = VideoSource(str(video), config.source)
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = (
+            VideoWriter(Path(tmp) / "out.mp4", source.fps, source.size) if with_output else None
+        )
+        pipeline = Pipeline(
+            source, config, Detector(config.detector), Recognizer(config.recognizer),
+            EventWriter(None), CropWriter(None), writer,
+        )  # fmt: skip
+        stats = pipeline.run()
+    stages = {
+        name: {
+            "median_ms": round(float(np.median(v)), 2),
+            "p95_ms": round(float(np.percentile(v, 95)), 2),
+            "calls": len(v),
+        }
+        for name, v in stats.stage_ms.items()
+        if len(v)
+    }
+    return {
+        "video": str(video),
+        "size": list(source.size or ()),
+        "output_video": with_output,
+        "frames": stats.frames,
+        "fps": round(stats.fps, 1),
+        "plates": stats.plates,
+        "stages": stages,
+    }
+
+
+def reference_models(folder: Path | None) -> tuple[Path | None, Path | None]:
+    """The seed-size ONNX models, exported on the fly when torch is there and none were given."""
+    if folder is None:
+        try:
+            from trainer.reference_models import export_reference_models
+        except ImportError:
+            return None, None
+        folder = Path(tempfile.mkdtemp(prefix="platestream-seed-"))
+        export_reference_models(folder)
+    det, rec = folder / "seed_detector.onnx", folder / "seed_recognizer.onnx"
+    return (det if det.exists() else None), (rec if rec.exists() else None)
+
+
+def print_rows(rows: list[dict]) -> None:
+    keys = list(rows[0])
+    print("  ".join(f"{k:>16s}" for k in keys))
+    for r in rows:
+        print("  ".join(f"{r.get(k, '')!s:>16s}" for k in keys))
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    if args.stage == "pipeline":
+        video = args.video or default_video()
+        results = [bench_pipeline(video, False), bench_pipeline(video, True)]
+        if args.json:
+            print(json.dumps(results, indent=2))
+            return 0
+        for r in results:
+            print(
+                f"{r['video']} {r['size']} output video: {r['output_video']}: {r['fps']} fps over {r['frames']} frames"
+            )
+            print_rows([{"stage": k, **v} for k, v in r["stages"].items()])
+        return 0
+    det_ref, rec_ref = reference_models(args.reference)
+    kind = "detect" if args.stage == "detect" else "recognize"
+    rows = bench_models(kind, det_ref if kind == "detect" else rec_ref, args.runs)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_rows(rows)
+    return 0

@@ -1,0 +1,256 @@
+"""``platestream``: run a stream, read images, benchmark.
+
+Every failure a user can cause (missing or corrupt input, unreachable URL, bad model or config,
+unwritable output) ends with one ``platestream: error: ...`` line and exit status 2, never a
+traceback. Ctrl-C (or SIGTERM) stops reading, finishes the frames in flight, writes the events of
+every open track and closes the video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+import cv2
+
+from streamer.config import Config, ConfigError, load_config
+from streamer.modelfile import ModelError
+from streamer.sinks import SinkError
+from streamer.sources import SourceError
+
+USER_ERRORS = (SourceError, ModelError, ConfigError, SinkError, FileNotFoundError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="platestream", description="License plate recognition for video streams."
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log reconnects and dropped tracks"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="process a video file, RTSP/HTTP stream or webcam")
+    run.add_argument(
+        "source", help="file path, rtsp://..., http(s)://..., /dev/videoN or a webcam index"
+    )
+    run.add_argument("--output", type=Path, help="annotated H.264 video to write")
+    run.add_argument("--events", type=Path, help="plate events JSONL to write ('-': stdout)")
+    run.add_argument("--crops", type=Path, help="folder for evidence crops")
+    run.add_argument(
+        "--realtime", action="store_true", default=None, help="pace a file at its frame rate"
+    )
+    run.add_argument("--threads", type=int, help="ONNX Runtime threads per model (default 2)")
+    run.add_argument(
+        "--config", type=Path, help="TOML file with [source], [detector], ... sections"
+    )
+    run.add_argument(
+        "--max-reconnects", type=int, help="give up on a live source after N failed reconnects"
+    )
+    run.add_argument(
+        "--rtsp-transport", choices=["tcp", "udp"], help="RTSP transport (default tcp)"
+    )
+    run.add_argument("--detector", type=Path, help="detector ONNX (default: embedded)")
+    run.add_argument("--recognizer", type=Path, help="recognizer ONNX (default: embedded)")
+    run.add_argument(
+        "--updates", action="store_true", default=None, help="also emit plate_update events"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress line")
+    run.set_defaults(func=cmd_run)
+
+    read = sub.add_parser("read", help="read the plates of still images (JSON per image)")
+    read.add_argument("paths", nargs="+", type=Path)
+    read.add_argument(
+        "--crops", action="store_true", help="each image is one plate crop: recognize only"
+    )
+    read.add_argument("--detector", type=Path)
+    read.add_argument("--recognizer", type=Path)
+    read.set_defaults(func=cmd_read)
+
+    bench = sub.add_parser("bench", help="per-stage latency and throughput")
+    bench.add_argument("--stage", choices=["pipeline", "detect", "recognize"], default="pipeline")
+    bench.add_argument(
+        "--video", type=Path, help="video for the pipeline benchmark (default: a sample)"
+    )
+    bench.add_argument(
+        "--reference",
+        type=Path,
+        help="folder with seed_*.onnx from 'platestream-train reference-models'",
+    )
+    bench.add_argument("--runs", type=int, default=50)
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
+    """Command-line flags win over the TOML file, which wins over the defaults."""
+    for section, key, value in (
+        ("output", "output", args.output),
+        ("output", "events", args.events),
+        ("output", "crops", args.crops),
+        ("source", "realtime", args.realtime),
+        ("source", "max_reconnects", args.max_reconnects),
+        ("source", "rtsp_transport", args.rtsp_transport),
+        ("detector", "model", args.detector),
+        ("recognizer", "model", args.recognizer),
+        ("detector", "threads", args.threads),
+        ("recognizer", "threads", args.threads),
+        ("voting", "updates", args.updates),
+    ):
+        if value is not None:
+            setattr(getattr(config, section), key, value)
+    if args.quiet:
+        config.output.progress = False
+    return config
+
+
+def progress_printer(enabled: bool):
+    """A progress line on stderr, redrawn in place on a terminal, every 5 s otherwise."""
+    tty = sys.stderr.isatty()
+    last = [0.0]
+
+    def show(stats) -> None:
+        now = time.time()
+        if not enabled or now - last[0] < (0.5 if tty else 5.0):
+            return
+        last[0] = now
+        line = (
+            f"fps {stats.fps:6.1f} | frames {stats.frames} | dropped {stats.dropped} | "
+            f"tracks {stats.active_tracks} | plates {stats.plates}"
+        )
+        print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from streamer.detector import Detector
+    from streamer.pipeline import Pipeline
+    from streamer.recognizer import Recognizer
+    from streamer.sinks import CropWriter, EventWriter, VideoWriter
+    from streamer.sources import VideoSource
+
+    config = apply_run_flags(load_config(args.config), args)
+    detector = Detector(config.detector)
+    recognizer = Recognizer(config.recognizer)
+    source = VideoSource(args.source, config.source)
+    events = EventWriter(config.output.events)
+    crops = CropWriter(config.output.crops)
+    video = None
+    if config.output.output:
+        size = source.size or (1280, 720)
+        video = VideoWriter(config.output.output, source.fps, size)
+    pipeline = Pipeline(source, config, detector, recognizer, events, crops, video)
+
+    def on_signal(signum, _frame):
+        print(f"\n{signal.Signals(signum).name}: finishing...", file=sys.stderr)
+        pipeline.stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stats = pipeline.run(progress_printer(config.output.progress))
+    finally:
+        events.close()
+    print_summary(source, stats, sys.stderr)
+    return 0
+
+
+def print_summary(source, stats, out) -> None:
+    seconds = time.time() - stats.started
+    s = source.stats
+    print(
+        f"\n{source.source}: {stats.frames} frames in {seconds:.1f} s ({stats.fps:.1f} fps), "
+        f"dropped {stats.dropped}, decode errors {s.decode_errors}, reconnects {s.reconnects}, "
+        f"reads {stats.reads}, plates {stats.plates}"
+        + (f": {' '.join(stats.texts)}" if stats.texts else ""),
+        file=out,
+    )
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    from streamer.config import DetectorConfig, RecognizerConfig
+    from streamer.detector import Detector
+    from streamer.recognizer import Recognizer
+
+    recognizer = Recognizer(RecognizerConfig(model=args.recognizer) if args.recognizer else None)
+    detector = (
+        None
+        if args.crops
+        else Detector(DetectorConfig(model=args.detector) if args.detector else None)
+    )
+    status = 0
+    for path in args.paths:
+        image = cv2.imread(str(path))
+        if image is None:
+            print(f"platestream: error: cannot read image {path}", file=sys.stderr)
+            status = 2
+            continue
+        print(
+            json.dumps(read_image(str(path), image, detector, recognizer), ensure_ascii=False),
+            flush=True,
+        )
+    return status
+
+
+def read_image(name: str, image, detector, recognizer) -> dict:
+    """One image's plates in the DESIGN.md ``read`` format."""
+    t0 = time.perf_counter()
+    if detector is None:
+        h, w = image.shape[:2]
+        dets, corners = [None], [[[0, 0], [w, 0], [w, h], [0, h]]]
+    else:
+        dets = detector.detect(image)
+        corners = [d.corners for d in dets]
+    t1 = time.perf_counter()
+    readings = (
+        recognizer.recognize([image])
+        if detector is None
+        else recognizer.read(image, corners)
+        if dets
+        else []
+    )
+    t2 = time.perf_counter()
+    plates = []
+    for det, c, r in zip(dets, corners, readings):
+        plates.append({
+            "text": r.text,
+            "confidence": round(r.confidence, 4),
+            "char_confidences": [round(x, 4) for x in r.char_confidences],
+            "box": [round(float(v), 1) for v in det.box] if det else [0, 0, image.shape[1], image.shape[0]],
+            "corners": [[round(float(x), 1), round(float(y), 1)] for x, y in c],
+            "det_score": round(det.score, 4) if det else None,
+        })  # fmt: skip
+    ms = {"detect": round((t1 - t0) * 1000, 2), "recognize": round((t2 - t1) * 1000, 2)}
+    return {"image": name, "plates": plates, "ms": ms}
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from streamer.bench import run_bench
+
+    return run_bench(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR, format="%(name)s: %(message)s"
+    )
+    try:
+        return args.func(args)
+    except USER_ERRORS as exc:
+        print(f"platestream: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("platestream: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""The stream pipeline: decode -> detect -> track + read -> write, one thread each.
+
+Stages are joined by bounded queues; ONNX Runtime and FFmpeg release the GIL, so the stages
+overlap on a 2-core machine. A live source never waits for the pipeline: when the queue is full
+the oldest frame is dropped (and counted), keeping the newest. A file is never dropped from; it
+runs as fast as the slowest stage, or at its own frame rate with ``realtime``. Stopping (end of
+input, an error, SIGINT/SIGTERM) lets every frame already decoded flow through, ends all tracks
+(emitting their events) and closes the video, so nothing already seen is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from streamer.config import Config
+from streamer.detector import Detection, Detector
+from streamer.recognizer import Recognizer
+from streamer.sinks import CropWriter, EventWriter, VideoWriter, annotate
+from streamer.sources import Frame, VideoSource
+from streamer.tracker import Track, Tracker
+from streamer.voting import ReadScheduler, TrackText
+
+log = logging.getLogger("platestream.pipeline")
+
+END = object()  # end-of-stream marker passed down the queues
+
+
+@dataclass
+class Stats:
+    started: float = field(default_factory=time.time)
+    frames: int = 0
+    dropped: int = 0
+    plates: int = 0
+    reads: int = 0
+    active_tracks: int = 0
+    #: recent per-stage latencies, bounded so that a long stream keeps a flat memory
+    stage_ms: dict[str, deque] = field(
+        default_factory=lambda: defaultdict(lambda: deque(maxlen=5000))
+    )
+    texts: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / max(time.time() - self.started, 1e-6)
+
+
+def iso_time(t: float | None) -> str | None:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds") if t else None
+
+
+@dataclass
+class TrackTimes:
+    first_pts: float
+    first_wallclock: float | None
+    last_pts: float = 0.0
+    last_wallclock: float | None = None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        source: VideoSource,
+        config: Config,
+        detector: Detector,
+        recognizer: Recognizer,
+        events: EventWriter,
+        crops: CropWriter,
+        video: VideoWriter | None = None,
+    ):
+        self.source, self.config = source, config
+        self.detector, self.recognizer = detector, recognizer
+        self.events, self.crops, self.video = events, crops, video
+        high = detector.score_threshold
+        detector.score_threshold = high * config.tracker.low_score_factor  # weak ones for pass 2
+        self.tracker = Tracker(config.tracker, high_score=high)
+        self.scheduler = ReadScheduler(config.voting)
+        self.stats = Stats()
+        self.times: dict[int, TrackTimes] = {}
+        self.last_texts: dict[int, str] = {}
+        size = config.source.queue_size
+        self.frames_q: queue.Queue = queue.Queue(maxsize=size)
+        self.detected_q: queue.Queue = queue.Queue(maxsize=size)
+        self.video_q: queue.Queue = queue.Queue(maxsize=size)
+        self.error: BaseException | None = None
+
+    # -- control ---------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish gracefully: stop reading, let what is queued through, end all tracks."""
+        self.source.stop()
+
+    def run(self, progress=None) -> Stats:
+        threads = [
+            threading.Thread(
+                target=self._guard, args=(self._read_loop,), name="decode", daemon=True
+            ),
+            threading.Thread(
+                target=self._guard, args=(self._detect_loop,), name="detect", daemon=True
+            ),
+            threading.Thread(
+                target=self._guard, args=(self._track_loop,), name="track", daemon=True
+            ),
+        ]
+        if self.video:
+            threads.append(
+                threading.Thread(
+                    target=self._guard, args=(self._video_loop,), name="video", daemon=True
+                )
+            )
+        self.stats.started = time.time()
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            threads[-1].join(timeout=0.5)
+            if progress:
+                progress(self.stats)
+        if self.error:
+            raise self.error
+        return self.stats
+
+    def _guard(self, loop) -> None:
+        """Run a stage; on a crash, record the error and stop the whole pipeline cleanly."""
+        try:
+            loop()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by run() in the main thread
+            self.error = self.error or exc
+            self.stop()
+            self._drain_and_end()
+
+    def _drain_and_end(self) -> None:
+        for q in (self.frames_q, self.detected_q, self.video_q):
+            try:
+                q.put_nowait(END)
+            except queue.Full:
+                pass
+
+    # -- stages ----------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        start = time.time()
+        t0 = time.perf_counter()
+        for frame in self.source.frames():
+            self._time("decode", t0)
+            if self.config.source.realtime and not self.source.live:
+                delay = start + frame.pts - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+            if self.source.live:
+                self._put_newest(frame)
+            else:
+                self.frames_q.put(frame)
+            t0 = time.perf_counter()
+        self.frames_q.put(END)
+
+    def _put_newest(self, frame: Frame) -> None:
+        """Live: never block the camera; drop the oldest queued frame instead."""
+        while True:
+            try:
+                self.frames_q.put_nowait(frame)
+                return
+            except queue.Full:
+                try:
+                    self.frames_q.get_nowait()
+                    self.stats.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def _detect_loop(self) -> None:
+        while (frame := self.frames_q.get()) is not END:
+            t0 = time.perf_counter()
+            detections = self.detector.detect(frame.image)
+            self._time("detect", t0)
+            self.detected_q.put((frame, detections))
+        self.detected_q.put(END)
+
+    def _track_loop(self) -> None:
+        while (item := self.detected_q.get()) is not END:
+            frame, detections = item
+            t0 = time.perf_counter()
+            ended = self.tracker.update(detections, frame.index)
+            self._note_times(frame)
+            self._time("track", t0)
+            self._read_tracks(frame)
+            for track in ended:
+                self._finish_track(track)
+            self.stats.frames += 1
+            self.stats.active_tracks = len(self.tracker.confirmed())
+            if self.video:
+                self.video_q.put((frame, self._overlay()))
+        for track in self.tracker.finish():
+            self._finish_track(track)
+        self.video_q.put(END)
+
+    def _video_loop(self) -> None:
+        while (item := self.video_q.get()) is not END:
+            frame, overlay = item
+            t0 = time.perf_counter()
+            status = (
+                f"fps {self.stats.fps:5.1f}  frame {frame.index}  drops {self.stats.dropped}  "
+                f"tracks {self.stats.active_tracks}  plates {self.stats.plates}"
+            )
+            self.video.write(annotate(frame.image, overlay, status), frame.pts)
+            self._time("encode", t0)
+        self.video.close()
+
+    # -- tracking and reading --------------------------------------------------------------
+
+    def _note_times(self, frame: Frame) -> None:
+        for t in self.tracker.tracks:
+            if t.matched:
+                times = self.times.setdefault(t.id, TrackTimes(frame.pts, frame.wallclock))
+                times.last_pts, times.last_wallclock = frame.pts, frame.wallclock
+
+    def _read_tracks(self, frame: Frame) -> None:
+        """Read the confirmed tracks whose view improved, in one recognizer batch."""
+        chosen: list[tuple[Track, np.ndarray, float]] = []
+        for track in self.tracker.confirmed():
+            crop = self.recognizer.rectify(frame.image, track.detection.corners)
+            quality = self.scheduler.wants_read(track.id, track.detection, crop, frame.index)
+            if quality is not None:
+                chosen.append((track, crop, quality))
+        if not chosen:
+            return
+        t0 = time.perf_counter()
+        readings = self.recognizer.recognize([crop for _, crop, _ in chosen])
+        self._time("recognize", t0)
+        for (track, crop, quality), reading in zip(chosen, readings):
+            read = self.scheduler.add(track.id, reading, frame.index, quality, track.detection)
+            self.stats.reads += 1
+            if read.rejected is None and self.crops.folder is not None:
+                read.evidence = (crop, frame.image, track.detection.box.copy())
+            if self.config.voting.updates and read.rejected is None:
+                self._maybe_update(track, frame)
+
+    def _maybe_update(self, track: Track, frame: Frame) -> None:
+        text, confidence, _ = self.scheduler.texts[track.id].fused()
+        if text and text != self.last_texts.get(track.id):
+            self.last_texts[track.id] = text
+            self.events.write({
+                "type": "plate_update", "source": self.source.source, "track_id": track.id,
+                "text": text, "confidence": round(confidence, 4), "pts": round(frame.pts, 3),
+                "wallclock": iso_time(frame.wallclock),
+            })  # fmt: skip
+
+    def _finish_track(self, track: Track) -> None:
+        state = self.scheduler.pop(track.id)
+        times = self.times.pop(track.id, None)
+        self.last_texts.pop(track.id, None)
+        if state is None or times is None or not state.accepted:
+            return
+        text, confidence, char_conf = state.fused()
+        if not text or confidence < self.config.voting.min_confidence:
+            log.info("track %d dropped: %r at confidence %.2f", track.id, text, confidence)
+            return
+        self.events.write(self._event(track.id, state, text, confidence, char_conf, times))
+        self.stats.plates += 1
+        self.stats.texts.append(text)
+
+    def _event(
+        self, track_id, state: TrackText, text, confidence, char_conf, times: TrackTimes
+    ) -> dict:
+        best = state.deciding_read()
+        det: Detection = best.detection
+        crop_path = None
+        if best.evidence is not None:
+            plate, image, box = best.evidence
+            crop_path = self.crops.write(f"track{track_id:05d}", plate, image, box)
+        return {
+            "type": "plate",
+            "source": self.source.source,
+            "track_id": track_id,
+            "text": text,
+            "confidence": round(confidence, 4),
+            "char_confidences": [round(c, 4) for c in char_conf],
+            "reads": len(state.accepted),
+            "first_pts": round(times.first_pts, 3),
+            "last_pts": round(times.last_pts, 3),
+            "first_wallclock": iso_time(times.first_wallclock),
+            "last_wallclock": iso_time(times.last_wallclock),
+            "best_frame": best.frame,
+            "box": [round(float(v), 1) for v in det.box],
+            "corners": [[round(float(x), 1), round(float(y), 1)] for x, y in det.corners],
+            "crop": crop_path,
+            "rejected_reads": dict(state.rejected),
+        }
+
+    def _overlay(self) -> list[dict]:
+        out = []
+        for t in self.tracker.tracks:
+            if not t.matched:
+                continue
+            state = self.scheduler.texts.get(t.id)
+            text, conf, _ = state.fused() if state and state.accepted else ("", 0.0, [])
+            out.append(
+                {
+                    "id": t.id,
+                    "box": t.detection.box,
+                    "corners": t.detection.corners,
+                    "text": text,
+                    "confidence": conf,
+                }
+            )
+        return out
+
+    def _time(self, stage: str, t0: float) -> None:
+        self.stats.stage_ms[stage].append((time.perf_counter() - t0) * 1000)

@@ -1,0 +1,158 @@
+"""Outputs: the events JSONL, evidence crops and the annotated H.264 video.
+
+Events are flushed one by one, so a crash or Ctrl-C loses none. The annotated video keeps the
+input's frame rate and timing (frame pts from the source's media time) and is closed properly on
+every exit path, so it stays playable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+#: pinyin for the province characters, which cv2.putText cannot draw (overlay only).
+PROVINCE_PINYIN = dict(
+    zip(
+        "皖沪津渝冀晋蒙辽吉黑苏浙京闽赣鲁豫鄂湘粤桂琼川贵云藏陕甘青宁新警学",
+        "Wan Hu Jin Yu Ji Jin Meng Liao Ji Hei Su Zhe Jing Min Gan Lu Yu E Xiang Yue Gui Qiong "
+        "Chuan Gui Yun Zang Shan Gan Qing Ning Xin Jing Xue".split(),
+    )
+)
+
+
+class SinkError(RuntimeError):
+    """An output that cannot be written."""
+
+
+def ascii_text(text: str) -> str:
+    return "".join(f"{PROVINCE_PINYIN[c]}-" if c in PROVINCE_PINYIN else c for c in text)
+
+
+class EventWriter:
+    """One JSON object a line, flushed per event; ``-`` writes to stdout."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.count = 0
+        if path is None:
+            self.file = None
+        elif str(path) == "-":
+            self.file = sys.stdout
+        else:
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                self.file = open(path, "w", encoding="utf-8")  # noqa: SIM115
+            except OSError as exc:
+                raise SinkError(f"cannot write events to {path}: {exc.strerror or exc}") from None
+
+    def write(self, event: dict) -> None:
+        self.count += 1
+        if self.file:
+            self.file.write(json.dumps(event, ensure_ascii=False) + "\n")
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file and self.file is not sys.stdout:
+            self.file.close()
+
+
+class CropWriter:
+    """Evidence per event: the rectified plate above the frame region around it, one JPEG."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+        if folder is not None:
+            try:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SinkError(
+                    f"cannot create crops folder {folder}: {exc.strerror or exc}"
+                ) from None
+
+    def write(self, name: str, plate: np.ndarray, frame: np.ndarray, box: np.ndarray) -> str | None:
+        if self.folder is None:
+            return None
+        x1, y1, x2, y2 = box
+        mx, my = (x2 - x1), (y2 - y1) * 2
+        h, w = frame.shape[:2]
+        context = frame[
+            int(max(0, y1 - my)) : int(min(h, y2 + my)), int(max(0, x1 - mx)) : int(min(w, x2 + mx))
+        ]
+        if context.size == 0:
+            context = plate
+        scale = plate.shape[1] * 2 / context.shape[1]
+        context = cv2.resize(context, None, fx=scale, fy=scale)
+        plate_big = cv2.resize(
+            plate, (context.shape[1], context.shape[1] * plate.shape[0] // plate.shape[1])
+        )
+        path = Path(self.folder) / f"{name}.jpg"
+        cv2.imwrite(str(path), np.vstack([plate_big, context]))
+        return str(path)
+
+
+class VideoWriter:
+    """H.264 MP4 through PyAV; frames are placed at their source media time."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
+        self.path = path
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.container = av.open(str(path), "w")
+        except (OSError, av.error.FFmpegError) as exc:
+            raise SinkError(f"cannot write video to {path}: {exc}") from None
+        self.rate = Fraction(fps).limit_denominator(1001)
+        self.stream = self.container.add_stream("libx264", rate=self.rate)
+        self.stream.width, self.stream.height = size[0] - size[0] % 2, size[1] - size[1] % 2
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = {"preset": "ultrafast", "crf": "23"}
+        self.last_pts = -1
+
+    def write(self, image: np.ndarray, pts_seconds: float) -> None:
+        pts = max(self.last_pts + 1, round(pts_seconds * self.rate))
+        h, w = self.stream.height, self.stream.width
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="bgr24")
+        frame.pts = pts
+        frame.time_base = 1 / self.rate
+        self.last_pts = pts
+        self.container.mux(self.stream.encode(frame))
+
+    def close(self) -> None:
+        self.container.mux(self.stream.encode(None))
+        self.container.close()
+
+
+def annotate(image: np.ndarray, tracks: list[dict], status: str) -> np.ndarray:
+    """Boxes, corners, track ids and voted texts, and a status line, drawn on a copy."""
+    out = image.copy()
+    scale = max(0.5, image.shape[0] / 1080)
+    for t in tracks:
+        colour = (0, 220, 0) if t["text"] else (0, 200, 255)
+        x1, y1, x2, y2 = (int(v) for v in t["box"])
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, max(1, int(2 * scale)))
+        cv2.polylines(out, [np.int32(t["corners"])], True, (255, 0, 255), 1)
+        label = (
+            f"#{t['id']} {ascii_text(t['text'])} {t['confidence']:.2f}"
+            if t["text"]
+            else f"#{t['id']}"
+        )
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, 2)
+        ty = max(th + 4, y1 - 6)
+        cv2.rectangle(out, (x1, ty - th - 4), (x1 + tw + 4, ty + 4), (0, 0, 0), -1)
+        cv2.putText(out, label, (x1 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, colour, 2)
+    cv2.rectangle(out, (0, 0), (int(620 * scale), int(34 * scale)), (0, 0, 0), -1)
+    cv2.putText(
+        out,
+        status,
+        (8, int(24 * scale)),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.65 * scale,
+        (255, 255, 255),
+        2,
+    )
+    return out

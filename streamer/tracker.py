@@ -1,0 +1,186 @@
+"""Multi-plate tracking: a constant-velocity Kalman filter per plate and two-pass assignment.
+
+State is the box centre, width and height with their velocities (filterpy). Each frame, the
+detections above the detector's threshold are matched first (Hungarian, on a cost mixing IoU
+and centre distance in plate widths), then the weaker ones extend only the tracks still
+unmatched (ByteTrack), so a plate that blurs for a frame keeps its track. The distance gate,
+rather than IoU alone, still matches a small fast plate whose boxes do not overlap between
+frames. Life cycle: tentative -> confirmed (after ``confirm_hits``) -> lost -> removed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+from filterpy.kalman import KalmanFilter
+from scipy.optimize import linear_sum_assignment
+
+from streamer.config import TrackerConfig
+from streamer.detector import Detection
+from streamer.geometry import box_iou
+
+INFEASIBLE = 1e6
+
+
+class TrackState(Enum):
+    TENTATIVE = "tentative"
+    CONFIRMED = "confirmed"
+    LOST = "lost"
+    REMOVED = "removed"
+
+
+def box_to_z(box: np.ndarray) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    return np.array([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], dtype=float)
+
+
+def z_to_box(z: np.ndarray) -> np.ndarray:
+    cx, cy, w, h = z[:4]
+    w, h = max(w, 1.0), max(h, 1.0)
+    return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dtype=np.float32)
+
+
+def make_filter(box: np.ndarray) -> KalmanFilter:
+    """Constant velocity in centre and size; noise scaled by the plate's size."""
+    kf = KalmanFilter(dim_x=8, dim_z=4)
+    kf.F = np.eye(8)
+    kf.F[:4, 4:] = np.eye(4)
+    kf.H = np.eye(4, 8)
+    z = box_to_z(box)
+    kf.x[:4, 0] = z
+    scale = max(z[2], 10.0)
+    kf.P = np.diag([0.1, 0.1, 0.1, 0.1, 4, 4, 1, 1]) * scale**2
+    kf.R = np.diag([0.05, 0.05, 0.1, 0.1]) * scale**2 * 0.1
+    kf.Q = np.diag([0.01, 0.01, 0.01, 0.01, 0.1, 0.1, 0.01, 0.01]) * scale**2
+    return kf
+
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Track:
+    detection: Detection
+    frame: int
+    config: TrackerConfig
+    id: int = field(default_factory=lambda: next(_ids))
+    state: TrackState = TrackState.TENTATIVE
+    hits: int = 1
+    misses: int = 0
+    first_frame: int = 0
+    last_frame: int = 0
+    matched: bool = True
+
+    def __post_init__(self):
+        self.kf = make_filter(self.detection.box)
+        self.first_frame = self.last_frame = self.frame
+
+    @property
+    def predicted_box(self) -> np.ndarray:
+        return z_to_box(self.kf.x[:, 0])
+
+    def predict(self) -> None:
+        if self.kf.x[2, 0] + self.kf.x[6, 0] <= 1:
+            self.kf.x[6, 0] = 0.0  # never let the width collapse
+        self.kf.predict()
+        self.matched = False
+
+    def update(self, detection: Detection, frame: int) -> None:
+        self.kf.update(box_to_z(detection.box))
+        self.detection, self.last_frame, self.matched = detection, frame, True
+        self.hits += 1
+        self.misses = 0
+        if (
+            self.state in (TrackState.TENTATIVE, TrackState.LOST)
+            and self.hits >= self.config.confirm_hits
+        ):
+            self.state = TrackState.CONFIRMED
+
+    def mark_missed(self) -> None:
+        self.misses += 1
+        if self.state == TrackState.TENTATIVE:
+            self.state = TrackState.REMOVED
+        elif self.misses > self.config.max_lost:
+            self.state = TrackState.REMOVED
+        else:
+            self.state = TrackState.LOST
+
+
+def association_cost(tracks: list[Track], detections: list[Detection], gate: float) -> np.ndarray:
+    """1 - IoU plus the centre distance in plate widths; pairs outside the gate are infeasible."""
+    if not tracks or not detections:
+        return np.zeros((len(tracks), len(detections)))
+    pred = np.stack([t.predicted_box for t in tracks])
+    det = np.stack([d.box for d in detections])
+    iou = box_iou(pred, det)
+    pc = (pred[:, None, :2] + pred[:, None, 2:]) / 2
+    dc = (det[None, :, :2] + det[None, :, 2:]) / 2
+    width = np.maximum(pred[:, None, 2] - pred[:, None, 0], det[None, :, 2] - det[None, :, 0])
+    dist = np.linalg.norm(pc - dc, axis=-1) / np.maximum(width, 1.0)
+    cost = (1 - iou) + 0.5 * dist
+    cost[(iou < 0.05) & (dist > gate)] = INFEASIBLE
+    return cost
+
+
+def assign(cost: np.ndarray) -> tuple[list[tuple[int, int]], set[int], set[int]]:
+    """Hungarian matching; returns pairs and the unmatched row and column indices."""
+    rows, cols = set(range(cost.shape[0])), set(range(cost.shape[1]))
+    if not cost.size:
+        return [], rows, cols
+    r, c = linear_sum_assignment(cost)
+    pairs = [(i, j) for i, j in zip(r, c) if cost[i, j] < INFEASIBLE]
+    return pairs, rows - {i for i, _ in pairs}, cols - {j for _, j in pairs}
+
+
+class Tracker:
+    """Keeps the live tracks; ``update`` returns the tracks that ended in this frame."""
+
+    def __init__(self, config: TrackerConfig | None = None, high_score: float = 0.5):
+        self.config = config or TrackerConfig()
+        self.high_score = high_score
+        self.tracks: list[Track] = []
+
+    @property
+    def low_score(self) -> float:
+        return self.high_score * self.config.low_score_factor
+
+    def update(self, detections: list[Detection], frame: int) -> list[Track]:
+        for t in self.tracks:
+            t.predict()
+        high = [d for d in detections if d.score >= self.high_score]
+        low = [d for d in detections if self.low_score <= d.score < self.high_score]
+        pairs, free_tracks, free_high = assign(
+            association_cost(self.tracks, high, self.config.gate)
+        )
+        for i, j in pairs:
+            self.tracks[i].update(high[j], frame)
+        # second pass: weak detections only extend established tracks
+        remaining = [
+            self.tracks[i]
+            for i in sorted(free_tracks)
+            if self.tracks[i].state != TrackState.TENTATIVE
+        ]
+        pairs_low, _, _ = assign(association_cost(remaining, low, self.config.gate))
+        for i, j in pairs_low:
+            remaining[i].update(low[j], frame)
+        for t in self.tracks:
+            if not t.matched:
+                t.mark_missed()
+        for j in sorted(free_high):
+            self.tracks.append(Track(high[j], frame, self.config))
+        ended = [t for t in self.tracks if t.state == TrackState.REMOVED]
+        self.tracks = [t for t in self.tracks if t.state != TrackState.REMOVED]
+        return ended
+
+    def finish(self) -> list[Track]:
+        """End every track (end of input)."""
+        ended, self.tracks = self.tracks, []
+        for t in ended:
+            t.state = TrackState.REMOVED
+        return ended
+
+    def confirmed(self) -> list[Track]:
+        return [t for t in self.tracks if t.state == TrackState.CONFIRMED and t.matched]

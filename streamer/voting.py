@@ -1,0 +1,159 @@
+"""When to read a track, and how its reads become one text.
+
+Reading every frame would cost the recognizer's time on views that add nothing; instead a track
+is read when confirmed and again only when its detection is clearly better than the best one read
+so far (wider, sharper, more frontal, more confident), within a per-track cap and cool-down.
+
+The reads are fused per character position: first the plate length is voted (each read's weight
+is its plate confidence), then, over the reads of that length, the recognizer's per-position
+probability vectors are summed with the same weights and the best character taken at each place.
+One bad read among good ones is outvoted; a read of the wrong length does not shift the others.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from streamer.config import VotingConfig
+from streamer.detector import Detection
+from streamer.recognizer import Reading
+
+
+def sharpness(crop: np.ndarray) -> float:
+    """Variance of the Laplacian: blur lowers it."""
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    return float(cv2.Laplacian(gray, cv2.CV_32F).var())
+
+
+def frontality(corners: np.ndarray) -> float:
+    """1 for a plate seen square-on; lower as opposite edges differ in length (perspective)."""
+    c = np.asarray(corners, dtype=np.float32).reshape(4, 2)
+    top, bottom = np.linalg.norm(c[1] - c[0]), np.linalg.norm(c[2] - c[3])
+    left, right = np.linalg.norm(c[3] - c[0]), np.linalg.norm(c[2] - c[1])
+    return float(
+        min(top, bottom) / max(top, bottom, 1e-6) * min(left, right) / max(left, right, 1e-6)
+    )
+
+
+def view_quality(detection: Detection, crop: np.ndarray) -> float:
+    """How good a view is for reading: width x sharpness x frontality x detector score."""
+    width = float(detection.box[2] - detection.box[0])
+    return (
+        width * math.sqrt(sharpness(crop) + 1.0) * frontality(detection.corners) * detection.score
+    )
+
+
+@dataclass
+class Read:
+    reading: Reading
+    frame: int
+    quality: float
+    detection: Detection
+    rejected: str | None = None  # reason, when the read does not vote
+    #: (rectified plate, frame, box) kept for the evidence crop, when crops are written
+    evidence: tuple | None = None
+
+
+@dataclass
+class TrackText:
+    """The reads of one track and their fused text."""
+
+    reads: list[Read] = field(default_factory=list)
+    last_read_frame: int = -(10**9)
+    best_quality: float = 0.0
+    rejected: Counter = field(default_factory=Counter)
+
+    @property
+    def accepted(self) -> list[Read]:
+        return [r for r in self.reads if r.rejected is None]
+
+    def fused(self) -> tuple[str, float, list[float]]:
+        return fuse_reads([r.reading for r in self.accepted])
+
+    def deciding_read(self) -> Read | None:
+        """The accepted read of the best view whose text equals the fused text, else the best view."""
+        text = self.fused()[0]
+        accepted = self.accepted
+        agreeing = [r for r in accepted if r.reading.text == text]
+        pool = agreeing or accepted
+        return max(pool, key=lambda r: r.quality) if pool else None
+
+
+def fuse_reads(readings: list[Reading]) -> tuple[str, float, list[float]]:
+    """Length vote, then confidence-weighted sum of per-position probabilities."""
+    readings = [r for r in readings if r.text]
+    if not readings:
+        return "", 0.0, []
+    weights = [max(r.confidence, 1e-3) for r in readings]
+    lengths: Counter = Counter()
+    for r, w in zip(readings, weights):
+        lengths[len(r.text)] += w
+    length = lengths.most_common(1)[0][0]
+    same = [(r, w) for r, w in zip(readings, weights) if len(r.text) == length]
+    total = sum(w for _, w in same)
+    probs = sum(r.probs[:length] * w for r, w in same) / total  # (length, classes)
+    probs[:, 0] = 0.0  # inside the voted length there is no end
+    chars = probs.argmax(-1)
+    char_conf = [float(probs[i, c]) for i, c in enumerate(chars)]
+    charset = same[0][0].charset
+    text = "".join(charset[c] for c in chars)
+    length_share = lengths[length] / sum(lengths.values())
+    return text, float(np.prod(char_conf)) * length_share, char_conf
+
+
+class ReadScheduler:
+    """Decides which confirmed tracks to read in this frame and keeps their reads."""
+
+    def __init__(self, config: VotingConfig | None = None):
+        self.config = config or VotingConfig()
+        self.formats = [re.compile(f) for f in self.config.formats]
+        self.texts: dict[int, TrackText] = {}
+
+    def wants_read(
+        self, track_id: int, detection: Detection, crop: np.ndarray, frame: int
+    ) -> float | None:
+        """The view's quality if this track should be read now, else None."""
+        state = self.texts.setdefault(track_id, TrackText())
+        if len(state.reads) >= self.config.max_reads:
+            return None
+        if frame - state.last_read_frame < self.config.cooldown:
+            return None
+        if detection.box[2] - detection.box[0] < self.config.min_width:
+            state.rejected["too small"] += 1
+            return None
+        quality = view_quality(detection, crop)
+        if state.reads and quality < state.best_quality * self.config.improvement:
+            return None
+        return quality
+
+    def add(
+        self, track_id: int, reading: Reading, frame: int, quality: float, detection: Detection
+    ) -> Read:
+        state = self.texts.setdefault(track_id, TrackText())
+        reason = self.rejection(reading)
+        read = Read(reading, frame, quality, detection, reason)
+        state.reads.append(read)
+        state.last_read_frame = frame
+        if reason:
+            state.rejected[reason] += 1
+        else:
+            state.best_quality = max(state.best_quality, quality)
+        return read
+
+    def rejection(self, reading: Reading) -> str | None:
+        if not reading.text:
+            return "no text"
+        if reading.confidence < self.config.min_read_confidence:
+            return "low confidence"
+        if self.formats and not any(f.fullmatch(reading.text) for f in self.formats):
+            return "no format match"
+        return None
+
+    def pop(self, track_id: int) -> TrackText | None:
+        return self.texts.pop(track_id, None)
