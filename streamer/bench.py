@@ -93,7 +93,8 @@ def run_bench(args: argparse.Namespace) -> int:
             return 0
         for r in results:
             print(
-                f"{r['video']} {r['size']} output video: {r['output_video']}: {r['fps']} fps over {r['frames']} frames"
+                f"{r['video']} {r['size']} output video: {r['output_video']}: "
+                f"{r['fps']} fps over {r['frames']} frames"
             )
             print_rows([{"stage": k, **v} for k, v in r["stages"].items()])
         return 0

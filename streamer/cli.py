@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 
 from streamer.config import Config, ConfigError, load_config
+from streamer.geometry import corners_to_box
 from streamer.modelfile import ModelError
 from streamer.sinks import SinkError
 from streamer.sources import SourceError
@@ -223,7 +224,7 @@ def read_image(name: str, image, detector, recognizer) -> dict:
             "text": r.text,
             "confidence": round(r.confidence, 4),
             "char_confidences": [round(x, 4) for x in r.char_confidences],
-            "box": [round(float(v), 1) for v in det.box] if det else [0, 0, image.shape[1], image.shape[0]],
+            "box": [round(float(v), 1) for v in (det.box if det else corners_to_box(c))],
             "corners": [[round(float(x), 1), round(float(y), 1)] for x, y in c],
             "det_score": round(det.score, 4) if det else None,
         })  # fmt: skip

@@ -77,7 +77,7 @@ class TrackText:
         return fuse_reads([r.reading for r in self.accepted])
 
     def deciding_read(self) -> Read | None:
-        """The accepted read of the best view whose text equals the fused text, else the best view."""
+        """The best view among the accepted reads that agree with the fused text (or all)."""
         text = self.fused()[0]
         accepted = self.accepted
         agreeing = [r for r in accepted if r.reading.text == text]

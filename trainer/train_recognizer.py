@@ -244,6 +244,16 @@ def run_export(args) -> int:
     return 0
 
 
+def run_quantize(args) -> int:
+    from trainer.export import quantize_dynamic_int8
+
+    out = quantize_dynamic_int8(Path(args.model), Path(args.output))
+    out.with_suffix(".json").write_text(Path(args.model).with_suffix(".json").read_text())
+    size = out.stat().st_size / 1e6
+    print(f"wrote {out} ({size:.1f} MB); compare: platestream-train eval --recognizer {out}")
+    return 0
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/recognizer", help="folder for checkpoints and logs")
     p.add_argument("--minutes", type=float, default=20, help="wall-clock budget")
@@ -279,3 +289,8 @@ def register(sub) -> None:
     p.add_argument("--output", default="streamer/models/recognizer.onnx")
     p.add_argument("--summary", help="ocr_summary.json to record in the sidecar")
     p.set_defaults(func=run_export)
+
+    p = sub.add_parser("quantize-recognizer", help="ONNX Runtime dynamic INT8 copy of a recognizer")
+    p.add_argument("model", help="recognizer ONNX (its sidecar is copied beside the output)")
+    p.add_argument("--output", default="runs/recognizer/recognizer.int8.onnx")
+    p.set_defaults(func=run_quantize)
