@@ -73,8 +73,11 @@ class TrackerConfig:
 class VotingConfig:
     #: most reads per track, and frames between two reads of one track.
     max_reads: int = 8
-    cooldown: int = 2
-    #: a re-read needs a detection this much better than the best read so far.
+    cooldown: int = 3
+    #: reads every track gets (one per cool-down) before re-reads need a better view; a
+    #: parked car's view never improves, and one read is no vote.
+    min_reads: int = 3
+    #: past ``min_reads``, a re-read needs a detection this much better than the best read so far.
     improvement: float = 1.1
     #: plates narrower than this (frame pixels) are not read.
     min_width: float = 40.0

@@ -128,7 +128,8 @@ class ReadScheduler:
             state.rejected["too small"] += 1
             return None
         quality = view_quality(detection, crop)
-        if state.reads and quality < state.best_quality * self.config.improvement:
+        enough = len(state.accepted) >= self.config.min_reads
+        if enough and quality < state.best_quality * self.config.improvement:
             return None
         return quality
 

@@ -18,13 +18,14 @@ from streamer.config import DetectorConfig, RecognizerConfig
 from streamer.detector import Detector
 from streamer.recognizer import Recognizer
 from trainer.data.ccpd import read_ccpd
-from trainer.data.shared import data_root, read_crops, read_scenes, split_of
+from trainer.data.shared import data_root, read_crops, read_scenes, read_videos, split_of
 from trainer.eval.metrics import (
     character_error_rate,
     corner_error,
     detection_pr,
     end_to_end_image,
     plate_accuracy,
+    score_clip,
 )
 
 
@@ -114,6 +115,61 @@ def scene_groups(root: Path, split: str) -> dict[str, tuple[list, float]]:
     return groups
 
 
+def clip_events(video: Path, detector: Detector, recognizer: Recognizer) -> list[dict]:
+    """Run the whole pipeline on one clip (no video output) and return its plate events."""
+    from streamer.config import Config
+    from streamer.pipeline import Pipeline
+    from streamer.sinks import CropWriter, EventWriter
+    from streamer.sources import VideoSource
+
+    collected: list[dict] = []
+    events = EventWriter(None)
+    events.write = collected.append
+    config = Config()
+    detector.score_threshold = detector.spec["score_threshold"]  # the pipeline lowers it per run
+    Pipeline(
+        VideoSource(str(video), config.source),
+        config,
+        detector,
+        recognizer,
+        events,
+        CropWriter(None),
+    ).run()
+    return [e for e in collected if e["type"] == "plate"]
+
+
+def video_clips(root: Path, samples: Path) -> list[tuple[str, Path, list[str]]]:
+    """(name, path, labelled plates) for the sample clips and the labelled real clips."""
+    clips = [
+        (
+            f"sample-{p.stem}",
+            p,
+            [t["text"] for t in json.loads(p.with_suffix(".json").read_text())["tracks"]],
+        )
+        for p in sorted(samples.glob("*.mp4"))
+    ]
+    if (root / "videos" / "labels.csv").exists():
+        labels, _ = read_videos(root)
+        clips += [(f"real-{v.video.stem}", v.video, v.plates) for v in labels if v.plates]
+    return clips
+
+
+def eval_videos(detector: Detector, recognizer: Recognizer, root: Path) -> dict[str, dict]:
+    """Per clip: labelled plates read exactly by some event, missed ones, and false reads."""
+    samples = Path(__file__).resolve().parents[2] / "sample_videos"
+    out = {}
+    for name, path, plates in video_clips(root, samples):
+        texts = [e["text"] for e in clip_events(path, detector, recognizer)]
+        score = score_clip(texts, plates)
+        out[name] = {
+            "labelled": len(plates),
+            "read": len(score.read),
+            "missed": score.missed,
+            "false_reads": score.false_reads,
+        }
+    return out
+
+
 def run_eval(args: argparse.Namespace) -> int:
     root = Path(args.data) if args.data else data_root()
     if not root.is_dir():
@@ -129,6 +185,25 @@ def run_eval(args: argparse.Namespace) -> int:
     if "scenes" in args.groups:
         for name, (items, iou) in scene_groups(root, args.split).items():
             results[name] = eval_scenes(detector, recognizer, items, iou) | {"iou": iou}
+    if "videos" in args.groups:
+        videos = eval_videos(detector, recognizer, root)
+        results["videos-total"] = {
+            "n": sum(v["labelled"] for v in videos.values()),
+            "accuracy": round(
+                sum(v["read"] for v in videos.values())
+                / max(1, sum(v["labelled"] for v in videos.values())),
+                4,
+            ),
+            "false_reads": sum(len(v["false_reads"]) for v in videos.values()),
+        }
+        if args.json:
+            results["videos"] = videos
+        else:
+            for name, v in videos.items():
+                missed, false = v["missed"], v["false_reads"]
+                print(
+                    f"{name:40s} read {v['read']}/{v['labelled']}  missed {missed}  false {false}"
+                )
     if args.json:
         print(json.dumps({"split": args.split, "results": results}, indent=2, ensure_ascii=False))
     else:
@@ -160,7 +235,12 @@ def register(sub) -> None:
     )
     p.add_argument("--data", help="data folder (default: ../shared/data or $PLATESTREAM_DATA)")
     p.add_argument("--split", choices=["val", "train", "all"], default="val")
-    p.add_argument("--groups", nargs="+", choices=["crops", "scenes"], default=["crops", "scenes"])
+    p.add_argument(
+        "--groups",
+        nargs="+",
+        choices=["crops", "scenes", "videos"],
+        default=["crops", "scenes", "videos"],
+    )
     p.add_argument("--detector", help="detector ONNX (default: embedded)")
     p.add_argument("--recognizer", help="recognizer ONNX (default: embedded)")
     p.add_argument("--json", action="store_true")

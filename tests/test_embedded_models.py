@@ -1,0 +1,76 @@
+"""The embedded models, through the runtime classes, on our own synthetic data (no real data
+needed): the detector finds the plates of a sample video frame, the recognizer reads rendered
+plates, and the two agree on the frame's plates end to end."""
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from streamer.charset import normalize_text
+from streamer.detector import Detector
+from streamer.geometry import box_iou
+from streamer.recognizer import Recognizer
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_videos"
+
+
+def frame_with_big_plates(name: str, min_width: float = 110.0):
+    """The first frame of a sample clip where a labelled plate is at least ``min_width`` wide."""
+    truth = json.loads((SAMPLES / f"{name}.json").read_text())
+    wanted = {}
+    for track in truth["tracks"]:
+        for f in track["frames"]:
+            if f["box"][2] - f["box"][0] >= min_width and f.get("visible", 1.0) >= 1.0:
+                wanted.setdefault(f["frame"], []).append((np.array(f["box"]), track["text"], f["corners"]))
+    index = min(wanted)
+    with av.open(str(SAMPLES / f"{name}.mp4")) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                return frame.to_ndarray(format="bgr24"), wanted[index]
+    raise AssertionError("frame not found")
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return Detector()
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return Recognizer()
+
+
+@pytest.mark.parametrize("clip", ["eu_street", "mixed_traffic", "cn_gate"])
+def test_detector_finds_large_plates_in_sample_frames(detector, clip):
+    image, plates = frame_with_big_plates(clip)
+    detections = detector.detect(image)
+    assert detections, "no plate found"
+    ious = box_iou(np.stack([b for b, _, _ in plates]), np.stack([d.box for d in detections]))
+    assert (ious.max(1) >= 0.5).all(), f"missed a plate: IoUs {ious.max(1)}"
+    for d in detections:
+        assert d.corners.shape == (4, 2)
+        assert d.corners[:, 0].min() >= d.box[0] - 0.25 * (d.box[2] - d.box[0])
+
+
+def test_recognizer_reads_labelled_corners_of_sample_frames(recognizer):
+    right = total = 0
+    for clip in ("eu_street", "mixed_traffic", "cn_gate"):
+        image, plates = frame_with_big_plates(clip, min_width=130)
+        readings = recognizer.read(image, [np.array(c, np.float32) for _, _, c in plates])
+        for reading, (_, text, _) in zip(readings, plates):
+            total += 1
+            right += reading.text == normalize_text(text)
+            assert len(reading.char_confidences) == len(reading.text)
+            assert 0.0 <= reading.confidence <= 1.0
+    assert total >= 3
+    assert right >= total // 2, f"read {right} of {total}"
+
+
+def test_recognizer_output_is_a_distribution_per_position(recognizer):
+    crops = [np.full((48, 192, 3), v, np.uint8) for v in (0, 128, 255)]
+    for reading in recognizer.recognize(crops):
+        assert reading.probs.shape == (recognizer.spec["max_length"], len(recognizer.charset))
+        np.testing.assert_allclose(reading.probs.sum(-1), 1.0, atol=1e-4)
