@@ -186,11 +186,14 @@ def cmd_read(args: argparse.Namespace) -> int:
         if args.crops
         else Detector(DetectorConfig(model=args.detector) if args.detector else None)
     )
+    # OpenCV logs its own warning for a missing or broken image: one error line per image is ours
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     status = 0
     for path in args.paths:
-        image = cv2.imread(str(path))
+        image = cv2.imread(str(path)) if path.is_file() else None
         if image is None:
-            print(f"platestream: error: cannot read image {path}", file=sys.stderr)
+            reason = "not a readable image" if path.exists() else "no such file"
+            print(f"platestream: error: cannot read image {path}: {reason}", file=sys.stderr)
             status = 2
             continue
         print(

@@ -7,6 +7,7 @@ settings: they live in each model's JSON sidecar and are read from there.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,13 +111,42 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
-def _coerce(value, current, name: str):
-    """TOML values into the field's type (paths and tuples are not TOML types)."""
+def _coerce(value, current, name: str, where: str):
+    """TOML values into the field's type (paths and tuples are not TOML types).
+
+    A value of the wrong type, or a format that is not a regular expression, is refused here
+    with the setting's name, instead of failing later inside a running pipeline.
+    """
     if isinstance(current, Path) or name in ("model", "output", "events", "crops"):
+        _check_type(value, str, name, where)
         return Path(value)
     if name == "input_size":
+        _check_type(value, list, name, where)
         return tuple(value)
+    if name == "formats":
+        _check_type(value, list, name, where)
+        for pattern in value:
+            _check_type(pattern, str, name, where)
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(
+                    f"{where}: '{name}' has a bad pattern {pattern!r}: {exc}"
+                ) from None
+        return value
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if current is not None:
+        _check_type(value, type(current), name, where)
     return value
+
+
+def _check_type(value, expected: type, name: str, where: str) -> None:
+    # bool is an int in Python, but `true` is no number of seconds
+    if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+        raise ConfigError(
+            f"{where}: '{name}' must be {expected.__name__}, not {type(value).__name__}"
+        )
 
 
 def update_section(section, values: dict, where: str) -> None:
@@ -126,7 +156,7 @@ def update_section(section, values: dict, where: str) -> None:
             raise ConfigError(
                 f"{where}: unknown setting '{key}' (known: {', '.join(sorted(known))})"
             )
-        setattr(section, key, _coerce(value, getattr(section, key), key))
+        setattr(section, key, _coerce(value, getattr(section, key), key, where))
 
 
 def load_config(path: Path | None) -> Config:

@@ -22,6 +22,9 @@ def sidecar_path(model: Path) -> Path:
 
 
 def load_sidecar(model: Path) -> dict:
+    """The model's sidecar; a missing model is named first, as the user gave it, not its JSON."""
+    if not Path(model).is_file():
+        raise ModelError(f"model file not found: {model}")
     path = sidecar_path(model)
     if not path.is_file():
         raise ModelError(f"model sidecar not found: {path}")

@@ -90,6 +90,7 @@ class Pipeline:
         self.detected_q: queue.Queue = queue.Queue(maxsize=size)
         self.video_q: queue.Queue = queue.Queue(maxsize=size)
         self.error: BaseException | None = None
+        self.aborted = threading.Event()  # a stage crashed: the others stop waiting on queues
 
     # -- control ---------------------------------------------------------------------------
 
@@ -132,15 +133,28 @@ class Pipeline:
             loop()
         except BaseException as exc:  # noqa: BLE001 - re-raised by run() in the main thread
             self.error = self.error or exc
+            self.aborted.set()
             self.stop()
-            self._drain_and_end()
 
-    def _drain_and_end(self) -> None:
-        for q in (self.frames_q, self.detected_q, self.video_q):
+    def _put(self, q: queue.Queue, item) -> None:
+        """A blocking put that gives up once a stage crashed: its consumer may be gone, and a
+        producer blocked on a full queue would hang the whole run."""
+        while not self.aborted.is_set():
             try:
-                q.put_nowait(END)
+                q.put(item, timeout=0.2)
+                return
             except queue.Full:
                 pass
+
+    def _get(self, q: queue.Queue):
+        """A blocking get that ends the stream once a stage crashed and nothing is left: the
+        producer may be gone before sending END."""
+        while True:
+            try:
+                return q.get(timeout=0.2)
+            except queue.Empty:
+                if self.aborted.is_set():
+                    return END
 
     # -- stages ----------------------------------------------------------------------------
 
@@ -156,9 +170,9 @@ class Pipeline:
             if self.source.live:
                 self._put_newest(frame)
             else:
-                self.frames_q.put(frame)
+                self._put(self.frames_q, frame)
             t0 = time.perf_counter()
-        self.frames_q.put(END)
+        self._put(self.frames_q, END)
 
     def _put_newest(self, frame: Frame) -> None:
         """Live: never block the camera; drop the oldest queued frame instead."""
@@ -174,15 +188,15 @@ class Pipeline:
                     pass
 
     def _detect_loop(self) -> None:
-        while (frame := self.frames_q.get()) is not END:
+        while (frame := self._get(self.frames_q)) is not END:
             t0 = time.perf_counter()
             detections = self.detector.detect(frame.image)
             self._time("detect", t0)
-            self.detected_q.put((frame, detections))
-        self.detected_q.put(END)
+            self._put(self.detected_q, (frame, detections))
+        self._put(self.detected_q, END)
 
     def _track_loop(self) -> None:
-        while (item := self.detected_q.get()) is not END:
+        while (item := self._get(self.detected_q)) is not END:
             frame, detections = item
             t0 = time.perf_counter()
             ended = self.tracker.update(detections, frame.index)
@@ -194,13 +208,13 @@ class Pipeline:
             self.stats.frames += 1
             self.stats.active_tracks = len(self.tracker.confirmed())
             if self.video:
-                self.video_q.put((frame, self._overlay()))
+                self._put(self.video_q, (frame, self._overlay()))
         for track in self.tracker.finish():
             self._finish_track(track)
-        self.video_q.put(END)
+        self._put(self.video_q, END)
 
     def _video_loop(self) -> None:
-        while (item := self.video_q.get()) is not END:
+        while (item := self._get(self.video_q)) is not END:
             frame, overlay = item
             t0 = time.perf_counter()
             status = (
@@ -260,6 +274,8 @@ class Pipeline:
         if not text or confidence < self.config.voting.min_confidence:
             log.info("track %d dropped: %r at confidence %.2f", track.id, text, confidence)
             return
+        if state.rejected:  # not in the event: its keys are a contract (DESIGN.md)
+            log.info("track %d: reads not voted: %s", track.id, dict(state.rejected))
         self.events.write(self._event(track.id, state, text, confidence, char_conf, times))
         self.stats.plates += 1
         self.stats.texts.append(text)
@@ -289,7 +305,6 @@ class Pipeline:
             "box": [round(float(v), 1) for v in det.box],
             "corners": [[round(float(x), 1), round(float(y), 1)] for x, y in det.corners],
             "crop": crop_path,
-            "rejected_reads": dict(state.rejected),
         }
 
     def _overlay(self) -> list[dict]:

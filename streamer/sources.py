@@ -159,7 +159,8 @@ class VideoSource:
 
     def _decode(self, container, pts_offset: float) -> Iterator[Frame]:
         stream = container.streams.video[0]
-        base = None
+        # a frame's time from this open is its timestamp minus `base`; `last` is the previous one's
+        base, last = None, -1.0 / self.fps
         packets = container.demux(stream)
         while True:
             try:
@@ -184,16 +185,19 @@ class VideoSource:
                 log.debug("corrupt packet skipped: %s", _describe(exc))
                 continue
             for frame in decoded:
-                t = frame.time
-                if t is None:
-                    t = self.stats.frames / self.fps
-                base = t if base is None else base
+                expected = last + 1.0 / self.fps
+                if frame.time is not None and (base is None or frame.time - base <= last):
+                    # an RTSP stream's first frames may have no timestamp, and a server that
+                    # restarts or seeks its stream sends time backwards: continue at the nominal
+                    # spacing from the previous frame, so that media time always increases
+                    base = frame.time - expected
+                last = frame.time - base if frame.time is not None else expected
                 image = frame.to_ndarray(format="bgr24")
                 self.size = (image.shape[1], image.shape[0])
                 out = Frame(
                     image=image,
                     index=self.stats.frames,
-                    pts=pts_offset + max(0.0, t - base),
+                    pts=pts_offset + last,
                     wallclock=time.time() if self.live else None,
                 )
                 self.stats.frames += 1

@@ -1,0 +1,91 @@
+"""Shared helpers for the stream tests: sample clips, the CLI in a subprocess, event checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_videos"
+
+#: the keys of a "plate" event, exactly as DESIGN.md lists them
+EVENT_KEYS = {
+    "type", "source", "track_id", "text", "confidence", "char_confidences", "reads",
+    "first_pts", "last_pts", "first_wallclock", "last_wallclock", "best_frame", "box",
+    "corners", "crop",
+}  # fmt: skip
+
+
+def sample(name: str) -> Path:
+    path = SAMPLES / name
+    if not path.exists():
+        pytest.skip(f"sample video {name} not found")
+    return path
+
+
+def platestream_command(*args) -> list[str]:
+    """The ``platestream`` console command of this interpreter's environment."""
+    return [sys.executable, "-m", "streamer.cli", *map(str, args)]
+
+
+def run_cli(*args, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        platestream_command(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or ROOT,
+        env=env,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess) -> None:
+    """The CLI contract for a user's mistake: exit 2 and one ``platestream: error:`` line."""
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("platestream: error:"), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def read_events(path: Path) -> list[dict]:
+    """Every line must be one complete JSON object (events are flushed one by one)."""
+    text = path.read_text(encoding="utf-8")
+    assert text == "" or text.endswith("\n"), "the last event line is incomplete"
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def check_plate_event(event: dict) -> None:
+    """Exactly the DESIGN.md keys with sane types and values."""
+    assert set(event) == EVENT_KEYS, set(event) ^ EVENT_KEYS
+    assert event["type"] == "plate"
+    assert isinstance(event["track_id"], int)
+    assert isinstance(event["text"], str) and event["text"]
+    assert 0.0 <= event["confidence"] <= 1.0
+    assert len(event["char_confidences"]) == len(event["text"])
+    assert all(0.0 <= c <= 1.0 for c in event["char_confidences"])
+    assert isinstance(event["reads"], int) and event["reads"] >= 1
+    assert 0.0 <= event["first_pts"] <= event["last_pts"]
+    assert isinstance(event["best_frame"], int) and event["best_frame"] >= 0
+    x1, y1, x2, y2 = event["box"]
+    assert x1 < x2 and y1 < y2
+    assert len(event["corners"]) == 4 and all(len(c) == 2 for c in event["corners"])
+    assert event["crop"] is None or isinstance(event["crop"], str)
+
+
+@pytest.fixture
+def loose_config(tmp_path: Path) -> Path:
+    """Every track that was read emits its event, whatever its confidence.
+
+    These tests check the plumbing, not the accuracy, and must not depend on how well the
+    (retrained) models read the synthetic clips.
+    """
+    path = tmp_path / "loose.toml"
+    path.write_text("[voting]\nmin_confidence = 0.0\n", encoding="utf-8")
+    return path

@@ -1,0 +1,63 @@
+"""A real RTSP server for the tests: serves an H.264 MP4 at rtsp://127.0.0.1:PORT/x, looping.
+
+Runs under Debian's /usr/bin/python3 (the GStreamer ``gi`` bindings are not in the venv):
+    /usr/bin/python3 tests/rtsp_server.py VIDEO.mp4 PORT
+Prints ``ready rtsp://127.0.0.1:PORT/x`` once listening. The file loops through a SEGMENT seek
+on SEGMENT_DONE, so timestamps keep increasing across loops (as from a real camera).
+"""
+
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+
+def loop_media(_factory, media) -> None:
+    """Seek with the SEGMENT flag, so the file's end sends SEGMENT_DONE (seek again), not EOS.
+
+    The media keeps its pipeline's bus to itself (a second watch or sync-message handler never
+    sees a message), so the SEGMENT_DONE event is caught on the payloader's pad instead, and the
+    seeks run from the main loop, not from the streaming thread.
+    """
+    element = media.get_element()
+
+    def seek(flags):
+        element.seek_simple(Gst.Format.TIME, flags, 0)
+        return False
+
+    def on_event(_pad, info):
+        if info.get_event().type == Gst.EventType.SEGMENT_DONE:
+            GLib.idle_add(seek, Gst.SeekFlags.SEGMENT)
+        return Gst.PadProbeReturn.OK
+
+    pad = element.get_by_name("pay0").get_static_pad("sink")
+    pad.add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, on_event)
+    first = Gst.SeekFlags.SEGMENT | Gst.SeekFlags.FLUSH
+    media.connect("prepared", lambda _media: GLib.idle_add(seek, first))
+
+
+def main() -> None:
+    video, port = sys.argv[1], sys.argv[2]
+    Gst.init(None)
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(port)
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_launch(
+        f"( filesrc location={video} ! qtdemux ! h264parse config-interval=-1 "
+        "! rtph264pay name=pay0 pt=96 )"
+    )
+    factory.set_shared(True)
+    factory.connect("media-configure", loop_media)
+    server.get_mount_points().add_factory("/x", factory)
+    if server.attach(None) == 0:
+        sys.exit(f"cannot listen on 127.0.0.1:{port}")
+    print(f"ready rtsp://127.0.0.1:{port}/x", flush=True)
+    GLib.MainLoop().run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The ``platestream`` CLI contract: one-line errors with exit 2, and ``read``'s JSON output."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from conftest import SAMPLES, assert_one_line_error, run_cli, sample
+
+CLIP = SAMPLES / "cn_gate.mp4"
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def with_config(tmp: Path, text: str) -> list:
+    return ["run", CLIP, "--config", write(tmp / "config.toml", text)]
+
+
+def bad_model(tmp: Path) -> Path:
+    """Garbage where an ONNX model should be, beside a copy of the real sidecar."""
+    model = write(tmp / "broken.onnx", b"not an onnx model")
+    sidecar = SAMPLES.parent / "streamer" / "models" / "detector.json"
+    write(tmp / "broken.json", sidecar.read_text(encoding="utf-8"))
+    return model
+
+
+def truncated_png(tmp: Path) -> Path:
+    ok, data = cv2.imencode(".png", np.full((48, 192, 3), 200, np.uint8))
+    return write(tmp / "truncated.png", data.tobytes()[: len(data) // 2])
+
+
+ERRORS = {
+    "missing file": lambda tmp: ["run", tmp / "missing.mp4"],
+    "unreachable url": lambda tmp: ["run", "rtsp://127.0.0.1:1/x", "--max-reconnects", "0"],
+    "random bytes": lambda tmp: ["run", write(tmp / "r.mp4", random.Random(0).randbytes(50_000))],
+    "empty file": lambda tmp: ["run", write(tmp / "empty.mp4", b"")],
+    "missing detector": lambda tmp: ["run", CLIP, "--detector", "/nonexistent.onnx"],
+    "missing recognizer": lambda tmp: ["run", CLIP, "--recognizer", tmp / "none.onnx"],
+    "broken detector": lambda tmp: ["run", CLIP, "--detector", bad_model(tmp)],
+    "bad toml": lambda tmp: with_config(tmp, "[voting\nx ="),
+    "unknown setting": lambda tmp: with_config(tmp, "[voting]\nx = 1"),
+    "unknown section": lambda tmp: with_config(tmp, "[nope]\nx = 1"),
+    "string for a list": lambda tmp: with_config(tmp, "[voting]\nformats = 'A'"),
+    "bad format regex": lambda tmp: with_config(tmp, "[voting]\nformats = ['[']"),
+    "text for a number": lambda tmp: with_config(tmp, "[voting]\ncooldown = 'x'"),
+    "missing config": lambda tmp: ["run", CLIP, "--config", tmp / "none.toml"],
+    "unwritable events": lambda tmp: ["run", CLIP, "--events", "/proc/x/y.jsonl"],
+    "unwritable video": lambda tmp: ["run", CLIP, "--output", "/proc/x/out.mp4"],
+    "unwritable crops": lambda tmp: ["run", CLIP, "--crops", "/proc/x/crops"],
+    "unreadable image": lambda tmp: ["read", write(tmp / "x.png", b"not a png")],
+    "truncated image": lambda tmp: ["read", truncated_png(tmp)],
+    "missing image": lambda tmp: ["read", "--crops", tmp / "none.png"],
+}
+
+
+@pytest.mark.parametrize("case", ERRORS)
+def test_user_errors_are_one_line_and_exit_2(case, tmp_path):
+    proc = run_cli(*ERRORS[case](tmp_path), timeout=60)
+    assert_one_line_error(proc)
+    assert proc.stdout == ""
+
+
+def test_missing_model_names_the_model_given():
+    proc = run_cli("run", CLIP, "--detector", "/nonexistent.onnx")
+    assert_one_line_error(proc)
+    assert "/nonexistent.onnx" in proc.stderr
+
+
+def test_usage_errors_exit_2():
+    proc = run_cli("run")
+    assert proc.returncode == 2 and "usage:" in proc.stderr
+
+
+def plate_crops(tmp: Path) -> list[Path]:
+    """A few plate-like images: dark text on a light plate, and a blank one."""
+    paths = []
+    for i, text in enumerate(["AB123", "7XK42", ""]):
+        img = np.full((48, 192, 3), 235, np.uint8)
+        cv2.rectangle(img, (2, 2), (189, 45), (20, 20, 20), 2)
+        cv2.putText(img, text, (12, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (10, 10, 10), 3)
+        paths.append(tmp / f"crop{i}.png")
+        cv2.imwrite(str(paths[-1]), img)
+    return paths
+
+
+def check_plate(plate: dict, with_detection: bool) -> None:
+    assert set(plate) == {"text", "confidence", "char_confidences", "box", "corners", "det_score"}
+    assert isinstance(plate["text"], str)
+    assert 0.0 <= plate["confidence"] <= 1.0
+    assert len(plate["char_confidences"]) == len(plate["text"])
+    assert len(plate["box"]) == 4 and len(plate["corners"]) == 4
+    assert all(len(c) == 2 for c in plate["corners"])
+    if with_detection:
+        assert 0.0 < plate["det_score"] <= 1.0
+    else:
+        assert plate["det_score"] is None
+
+
+def test_read_crops_prints_json_per_image(tmp_path):
+    paths = plate_crops(tmp_path)
+    proc = run_cli("read", "--crops", *paths)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(paths)
+    for path, line in zip(paths, lines):
+        result = json.loads(line)
+        assert set(result) == {"image", "plates", "ms"}
+        assert result["image"] == str(path)
+        assert set(result["ms"]) == {"detect", "recognize"}
+        (plate,) = result["plates"]  # a crop is one plate
+        check_plate(plate, with_detection=False)
+        assert plate["box"] == [0, 0, 192, 48]
+
+
+def frame_of(video: Path, index: int) -> np.ndarray:
+    with av.open(str(video)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                return frame.to_ndarray(format="bgr24")
+    raise IndexError(index)
+
+
+def test_read_finds_the_plate_in_a_frame(tmp_path):
+    video = sample("cn_gate.mp4")
+    truth = json.loads(video.with_suffix(".json").read_text())
+    # the frame where the plate is widest
+    label = max(truth["tracks"][0]["frames"], key=lambda f: f["box"][2] - f["box"][0])
+    path = tmp_path / "frame.png"
+    cv2.imwrite(str(path), frame_of(video, label["frame"]))
+    proc = run_cli("read", path, tmp_path / "missing.png")
+    # a missing image is reported on its own line; the others are still read
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"platestream: error: cannot read image {tmp_path}/missing.png: no such file"
+    ]
+    (line,) = proc.stdout.splitlines()
+    result = json.loads(line)
+    assert result["image"] == str(path)
+    assert result["plates"], "no plate found on the widest view of the plate"
+    for plate in result["plates"]:
+        check_plate(plate, with_detection=True)
+    best = max(result["plates"], key=lambda p: p["det_score"])
+    x1, y1, x2, y2 = best["box"]
+    gx1, gy1, gx2, gy2 = label["box"]
+    inter = max(0, min(x2, gx2) - max(x1, gx1)) * max(0, min(y2, gy2) - max(y1, gy1))
+    union = (x2 - x1) * (y2 - y1) + (gx2 - gx1) * (gy2 - gy1) - inter
+    assert inter / union > 0.5
+
+
+def test_config_file_and_flags(tmp_path):
+    from streamer.cli import apply_run_flags, build_parser
+    from streamer.config import load_config
+
+    path = write(
+        tmp_path / "c.toml",
+        '[source]\ntimeout = 2\nmax_reconnects = 5\n[voting]\nformats = ["[A-Z]+[0-9]+"]\n'
+        '[detector]\nmodel = "/models/d.onnx"\ninput_size = [640, 384]\n',
+    )
+    config = load_config(path)
+    assert config.source.timeout == 2.0 and isinstance(config.source.timeout, float)
+    assert config.source.max_reconnects == 5
+    assert config.voting.formats == ["[A-Z]+[0-9]+"]
+    assert config.detector.model == Path("/models/d.onnx")
+    assert config.detector.input_size == (640, 384)
+    # flags win over the file
+    args = build_parser().parse_args(["run", "x.mp4", "--max-reconnects", "1", "--threads", "1"])
+    config = apply_run_flags(config, args)
+    assert config.source.max_reconnects == 1
+    assert config.detector.threads == config.recognizer.threads == 1
+    assert config.source.timeout == 2.0  # untouched by absent flags

@@ -1,0 +1,258 @@
+"""Live RTSP against a real server (GStreamer's, run by tests/rtsp_server.py): frames, outages,
+reconnects, giving up, and the whole CLI on a stream stopped with Ctrl-C.
+
+The server needs Debian's GStreamer RTSP server and Python ``gi`` bindings:
+    apt-get install -y --no-install-recommends gir1.2-gst-rtsp-server-1.0 \\
+        gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-base python3-gi
+Without them these tests are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, check_plate_event, platestream_command, read_events, sample
+
+from streamer.config import SourceConfig
+from streamer.sources import SourceError, VideoSource
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+SERVER = Path(__file__).with_name("rtsp_server.py")
+
+
+@cache
+def gst_rtsp_missing() -> str | None:
+    """Why the RTSP server cannot run here, or None."""
+    probe = "import gi; gi.require_version('GstRtspServer', '1.0')"
+    try:
+        proc = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{SYSTEM_PYTHON} unusable: {exc}"
+    if proc.returncode:
+        return "GStreamer RTSP server bindings missing (apt-get install gir1.2-gst-rtsp-server-1.0)"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def needs_gst_rtsp():
+    reason = gst_rtsp_missing()
+    if reason:
+        pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RtspServer:
+    """One looping clip at rtsp://127.0.0.1:PORT/x; can be killed, frozen and restarted."""
+
+    def __init__(self, video: Path, port: int | None = None):
+        self.video, self.port = video, port or free_port()
+        self.url = f"rtsp://127.0.0.1:{self.port}/x"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20) -> RtspServer:
+        self.proc = subprocess.Popen(
+            [SYSTEM_PYTHON, str(SERVER), str(self.video), str(self.port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line.startswith("ready"):
+            self.kill()
+            raise RuntimeError(f"RTSP server did not start: {line!r} {self.proc.stderr.read()!r}")
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # in case it was frozen
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def freeze(self) -> None:
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+
+@pytest.fixture
+def server():
+    srv = RtspServer(sample("cn_gate.mp4")).start()
+    yield srv
+    srv.kill()
+
+
+class Consumer:
+    """Iterates a source's frames in a thread, as the pipeline's decode stage does."""
+
+    def __init__(self, source: VideoSource):
+        self.source = source
+        #: index, pts, wallclock and the reconnects so far, per frame
+        self.frames: list[tuple[int, float, float, int]] = []
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            for f in self.source.frames():
+                assert f.image.shape == (720, 1280, 3)
+                self.frames.append((f.index, f.pts, f.wallclock, self.source.stats.reconnects))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+    def count(self, reconnects: int = 0) -> int:
+        return sum(f[3] >= reconnects for f in self.frames)
+
+    def wait_for(self, count: int, timeout: float, reconnects: int = 0) -> None:
+        """Until ``count`` frames arrived after ``reconnects`` reconnects."""
+        deadline = time.time() + timeout
+        while self.count(reconnects) < count and self.thread.is_alive() and time.time() < deadline:
+            time.sleep(0.05)
+        assert self.count(reconnects) >= count, (self.count(reconnects), self.source.stats)
+
+    def finish(self, timeout: float = 15) -> None:
+        self.source.stop()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the source did not stop"
+        assert self.error is None, self.error
+
+
+def fast_config(**kw) -> SourceConfig:
+    return SourceConfig(**{"timeout": 3.0, "backoff_initial": 0.2, "backoff_max": 1.0, **kw})
+
+
+def test_reads_frames_from_rtsp(server):
+    source = VideoSource(server.url, fast_config())
+    assert source.live and source.kind == "stream"
+    assert source.size == (1280, 720) and source.fps == pytest.approx(25)
+    consumer = Consumer(source)
+    consumer.wait_for(40, timeout=20)
+    consumer.finish()
+    index, pts, wallclock, _ = map(np.array, zip(*consumer.frames))
+    assert list(index) == list(range(len(index)))
+    assert pts[0] == 0.0 and np.all(np.diff(pts) > 0)
+    assert np.all(np.diff(wallclock) >= 0) and abs(wallclock[-1] - time.time()) < 10
+    assert source.stats.reconnects == 0 and source.stats.decode_errors == 0
+
+
+def test_reconnects_after_the_server_restarts(server, caplog):
+    caplog.set_level(logging.WARNING, logger="platestream.source")
+    source = VideoSource(server.url, fast_config(max_reconnects=20))
+    consumer = Consumer(source)
+    consumer.wait_for(30, timeout=20)
+    server.kill()
+    time.sleep(1.5)  # the source finds nothing listening and backs off
+    server.start()
+    consumer.wait_for(30, timeout=30, reconnects=1)
+    consumer.finish()
+    print("\n".join(f"{r.relativeCreated / 1000:7.2f} s  {r.getMessage()}" for r in caplog.records))
+    assert source.stats.reconnects >= 1
+    assert source.stats.gap_seconds >= 1.0
+    assert any("reconnected after" in e for e in source.stats.events)
+    assert any("Connection refused" in e for e in source.stats.events)
+    pts = np.array([f[1] for f in consumer.frames])
+    assert np.all(np.diff(pts) > 0), "media time must keep increasing across the outage"
+    before = [f for f in consumer.frames if f[3] == 0]
+    after = [f for f in consumer.frames if f[3] == 1]
+    assert len(before) >= 30 and len(after) >= 30
+    # the outage shows as a jump in media time of about its length, then the frames run on
+    assert after[0][1] - before[-1][1] >= 1.0
+    assert after[0][2] - before[-1][2] >= 1.0
+    assert np.allclose(np.diff([f[1] for f in after[1:]]), 0.04, atol=0.03)
+
+
+def test_gives_up_when_the_server_stays_down(server):
+    source = VideoSource(server.url, fast_config(max_reconnects=1))
+    consumer = Consumer(source)
+    consumer.wait_for(10, timeout=20)
+    server.kill()
+    t0 = time.time()
+    consumer.thread.join(20)
+    assert not consumer.thread.is_alive(), "the source hangs on a dead server"
+    assert time.time() - t0 < 15
+    assert consumer.error is None
+    assert source.stats.reconnects == 0
+    assert "giving up after 1 reconnect attempts" in source.stats.events
+
+
+def test_nothing_listening_fails_fast():
+    t0 = time.time()
+    with pytest.raises(SourceError, match="Connection refused"):
+        VideoSource(f"rtsp://127.0.0.1:{free_port()}/x", fast_config(max_reconnects=1))
+    assert time.time() - t0 < 5
+
+
+@pytest.mark.slow
+def test_frozen_server_times_out_and_reconnects(server):
+    """A server that stops answering (SIGSTOP) is a timeout, not a hang."""
+    source = VideoSource(server.url, fast_config(timeout=1.5, max_reconnects=20))
+    consumer = Consumer(source)
+    consumer.wait_for(20, timeout=20)
+    server.freeze()
+    # frames already buffered still arrive, then the read times out
+    deadline = time.time() + 15
+    while not source.stats.events and time.time() < deadline:
+        time.sleep(0.1)
+    assert source.stats.events and "stream error" in source.stats.events[0], source.stats.events
+    time.sleep(0.5)  # the reconnect meets the frozen server too
+    server.thaw()
+    consumer.wait_for(20, timeout=30, reconnects=1)
+    consumer.finish()
+    assert source.stats.reconnects >= 1
+    assert np.all(np.diff([f[1] for f in consumer.frames]) > 0)
+
+
+@pytest.mark.slow
+def test_cli_run_on_rtsp_until_ctrl_c(tmp_path, loose_config):
+    srv = RtspServer(sample("eu_street.mp4")).start()
+    events = tmp_path / "events.jsonl"
+    proc = None
+    try:
+        proc = subprocess.Popen(
+            platestream_command(
+                "run", srv.url, "--events", events, "--max-reconnects", "2",
+                "--config", loose_config,
+            ),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        time.sleep(7)  # two plates are in view from the first frame
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+        srv.kill()
+    print(stderr)
+    assert proc.returncode in (0, 130), stderr
+    assert "Traceback" not in stderr
+    assert "SIGINT: finishing" in stderr
+    plates = [e for e in read_events(events) if e["type"] == "plate"]
+    assert len(plates) >= 1, stderr
+    for event in plates:
+        check_plate_event(event)
+        assert event["source"] == srv.url
+        assert event["first_wallclock"] and event["last_wallclock"]  # live: arrival times
+        assert event["first_wallclock"] <= event["last_wallclock"]

@@ -1,0 +1,225 @@
+"""Read scheduling and per-character voting, on hand-made readings over a small charset."""
+
+import numpy as np
+import pytest
+
+from streamer.config import VotingConfig
+from streamer.detector import Detection
+from streamer.recognizer import Reading, reading_from_probs
+from streamer.voting import ReadScheduler, TrackText, frontality, fuse_reads
+
+CHARSET = ("<pad>", "A", "B", "C", "1", "2", "3")
+MAX_LEN = 8
+
+
+def reading(text: str, char_conf: float = 0.9, end_conf: float = 0.95) -> Reading:
+    """A recognizer output reading ``text``: each character at ``char_conf``, the rest spread."""
+    probs = np.zeros((MAX_LEN, len(CHARSET)), np.float32)
+    for pos in range(MAX_LEN):
+        if pos < len(text):
+            cls, p = CHARSET.index(text[pos]), char_conf
+        else:
+            cls, p = 0, (end_conf if pos == len(text) else 1.0)
+        probs[pos] = (1 - p) / (len(CHARSET) - 1)
+        probs[pos, cls] = p
+    return reading_from_probs(probs, CHARSET)
+
+
+def detection(width: float = 100.0, score: float = 0.9, skew: float = 0.0) -> Detection:
+    """A plate ``width`` wide at (10, 10); ``skew`` shortens its right edge (perspective)."""
+    x1, y1, x2, y2 = 10.0, 10.0, 10.0 + width, 10.0 + width / 4
+    corners = np.array([[x1, y1], [x2, y1 + skew], [x2, y2 - skew], [x1, y2]], np.float32)
+    return Detection(np.array([x1, y1, x2, y2], np.float32), corners, score)
+
+
+@pytest.fixture(scope="module")
+def crop():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 255, (48, 192, 3), dtype=np.uint8)
+
+
+# -- fusion --------------------------------------------------------------------------------
+
+
+def test_reading_helper_matches_the_recognizer_decoding():
+    r = reading("AB12", char_conf=0.9, end_conf=0.95)
+    assert r.text == "AB12"
+    assert r.confidence == pytest.approx(0.9**4 * 0.95, rel=1e-5)
+    assert r.char_confidences == pytest.approx([0.9] * 4)
+
+
+def test_one_bad_read_is_outvoted():
+    reads = [reading("AB123C")] * 3 + [reading("AB122C", char_conf=0.95)]
+    text, confidence, char_conf = fuse_reads(reads)
+    assert text == "AB123C"
+    assert len(char_conf) == 6
+    # the disputed position is less certain than the agreed ones
+    assert char_conf[4] < min(char_conf[:4])
+    assert 0 < confidence < 1
+
+
+def test_wrong_length_read_does_not_shift_the_others():
+    # a read that missed a character: position by position it disagrees everywhere after "AB"
+    reads = [reading("AB123C"), reading("AB123C", 0.8), reading("AB23C", 0.9)]
+    text, confidence, _ = fuse_reads(reads)
+    assert text == "AB123C"
+    # the length share (votes of the winning length) lowers the fused confidence
+    alone, conf_alone, _ = fuse_reads(reads[:2])
+    assert alone == text and confidence < conf_alone
+
+
+def test_length_vote_is_weighted_by_confidence():
+    confident = [reading("AB12", 0.95)] * 2
+    doubtful = [reading("AB123", 0.35)] * 3
+    assert fuse_reads(confident + doubtful)[0] == "AB12"
+    assert fuse_reads([reading("AB12", 0.35)] * 2 + [reading("AB123", 0.95)] * 3)[0] == "AB123"
+
+
+def test_characters_are_weighted_by_confidence():
+    # two unsure reads say "1" at the end, one sure read says "2": the sure one wins
+    reads = [reading("ABC1", 0.4), reading("ABC1", 0.4), reading("ABC2", 0.95)]
+    assert fuse_reads(reads)[0] == "ABC2"
+    # equally sure reads: the majority wins
+    assert fuse_reads([reading("ABC1"), reading("ABC1"), reading("ABC2")])[0] == "ABC1"
+
+
+def test_empty_reads_do_not_vote():
+    assert fuse_reads([]) == ("", 0.0, [])
+    empty = reading("")
+    assert empty.text == "" and empty.confidence == 0.0
+    assert fuse_reads([empty, empty]) == ("", 0.0, [])
+    assert fuse_reads([empty, reading("A1"), empty])[0] == "A1"
+
+
+# -- rejection -----------------------------------------------------------------------------
+
+
+def test_rejection_reasons():
+    scheduler = ReadScheduler(VotingConfig(min_read_confidence=0.2, formats=[r"[A-C]{2}[1-3]+"]))
+    assert scheduler.rejection(reading("AB12")) is None
+    assert scheduler.rejection(reading("")) == "no text"
+    assert scheduler.rejection(reading("AB12", char_conf=0.3)) == "low confidence"
+    assert scheduler.rejection(reading("A1B2")) == "no format match"
+    # any one of several formats is enough
+    scheduler = ReadScheduler(VotingConfig(formats=[r"[A-C]{2}[1-3]+", r"[1-3]{4}"]))
+    assert scheduler.rejection(reading("1231")) is None
+
+
+def test_rejected_reads_are_kept_but_do_not_vote(crop):
+    scheduler = ReadScheduler(VotingConfig(formats=[r"[A-C]{2}[1-3]+"], cooldown=0))
+    d = detection()
+    for frame, r in enumerate([reading("AB12"), reading("1AB2", 0.99), reading("AB12")]):
+        scheduler.add(7, r, frame, quality=1.0 + frame, detection=d)
+    state = scheduler.pop(7)
+    assert isinstance(state, TrackText)
+    assert len(state.reads) == 3 and len(state.accepted) == 2
+    assert state.rejected == {"no format match": 1}
+    assert state.reads[1].rejected == "no format match"
+    assert state.fused()[0] == "AB12"
+    assert state.deciding_read() is state.reads[2]  # agreeing read with the best view
+    assert scheduler.pop(7) is None
+
+
+def test_deciding_read_prefers_an_agreeing_read_over_a_better_view():
+    scheduler = ReadScheduler(VotingConfig())
+    d = detection()
+    scheduler.add(1, reading("AB12"), 0, quality=5.0, detection=d)
+    scheduler.add(1, reading("AB12"), 3, quality=6.0, detection=d)
+    scheduler.add(1, reading("AB13", 0.5), 6, quality=50.0, detection=d)
+    state = scheduler.texts[1]
+    assert state.fused()[0] == "AB12"
+    assert state.deciding_read().frame == 3
+    assert state.best_quality == 50.0
+
+
+# -- scheduling ----------------------------------------------------------------------------
+
+
+def test_new_track_is_read_at_once(crop):
+    scheduler = ReadScheduler(VotingConfig())
+    quality = scheduler.wants_read(1, detection(), crop, frame=0)
+    assert quality is not None and quality > 0
+
+
+def test_cooldown_between_reads(crop):
+    scheduler = ReadScheduler(VotingConfig(cooldown=3, improvement=1.0))
+    d = detection()
+    q = scheduler.wants_read(1, d, crop, 10)
+    scheduler.add(1, reading("AB12"), 10, q, d)
+    assert scheduler.wants_read(1, d, crop, 11) is None
+    assert scheduler.wants_read(1, d, crop, 12) is None
+    assert scheduler.wants_read(1, d, crop, 13) == pytest.approx(q)
+    # the cool-down is per track
+    assert scheduler.wants_read(2, d, crop, 11) is not None
+
+
+def test_reread_only_when_the_view_improved(crop):
+    scheduler = ReadScheduler(VotingConfig(cooldown=1, improvement=1.1, min_reads=1))
+    d = detection(width=100)
+    q = scheduler.wants_read(1, d, crop, 0)
+    scheduler.add(1, reading("AB12"), 0, q, d)
+    assert scheduler.wants_read(1, d, crop, 5) is None  # same view
+    assert scheduler.wants_read(1, detection(width=105), crop, 5) is None  # 5 % wider: not enough
+    assert scheduler.wants_read(1, detection(width=100, score=0.5), crop, 5) is None  # less sure
+    assert scheduler.wants_read(1, detection(width=100, skew=8), crop, 5) is None  # oblique
+    assert scheduler.wants_read(1, d, np.full_like(crop, 128), 5) is None  # blurred
+    wider = scheduler.wants_read(1, detection(width=120), crop, 5)
+    assert wider == pytest.approx(q * 1.2, rel=1e-3)
+
+
+def test_sharper_view_is_reread(crop):
+    scheduler = ReadScheduler(VotingConfig(cooldown=1, min_reads=1))
+    d, blurred = detection(), np.full_like(crop, 128)
+    q = scheduler.wants_read(1, d, blurred, 0)
+    scheduler.add(1, reading("AB12"), 0, q, d)
+    assert scheduler.wants_read(1, d, blurred, 5) is None
+    assert scheduler.wants_read(1, d, crop, 5) > q * 1.1  # same box, crisper crop
+
+
+def test_first_reads_need_no_better_view(crop):
+    """A parked car's view never improves: it still gets ``min_reads`` reads to vote with."""
+    scheduler = ReadScheduler(VotingConfig(cooldown=2, min_reads=3, improvement=1.1))
+    d = detection()
+    frames = [f for f in range(20) if _read_if_wanted(scheduler, d, crop, f)]
+    assert frames == [0, 2, 4]
+    # past min_reads only a better view is read
+    assert scheduler.wants_read(1, detection(width=120), crop, 30) is not None
+
+
+def _read_if_wanted(scheduler: ReadScheduler, d: Detection, crop, frame: int) -> bool:
+    quality = scheduler.wants_read(1, d, crop, frame)
+    if quality is not None:
+        scheduler.add(1, reading("AB12"), frame, quality, d)
+    return quality is not None
+
+
+def test_rejected_read_does_not_raise_the_bar(crop):
+    scheduler = ReadScheduler(VotingConfig(cooldown=0, min_read_confidence=0.5))
+    d = detection()
+    q = scheduler.wants_read(1, d, crop, 0)
+    scheduler.add(1, reading("AB12", char_conf=0.3), 0, q, d)  # rejected: low confidence
+    assert scheduler.texts[1].rejected == {"low confidence": 1}
+    # the view that produced a rejected read may be read again
+    assert scheduler.wants_read(1, d, crop, 1) == pytest.approx(q)
+
+
+def test_read_cap_per_track(crop):
+    scheduler = ReadScheduler(VotingConfig(max_reads=3, cooldown=0, improvement=1.0))
+    for frame in range(3):
+        d = detection(width=100 + 10 * frame)
+        q = scheduler.wants_read(1, d, crop, frame)
+        assert q is not None
+        scheduler.add(1, reading("AB12"), frame, q, d)
+    assert scheduler.wants_read(1, detection(width=400), crop, 10) is None
+
+
+def test_min_width(crop):
+    scheduler = ReadScheduler(VotingConfig(min_width=40))
+    assert scheduler.wants_read(1, detection(width=30), crop, 0) is None
+    assert scheduler.texts[1].rejected == {"too small": 1}
+    assert scheduler.wants_read(1, detection(width=40), crop, 1) is not None
+
+
+def test_frontality():
+    assert frontality(detection().corners) == pytest.approx(1.0)
+    assert 0 < frontality(detection(skew=8).corners) < 0.7
