@@ -24,7 +24,8 @@ def frame_with_big_plates(name: str, min_width: float = 110.0):
     for track in truth["tracks"]:
         for f in track["frames"]:
             if f["box"][2] - f["box"][0] >= min_width and f.get("visible", 1.0) >= 1.0:
-                wanted.setdefault(f["frame"], []).append((np.array(f["box"]), track["text"], f["corners"]))
+                plate = (np.array(f["box"]), track["text"], f["corners"])
+                wanted.setdefault(f["frame"], []).append(plate)
     index = min(wanted)
     with av.open(str(SAMPLES / f"{name}.mp4")) as container:
         for i, frame in enumerate(container.decode(video=0)):

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from streamer.geometry import corners_to_box, rectify
+from trainer.data.augment import jitter_corners
 from trainer.synth.backgrounds import fit_background, procedural_background, textured, value_noise
 from trainer.synth.effects import camera, glare, night
 from trainer.synth.plates import Plate, render_plate
@@ -325,19 +326,6 @@ def random_plate_sample(
         shade = 1 + 0.25 * value_noise(rng, (size[0], size[1]), 3)[..., None]
         context = np.clip(context * shade, 0, 255).astype(np.uint8)
     return camera(context, rng, strength), corners, plate.text
-
-
-def jitter_corners(
-    corners: np.ndarray, rng: np.random.Generator, amount: float = 1.0
-) -> np.ndarray:
-    """Corners as an imperfect detector returns them: a little loose, each point a bit off."""
-    c = corners.astype(np.float32)
-    w = float(np.linalg.norm(c[1] - c[0]))
-    h = float(np.linalg.norm(c[3] - c[0]))
-    centre = c.mean(0)
-    grow = rng.uniform(-0.02, 0.08) * amount
-    noise = rng.normal(0, 1, (4, 2)) * np.array([0.02 * w, 0.05 * h]) * amount
-    return (centre + (c - centre) * (1 + grow) + noise).astype(np.float32)
 
 
 def random_plate_crop(
