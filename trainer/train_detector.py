@@ -20,7 +20,7 @@ from trainer.data.detection import BASE_SIDE, DetScene, load_det_scenes, random_
 from trainer.data.shared import data_root
 from trainer.models.detector import DetectorSpec, PlateDetector
 from trainer.schedule import PlateauScheduler
-from trainer.train_recognizer import TrainLog
+from trainer.trainlog import TrainLog
 
 #: what the runtime needs; written to the sidecar.
 INPUT_SPEC = {"max_side": BASE_SIDE, "mean": [127.5] * 3, "std": [128.0] * 3, "color": "RGB"}
@@ -325,6 +325,7 @@ def run_detector(args) -> int:
         "val": metrics,
     }
     (out / "detector_summary.json").write_text(json.dumps(summary, indent=2))
+    log.plot()
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -8,7 +8,6 @@ Batches mix the plate groups with fixed weights so that no region is starved by 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from trainer.data.plates import PlateSample, load_real_samples
 from trainer.data.shared import data_root
 from trainer.models.recognizer import MaskedAutoencoder, PlateRecognizer, RecognizerSpec
 from trainer.schedule import PlateauScheduler
+from trainer.trainlog import TrainLog
 
 #: what the runtime needs to feed the model; written to the sidecar.
 INPUT_SPEC = {"input_size": [192, 48], "mean": [127.5] * 3, "std": [127.5] * 3, "color": "RGB"}
@@ -140,21 +140,9 @@ def run_mae(args) -> int:
     torch.save(
         {"spec": spec.to_dict(), "encoder": mae.encoder.state_dict(), "step": step}, out / "mae.pt"
     )
+    log.plot()
     print(f"MAE: {step} steps in {time.time() - start:.0f} s, last loss {loss.item():.4f}")
     return 0
-
-
-class TrainLog:
-    """A CSV log written line by line, so a running job can be watched and plotted."""
-
-    def __init__(self, path: Path, columns: list[str], append: bool = False):
-        self.path = path
-        if not append or not path.exists():
-            path.write_text(",".join(columns) + "\n")
-
-    def write(self, *values) -> None:
-        with self.path.open("a", newline="") as f:
-            csv.writer(f).writerow([f"{v:.6g}" if isinstance(v, float) else v for v in values])
 
 
 def run_ocr(args) -> int:
@@ -224,6 +212,7 @@ def run_ocr(args) -> int:
         "lr_drops": sched.drops, "val": metrics,
     }  # fmt: skip
     (out / "ocr_summary.json").write_text(json.dumps(summary, indent=2))
+    log.plot()
     print(json.dumps(summary, indent=2))
     return 0
 
