@@ -54,6 +54,7 @@ def test_missing_model_file_is_a_one_line_error(tmp_path):
     (tmp_path / "detector.json").write_text('{"max_side": 640}')
     with pytest.raises(ModelError, match="model file not found"):
         Detector(DetectorConfig(model=tmp_path / "detector.onnx"))
+    (tmp_path / "recognizer.onnx").write_bytes(b"model without its sidecar")
     with pytest.raises(ModelError, match="sidecar not found"):
         Recognizer(RecognizerConfig(model=tmp_path / "recognizer.onnx"))
 
