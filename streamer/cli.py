@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="platestream", description="License plate recognition for video streams."
     )
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log reconnects and dropped tracks"
+        "-v", "--verbose", action="store_true", help="also log every track's rejected reads"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -60,6 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--recognizer", type=Path, help="recognizer ONNX (default: embedded)")
     run.add_argument(
         "--updates", action="store_true", default=None, help="also emit plate_update events"
+    )
+    run.add_argument(
+        "--final-reads",
+        type=int,
+        help="write a plate's event once N reads in a row agree, not when its track ends",
+    )
+    run.add_argument(
+        "--rejected",
+        action="store_true",
+        default=None,
+        help="also emit plate_rejected events for read tracks that gave no plate",
     )
     run.add_argument("--quiet", action="store_true", help="no progress line")
     run.set_defaults(func=cmd_run)
@@ -103,6 +114,8 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
         ("detector", "threads", args.threads),
         ("recognizer", "threads", args.threads),
         ("voting", "updates", args.updates),
+        ("voting", "final_reads", args.final_reads),
+        ("output", "rejected", args.rejected),
     ):
         if value is not None:
             setattr(getattr(config, section), key, value)
@@ -150,7 +163,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     pipeline = Pipeline(source, config, detector, recognizer, events, crops, video)
 
     def on_signal(signum, _frame):
-        print(f"\n{signal.Signals(signum).name}: finishing...", file=sys.stderr)
+        """The first signal finishes the run cleanly; a second one does not wait for that."""
+        print(f"\n{signal.Signals(signum).name}: finishing... (again to abort)", file=sys.stderr)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         pipeline.stop()
 
     signal.signal(signal.SIGINT, on_signal)
@@ -168,8 +184,9 @@ def print_summary(source, stats, out) -> None:
     s = source.stats
     print(
         f"\n{source.source}: {stats.frames} frames in {seconds:.1f} s ({stats.fps:.1f} fps), "
-        f"dropped {stats.dropped}, decode errors {s.decode_errors}, reconnects {s.reconnects}, "
-        f"reads {stats.reads}, plates {stats.plates}"
+        f"dropped {stats.dropped}, decode errors {s.decode_errors}, reconnects {s.reconnects}"
+        + (f" ({s.gap_seconds:.1f} s lost)" if s.reconnects else "")
+        + f", reads {stats.reads}, plates {stats.plates}"
         + (f": {' '.join(stats.texts)}" if stats.texts else ""),
         file=out,
     )
@@ -243,8 +260,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # warnings (a stream lost, reconnecting) are shown; -v adds the details of every track
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.ERROR, format="%(name)s: %(message)s"
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s"
     )
     try:
         return args.func(args)

@@ -90,6 +90,10 @@ class VotingConfig:
     formats: list[str] = field(default_factory=list)
     #: emit "plate_update" events when a track's voted text changes.
     updates: bool = False
+    #: a track's text is final (its event written, no more reads) once this many accepted reads
+    #: in a row agree with the voted text; 0: final when the track ends. A car waiting at a
+    #: barrier gets its event while it waits, not when it drives off.
+    final_reads: int = 0
 
 
 @dataclass
@@ -99,6 +103,8 @@ class OutputConfig:
     crops: Path | None = None
     #: the progress line on stderr.
     progress: bool = True
+    #: also write a "plate_rejected" event for a read track that gave no plate, with the reasons.
+    rejected: bool = False
 
 
 @dataclass

@@ -6,6 +6,9 @@ the oldest frame is dropped (and counted), keeping the newest. A file is never d
 runs as fast as the slowest stage, or at its own frame rate with ``realtime``. Stopping (end of
 input, an error, SIGINT/SIGTERM) lets every frame already decoded flow through, ends all tracks
 (emitting their events) and closes the video, so nothing already seen is lost.
+
+A track's event is written when the track ends, or earlier once its text is stable (voting's
+``final_reads``); a live stream that comes back after a long outage ends every track first.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ class Pipeline:
         self.stats = Stats()
         self.times: dict[int, TrackTimes] = {}
         self.last_texts: dict[int, str] = {}
+        self.last_frame: Frame | None = None  # the previous frame tracked
         size = config.source.queue_size
         self.frames_q: queue.Queue = queue.Queue(maxsize=size)
         self.detected_q: queue.Queue = queue.Queue(maxsize=size)
@@ -198,32 +202,51 @@ class Pipeline:
     def _track_loop(self) -> None:
         while (item := self._get(self.detected_q)) is not END:
             frame, detections = item
+            if self._after_outage(frame):
+                self._finish_tracks(self.tracker.finish())
             t0 = time.perf_counter()
             ended = self.tracker.update(detections, frame.index)
             self._note_times(frame)
             self._time("track", t0)
             self._read_tracks(frame)
-            for track in ended:
-                self._finish_track(track)
+            self._finish_tracks(ended)
+            self.last_frame = frame
             self.stats.frames += 1
             self.stats.active_tracks = len(self.tracker.confirmed())
             if self.video:
                 self._put(self.video_q, (frame, self._overlay()))
-        for track in self.tracker.finish():
-            self._finish_track(track)
+        self._finish_tracks(self.tracker.finish())
         self._put(self.video_q, END)
 
+    def _after_outage(self, frame: Frame) -> bool:
+        """Whether a live stream came back after longer than a track may go unseen.
+
+        Tracks do not span such an outage: a car waiting at a barrier when the camera came back
+        is not the one that waited there before, and voting their reads together mixes plates.
+        """
+        last = self.last_frame
+        if last is None or frame.segment == last.segment:
+            return False
+        gap = frame.pts - last.pts
+        longest = (self.config.tracker.max_lost + 1) / self.source.fps
+        if gap <= longest:
+            return False
+        log.info("stream back after %.1f s: ending %d tracks", gap, len(self.tracker.tracks))
+        return True
+
     def _video_loop(self) -> None:
-        while (item := self._get(self.video_q)) is not END:
-            frame, overlay = item
-            t0 = time.perf_counter()
-            status = (
-                f"fps {self.stats.fps:5.1f}  frame {frame.index}  drops {self.stats.dropped}  "
-                f"tracks {self.stats.active_tracks}  plates {self.stats.plates}"
-            )
-            self.video.write(annotate(frame.image, overlay, status), frame.pts)
-            self._time("encode", t0)
-        self.video.close()
+        try:
+            while (item := self._get(self.video_q)) is not END:
+                frame, overlay = item
+                t0 = time.perf_counter()
+                status = (
+                    f"fps {self.stats.fps:5.1f}  frame {frame.index}  drops {self.stats.dropped}  "
+                    f"tracks {self.stats.active_tracks}  plates {self.stats.plates}"
+                )
+                self.video.write(annotate(frame.image, overlay, status), frame.pts)
+                self._time("encode", t0)
+        finally:
+            self.video.close()  # what was written stays playable, whatever stopped the run
 
     # -- tracking and reading --------------------------------------------------------------
 
@@ -249,10 +272,14 @@ class Pipeline:
         for (track, crop, quality), reading in zip(chosen, readings):
             read = self.scheduler.add(track.id, reading, frame.index, quality, track.detection)
             self.stats.reads += 1
-            if read.rejected is None and self.crops.folder is not None:
+            if read.rejected is not None:
+                log.debug("track %d: read %r rejected: %s", track.id, reading.text, read.rejected)
+                continue
+            if self.crops.folder is not None:
                 read.evidence = (crop, frame.image, track.detection.box.copy())
-            if self.config.voting.updates and read.rejected is None:
+            if self.config.voting.updates:
                 self._maybe_update(track, frame)
+            self._maybe_final(track.id)
 
     def _maybe_update(self, track: Track, frame: Frame) -> None:
         text, confidence, _ = self.scheduler.texts[track.id].fused()
@@ -264,25 +291,45 @@ class Pipeline:
                 "wallclock": iso_time(frame.wallclock),
             })  # fmt: skip
 
+    def _maybe_final(self, track_id: int) -> None:
+        """Write the event of a track whose text is stable, before the track ends."""
+        voting = self.config.voting
+        state = self.scheduler.texts[track_id]
+        if voting.final_reads and state.is_stable(voting.final_reads, voting.min_confidence):
+            state.final = True
+            self._write_plate(track_id, state, self.times[track_id])
+
+    def _finish_tracks(self, tracks: list[Track]) -> None:
+        for track in tracks:
+            self._finish_track(track)
+
     def _finish_track(self, track: Track) -> None:
         state = self.scheduler.pop(track.id)
         times = self.times.pop(track.id, None)
         self.last_texts.pop(track.id, None)
-        if state is None or times is None or not state.accepted:
+        if state is None or times is None or state.final:
             return
-        text, confidence, char_conf = state.fused()
-        if not text or confidence < self.config.voting.min_confidence:
-            log.info("track %d dropped: %r at confidence %.2f", track.id, text, confidence)
-            return
-        if state.rejected:  # not in the event: its keys are a contract (DESIGN.md)
+        if state.rejected:
             log.info("track %d: reads not voted: %s", track.id, dict(state.rejected))
-        self.events.write(self._event(track.id, state, text, confidence, char_conf, times))
-        self.stats.plates += 1
-        self.stats.texts.append(text)
+        text, confidence, _ = state.fused()
+        if text and confidence >= self.config.voting.min_confidence:
+            self._write_plate(track.id, state, times)
+            return
+        if text:
+            log.info("track %d dropped: %r at confidence %.2f", track.id, text, confidence)
+            state.rejected["low voted confidence"] += 1
+        if self.config.output.rejected and state.rejected:
+            self.events.write(self._rejected_event(track.id, state, times))
 
-    def _event(
-        self, track_id, state: TrackText, text, confidence, char_conf, times: TrackTimes
-    ) -> dict:
+    def _write_plate(self, track_id: int, state: TrackText, times: TrackTimes) -> None:
+        event = self._plate_event(track_id, state, times)
+        self.events.write(event)
+        self.stats.plates += 1
+        self.stats.texts.append(event["text"])
+
+    def _plate_event(self, track_id: int, state: TrackText, times: TrackTimes) -> dict:
+        """The DESIGN.md "plate" event: its keys are a contract, nothing is added to them."""
+        text, confidence, char_conf = state.fused()
         best = state.deciding_read()
         det: Detection = best.detection
         crop_path = None
@@ -297,14 +344,34 @@ class Pipeline:
             "confidence": round(confidence, 4),
             "char_confidences": [round(c, 4) for c in char_conf],
             "reads": len(state.accepted),
-            "first_pts": round(times.first_pts, 3),
-            "last_pts": round(times.last_pts, 3),
-            "first_wallclock": iso_time(times.first_wallclock),
-            "last_wallclock": iso_time(times.last_wallclock),
+            **self._time_fields(times),
             "best_frame": best.frame,
             "box": [round(float(v), 1) for v in det.box],
             "corners": [[round(float(x), 1), round(float(y), 1)] for x, y in det.corners],
             "crop": crop_path,
+        }
+
+    def _rejected_event(self, track_id: int, state: TrackText, times: TrackTimes) -> dict:
+        """A read track that gave no plate, and why (only when asked for)."""
+        text, confidence, _ = state.fused()
+        return {
+            "type": "plate_rejected",
+            "source": self.source.source,
+            "track_id": track_id,
+            "text": text,
+            "confidence": round(confidence, 4),
+            "reasons": dict(state.rejected),
+            "texts_read": [r.reading.text for r in state.reads],
+            **self._time_fields(times),
+        }
+
+    @staticmethod
+    def _time_fields(times: TrackTimes) -> dict:
+        return {
+            "first_pts": round(times.first_pts, 3),
+            "last_pts": round(times.last_pts, 3),
+            "first_wallclock": iso_time(times.first_wallclock),
+            "last_wallclock": iso_time(times.last_wallclock),
         }
 
     def _overlay(self) -> list[dict]:

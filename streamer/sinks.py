@@ -54,8 +54,13 @@ class EventWriter:
     def write(self, event: dict) -> None:
         self.count += 1
         if self.file:
-            self.file.write(json.dumps(event, ensure_ascii=False) + "\n")
-            self.file.flush()
+            try:
+                self.file.write(json.dumps(event, ensure_ascii=False) + "\n")
+                self.file.flush()
+            except OSError as exc:  # a full disk, a closed pipe
+                raise SinkError(
+                    f"cannot write events to {self.path}: {exc.strerror or exc}"
+                ) from None
 
     def close(self) -> None:
         if self.file and self.file is not sys.stdout:
@@ -115,16 +120,30 @@ class VideoWriter:
 
     def write(self, image: np.ndarray, pts_seconds: float) -> None:
         pts = max(self.last_pts + 1, round(pts_seconds * self.rate))
-        h, w = self.stream.height, self.stream.width
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="bgr24")
+        frame = av.VideoFrame.from_ndarray(self._fit(image), format="bgr24")
         frame.pts = pts
         frame.time_base = 1 / self.rate
         self.last_pts = pts
-        self.container.mux(self.stream.encode(frame))
+        try:
+            self.container.mux(self.stream.encode(frame))
+        except (OSError, av.error.FFmpegError) as exc:
+            raise SinkError(f"cannot write video to {self.path}: {exc}") from None
+
+    def _fit(self, image: np.ndarray) -> np.ndarray:
+        """The frame at the video's size: trimmed to even sides, or scaled when a live stream
+        came back at another resolution (an encoder's size is fixed)."""
+        h, w = self.stream.height, self.stream.width
+        if image.shape[0] in (h, h + 1) and image.shape[1] in (w, w + 1):
+            return np.ascontiguousarray(image[:h, :w])
+        return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
 
     def close(self) -> None:
-        self.container.mux(self.stream.encode(None))
-        self.container.close()
+        try:
+            self.container.mux(self.stream.encode(None))
+        except (OSError, av.error.FFmpegError) as exc:
+            raise SinkError(f"cannot finish video {self.path}: {exc}") from None
+        finally:
+            self.container.close()
 
 
 def annotate(image: np.ndarray, tracks: list[dict], status: str) -> np.ndarray:

@@ -25,6 +25,8 @@ from streamer.config import SourceConfig
 log = logging.getLogger("platestream.source")
 
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "srt://")
+#: streams that may also be finite media (a clip on a web server), told apart by their duration
+MAYBE_FINITE_SCHEMES = ("http://", "https://")
 
 
 class SourceError(RuntimeError):
@@ -37,6 +39,8 @@ class Frame:
     index: int  # decoded frames so far, from 0
     pts: float  # media time in seconds from stream start
     wallclock: float | None  # time.time() at arrival, for live sources
+    #: reconnects before this frame: a live stream's frames of one connection share it
+    segment: int = 0
 
 
 @dataclass
@@ -74,6 +78,11 @@ def _open_options(source: str, kind: str, config: SourceConfig) -> tuple[str, di
     return source, {}, None
 
 
+def is_finite(source: str, container) -> bool:
+    """Whether an HTTP(S) URL is a clip with a known length rather than a live stream."""
+    return source.lower().startswith(MAYBE_FINITE_SCHEMES) and bool(container.duration)
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
@@ -94,6 +103,9 @@ class VideoSource:
         if self.kind == "file" and not Path(source).exists():
             raise SourceError(f"no such file: {source}")
         self._container = self._open()  # fail early and clearly if it cannot be opened at all
+        if self.kind == "stream" and is_finite(source, self._container):
+            # a clip served over HTTP is a file: every frame processed, its end is the end
+            self.live = False
 
     def _open(self):
         url, options, fmt = _open_options(self.source, self.kind, self.config)
@@ -132,6 +144,7 @@ class VideoSource:
             finally:
                 container.close()
             if not self.live or self.stopped.is_set():
+                self._check_decoded_something()
                 return
             outage_start = time.time()
             pts_offset = (last_pts if last_pts is not None else pts_offset) + 1.0 / self.fps
@@ -171,7 +184,7 @@ class VideoSource:
                 if self.live:
                     self._note(f"stream error: {_describe(exc)}")
                     return
-                raise
+                raise SourceError(f"cannot read {self.source}: {_describe(exc)}") from None
             except av.error.FFmpegError as exc:
                 self.stats.decode_errors += 1
                 self._note(f"demux error skipped: {_describe(exc)}")
@@ -182,7 +195,7 @@ class VideoSource:
                 decoded = packet.decode()
             except av.error.FFmpegError as exc:
                 self.stats.decode_errors += 1
-                log.debug("corrupt packet skipped: %s", _describe(exc))
+                log.info("%s: corrupt packet skipped: %s", self.source, _describe(exc))
                 continue
             for frame in decoded:
                 expected = last + 1.0 / self.fps
@@ -199,9 +212,19 @@ class VideoSource:
                     index=self.stats.frames,
                     pts=pts_offset + last,
                     wallclock=time.time() if self.live else None,
+                    segment=self.stats.reconnects,
                 )
                 self.stats.frames += 1
                 yield out
+
+    def _check_decoded_something(self) -> None:
+        """A file that opens but yields no picture (unsupported codec, all corrupt) is an error,
+        not an empty run that looks like a success."""
+        if self.stats.frames == 0 and self.stats.decode_errors and not self.stopped.is_set():
+            raise SourceError(
+                f"no frame of {self.source} could be decoded "
+                f"({self.stats.decode_errors} decode errors)"
+            )
 
     def _note(self, message: str) -> None:
         self.stats.events.append(message)

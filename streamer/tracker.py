@@ -11,7 +11,7 @@ frames. Life cycle: tentative -> confirmed (after ``confirm_hits``) -> lost -> r
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
@@ -58,15 +58,12 @@ def make_filter(box: np.ndarray) -> KalmanFilter:
     return kf
 
 
-_ids = itertools.count(1)
-
-
 @dataclass
 class Track:
     detection: Detection
     frame: int
     config: TrackerConfig
-    id: int = field(default_factory=lambda: next(_ids))
+    id: int
     state: TrackState = TrackState.TENTATIVE
     hits: int = 1
     misses: int = 0
@@ -142,6 +139,7 @@ class Tracker:
         self.config = config or TrackerConfig()
         self.high_score = high_score
         self.tracks: list[Track] = []
+        self._ids = itertools.count(1)  # per tracker: a run's track ids start at 1
 
     @property
     def low_score(self) -> float:
@@ -170,7 +168,7 @@ class Tracker:
             if not t.matched:
                 t.mark_missed()
         for j in sorted(free_high):
-            self.tracks.append(Track(high[j], frame, self.config))
+            self.tracks.append(Track(high[j], frame, self.config, next(self._ids)))
         ended = [t for t in self.tracks if t.state == TrackState.REMOVED]
         self.tracks = [t for t in self.tracks if t.state != TrackState.REMOVED]
         return ended

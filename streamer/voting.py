@@ -68,6 +68,8 @@ class TrackText:
     last_read_frame: int = -(10**9)
     best_quality: float = 0.0
     rejected: Counter = field(default_factory=Counter)
+    #: the text was final before the track ended (its event is written, it is read no more)
+    final: bool = False
 
     @property
     def accepted(self) -> list[Read]:
@@ -75,6 +77,14 @@ class TrackText:
 
     def fused(self) -> tuple[str, float, list[float]]:
         return fuse_reads([r.reading for r in self.accepted])
+
+    def is_stable(self, reads: int, min_confidence: float) -> bool:
+        """The last ``reads`` accepted reads all say the voted text, confidently enough."""
+        last = self.accepted[-reads:]
+        if reads < 1 or len(last) < reads:
+            return False
+        text, confidence, _ = self.fused()
+        return confidence >= min_confidence and all(r.reading.text == text for r in last)
 
     def deciding_read(self) -> Read | None:
         """The best view among the accepted reads that agree with the fused text (or all)."""
@@ -120,7 +130,7 @@ class ReadScheduler:
     ) -> float | None:
         """The view's quality if this track should be read now, else None."""
         state = self.texts.setdefault(track_id, TrackText())
-        if len(state.reads) >= self.config.max_reads:
+        if state.final or len(state.reads) >= self.config.max_reads:
             return None
         if frame - state.last_read_frame < self.config.cooldown:
             return None

@@ -1,11 +1,17 @@
-"""VideoSource on files: frame counts, media time, truncated and corrupt inputs."""
+"""VideoSource on files and HTTP: frame counts, media time, truncated and corrupt inputs."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import random
+import struct
+import threading
+import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli, sample
@@ -133,3 +139,108 @@ def test_cli_on_a_corrupt_middle_never_tracebacks(tmp_path):
     else:
         assert proc.returncode == 0, proc.stderr
         assert "decode errors" in proc.stderr
+
+
+def garbage_frames(src: Path, dst: Path) -> Path:
+    """The clip with every byte of its media data (``mdat``) replaced: it opens, nothing decodes."""
+    data, i = bytearray(src.read_bytes()), 0
+    while i < len(data):
+        size, kind = struct.unpack(">I4s", data[i : i + 8])
+        if kind == b"mdat":
+            data[i + 8 : i + size] = random.Random(0).randbytes(size - 8)
+        i += size
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_a_file_with_no_decodable_frame_is_an_error(tmp_path):
+    source = VideoSource(str(garbage_frames(sample("cn_gate.mp4"), tmp_path / "g.mp4")))
+    with pytest.raises(SourceError, match="no frame of .* could be decoded"):
+        list(source.frames())
+    assert source.stats.decode_errors > 100
+
+
+def test_cli_on_a_file_with_no_decodable_frame(tmp_path):
+    proc = run_cli("run", garbage_frames(sample("cn_gate.mp4"), tmp_path / "g.mp4"), "--quiet")
+    assert_one_line_error(proc)
+    assert "could be decoded" in proc.stderr
+
+
+# -- HTTP: a clip on a web server is a file, an endless stream is live -----------------------
+
+
+def mpegts_copy(src: Path, dst: Path) -> Path:
+    """The clip remuxed to MPEG-TS, the usual container of a live HTTP stream."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mpegts") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    return dst
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """Serves /clip.mp4 (a file, with its length) and /live.ts (half the clip in MPEG-TS,
+    paced, with no length, then the connection ends as when a camera's stream drops)."""
+    clip = sample("cn_gate.mp4").read_bytes()
+    live = mpegts_copy(sample("cn_gate.mp4"), tmp_path / "live.ts").read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path in ("/clip.mp4", "/live.ts") else 404)
+            if self.path == "/clip.mp4":
+                self.send_header("Content-Length", str(len(clip)))
+                self.end_headers()
+                self.wfile.write(clip)
+            elif self.path == "/live.ts":
+                self.end_headers()
+                for i in range(0, len(live) // 2, 188 * 100):
+                    self.wfile.write(live[i : i + 188 * 100])
+                    time.sleep(0.01)
+            else:
+                self.end_headers()
+
+        def handle(self) -> None:
+            with contextlib.suppress(ConnectionError):  # the client hung up: nothing to report
+                super().handle()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_clip_is_processed_as_a_file(http_server):
+    source = VideoSource(f"{http_server}/clip.mp4", SourceConfig(timeout=5))
+    assert source.kind == "stream" and not source.live
+    frames = list(source.frames())
+    assert len(frames) == 200 and all(f.wallclock is None for f in frames)
+    assert source.stats.reconnects == 0
+
+
+def test_http_live_stream_reconnects_when_it_ends(http_server):
+    config = SourceConfig(timeout=5, backoff_initial=0.1, max_reconnects=3)
+    source = VideoSource(f"{http_server}/live.ts", config)
+    assert source.live
+    frames = []
+    for frame in source.frames():
+        frames.append(frame)
+        if source.stats.reconnects == 1 and len(frames) >= 150:
+            source.stop()
+    assert source.stats.reconnects == 1 and 150 <= len(frames) < 200
+    assert any("reconnected after" in e for e in source.stats.events)
+    assert all(f.wallclock is not None for f in frames)
+    assert [f.segment for f in frames] == sorted(f.segment for f in frames)
+    assert {f.segment for f in frames} == {0, 1}
+    assert np.all(np.diff([f.pts for f in frames]) > 0)
+
+
+def test_http_not_found(http_server):
+    with pytest.raises(SourceError, match="cannot open .*404"):
+        VideoSource(f"{http_server}/nothing.mp4", SourceConfig(timeout=5))

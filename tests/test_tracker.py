@@ -160,3 +160,10 @@ def test_finish_ends_every_track():
     ended = tracker.finish()
     assert len(ended) == 2 and tracker.tracks == []
     assert all(t.state == TrackState.REMOVED for t in ended)
+
+
+def test_track_ids_start_at_one_for_each_tracker():
+    for _ in range(2):
+        tracker = Tracker(TrackerConfig(), high_score=0.5)
+        run(tracker, [[det(100, 100), det(400, 100)]])
+        assert sorted(t.id for t in tracker.tracks) == [1, 2]

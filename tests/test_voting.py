@@ -6,7 +6,7 @@ import pytest
 from streamer.config import VotingConfig
 from streamer.detector import Detection
 from streamer.recognizer import Reading, reading_from_probs
-from streamer.voting import ReadScheduler, TrackText, frontality, fuse_reads
+from streamer.voting import Read, ReadScheduler, TrackText, frontality, fuse_reads
 
 CHARSET = ("<pad>", "A", "B", "C", "1", "2", "3")
 MAX_LEN = 8
@@ -223,3 +223,36 @@ def test_min_width(crop):
 def test_frontality():
     assert frontality(detection().corners) == pytest.approx(1.0)
     assert 0 < frontality(detection(skew=8).corners) < 0.7
+
+
+# -- a text final before the track ends --------------------------------------------------------
+
+
+def test_stable_once_the_last_reads_agree():
+    state = TrackText()
+    d = detection()
+    for frame, text in enumerate(["AB13", "AB12", "AB12"]):
+        state.reads.append(Read(reading(text), frame, 1.0, d))
+    assert state.is_stable(2, min_confidence=0.3)
+    assert not state.is_stable(3, min_confidence=0.3)  # the first read disagrees
+    assert not state.is_stable(4, min_confidence=0.3)  # not that many reads
+    assert not state.is_stable(2, min_confidence=0.99)  # not confident enough
+    assert not state.is_stable(0, min_confidence=0.0)
+
+
+def test_rejected_reads_do_not_count_towards_stability():
+    scheduler = ReadScheduler(VotingConfig(min_read_confidence=0.5, cooldown=0))
+    d = detection()
+    scheduler.add(1, reading("AB12"), 0, 1.0, d)
+    scheduler.add(1, reading("AB12", char_conf=0.3), 1, 1.0, d)  # rejected
+    assert not scheduler.texts[1].is_stable(2, min_confidence=0.0)
+    scheduler.add(1, reading("AB12"), 2, 1.0, d)
+    assert scheduler.texts[1].is_stable(2, min_confidence=0.0)
+
+
+def test_a_final_track_is_read_no_more(crop):
+    scheduler = ReadScheduler(VotingConfig(cooldown=0))
+    d = detection()
+    assert scheduler.wants_read(1, d, crop, 0) is not None
+    scheduler.texts[1].final = True
+    assert scheduler.wants_read(1, detection(width=300), crop, 10) is None
