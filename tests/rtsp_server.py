@@ -7,6 +7,7 @@ on SEGMENT_DONE, so timestamps keep increasing across loops (as from a real came
 """
 
 import sys
+import threading
 
 import gi
 
@@ -21,22 +22,26 @@ def loop_media(_factory, media) -> None:
     The media keeps its pipeline's bus to itself (a second watch or sync-message handler never
     sees a message), so the SEGMENT_DONE event is caught on the payloader's pad instead, and the
     seeks run from the main loop, not from the streaming thread.
+
+    No seek flushes: a flush leaves the payloader without a segment for a moment, and a PLAY
+    request arriving then aborts the server (``gst_rtsp_media_get_rates: assertion failed``).
+    The first seek is made once the media is prepared, from a thread of its own, because it
+    waits for the prerolled streaming thread, which moves on only when a client plays.
     """
     element = media.get_element()
 
-    def seek(flags):
-        element.seek_simple(Gst.Format.TIME, flags, 0)
+    def seek():
+        element.seek_simple(Gst.Format.TIME, Gst.SeekFlags.SEGMENT, 0)
         return False
 
     def on_event(_pad, info):
         if info.get_event().type == Gst.EventType.SEGMENT_DONE:
-            GLib.idle_add(seek, Gst.SeekFlags.SEGMENT)
+            GLib.idle_add(seek)
         return Gst.PadProbeReturn.OK
 
     pad = element.get_by_name("pay0").get_static_pad("sink")
     pad.add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, on_event)
-    first = Gst.SeekFlags.SEGMENT | Gst.SeekFlags.FLUSH
-    media.connect("prepared", lambda _media: GLib.idle_add(seek, first))
+    media.connect("prepared", lambda _media: threading.Thread(target=seek, daemon=True).start())
 
 
 def main() -> None:

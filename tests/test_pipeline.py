@@ -13,6 +13,7 @@ from pathlib import Path
 
 import av
 import cv2
+import numpy as np
 import pytest
 from conftest import (
     ROOT,
@@ -224,3 +225,59 @@ def test_a_crashing_stage_ends_the_run(stage, tmp_path):
     assert [str(e) for e in outcome] == ["injected failure"]
     assert source.stats.frames < 200  # decoding stopped early
     assert 1 <= video_facts(tmp_path / "out.mp4")[0] < 200  # and the video was closed
+
+
+# -- events before a track ends, and rejected tracks ------------------------------------------
+
+
+@pytest.mark.slow
+def test_final_reads_write_the_event_while_the_plate_is_in_view(tmp_path):
+    """cn_gate's car waits at the barrier: its event comes long before the car leaves."""
+    video = sample("cn_gate.mp4")
+    truth = json.loads(video.with_suffix(".json").read_text())
+    last_labelled = max(f["pts"] for t in truth["tracks"] for f in t["frames"])
+    config = tmp_path / "loose.toml"
+    config.write_text(LOOSE_TOML, encoding="utf-8")
+    events = tmp_path / "ev.jsonl"
+    proc = run_cli(
+        "run", video, "--events", events, "--final-reads", "2", "--config", config, "--quiet"
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    plates = read_events(events)
+    assert plates
+    for event in plates:
+        check_plate_event(event)
+        assert event["reads"] >= 2
+    assert min(e["last_pts"] for e in plates) < last_labelled - 2.0
+    assert len({e["track_id"] for e in plates}) == len(plates)  # one event per track
+
+
+@pytest.mark.slow
+def test_rejected_tracks_are_reported_with_their_reasons(tmp_path):
+    config = tmp_path / "nothing_matches.toml"
+    config.write_text(
+        '[voting]\nmin_confidence = 0.0\nformats = ["NOPLATE"]\n[output]\nrejected = true\n',
+        encoding="utf-8",
+    )
+    events = tmp_path / "ev.jsonl"
+    proc = run_cli("run", sample("cn_gate.mp4"), "--events", events, "--config", config, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "plates 0" in proc.stderr.strip().splitlines()[-1]
+    rejected = read_events(events)
+    assert rejected and {e["type"] for e in rejected} == {"plate_rejected"}
+    for event in rejected:
+        assert event["text"] == "" and event["confidence"] == 0.0
+        assert event["reasons"]["no format match"] == len(event["texts_read"]) >= 1
+        assert 0.0 <= event["first_pts"] <= event["last_pts"]
+
+
+def test_video_writer_scales_a_frame_of_another_size(tmp_path):
+    """A live stream may come back at another resolution; the encoder's size is fixed."""
+    path = tmp_path / "sizes.mp4"
+    writer = VideoWriter(path, 25.0, (321, 240))  # odd width: trimmed to even
+    for i, (w, h) in enumerate([(321, 240), (640, 480), (160, 120), (321, 240)]):
+        writer.write(np.full((h, w, 3), 60 * i, np.uint8), i / 25)
+    writer.close()
+    frames, fps, size, times = video_facts(path)
+    assert (frames, fps, size) == (4, 25.0, (320, 240))
+    assert times == pytest.approx([0, 0.04, 0.08, 0.12])

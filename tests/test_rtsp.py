@@ -1,5 +1,6 @@
 """Live RTSP against a real server (GStreamer's, run by tests/rtsp_server.py): frames, outages,
-reconnects, giving up, and the whole CLI on a stream stopped with Ctrl-C.
+reconnects, giving up, the pipeline dropping frames and reading plates across an outage, and the
+whole CLI on a stream stopped with Ctrl-C.
 
 The server needs Debian's GStreamer RTSP server and Python ``gi`` bindings:
     apt-get install -y --no-install-recommends gir1.2-gst-rtsp-server-1.0 \\
@@ -24,7 +25,11 @@ import numpy as np
 import pytest
 from conftest import ROOT, check_plate_event, platestream_command, read_events, sample
 
-from streamer.config import SourceConfig
+from streamer.config import Config, SourceConfig
+from streamer.detector import Detector
+from streamer.pipeline import Pipeline
+from streamer.recognizer import Recognizer
+from streamer.sinks import CropWriter, EventWriter
 from streamer.sources import SourceError, VideoSource
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -256,3 +261,105 @@ def test_cli_run_on_rtsp_until_ctrl_c(tmp_path, loose_config):
         assert event["source"] == srv.url
         assert event["first_wallclock"] and event["last_wallclock"]  # live: arrival times
         assert event["first_wallclock"] <= event["last_wallclock"]
+
+
+# -- the whole pipeline on a live stream --------------------------------------------------------
+
+
+class LivePipeline:
+    """The pipeline with the real models on ``url``, run in a thread, recording the frames
+    decoded (pts, segment) and the frame indices tracked."""
+
+    def __init__(self, url: str, events: Path | None = None, queue_size: int = 8):
+        config = Config()
+        config.source = fast_config(max_reconnects=20, queue_size=queue_size)
+        config.voting.min_confidence = 0.0  # the plumbing is tested, not the models' accuracy
+        self.source = VideoSource(url, config.source)
+        self.pipeline = Pipeline(
+            self.source, config, Detector(config.detector), Recognizer(config.recognizer),
+            EventWriter(events), CropWriter(None),
+        )  # fmt: skip
+        self.decoded: list[tuple[float, int]] = []
+        self.tracked: list[int] = []
+        self._record()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _record(self) -> None:
+        frames, update = self.source.frames, self.pipeline.tracker.update
+
+        def recorded_frames():
+            for frame in frames():
+                self.decoded.append((frame.pts, frame.segment))
+                yield frame
+
+        def recorded_update(detections, index):
+            self.tracked.append(index)
+            return update(detections, index)
+
+        self.source.frames = recorded_frames
+        self.pipeline.tracker.update = recorded_update
+
+    def _run(self) -> None:
+        try:
+            self.pipeline.run()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+    def wait_for(self, frames: int, segment: int, timeout: float) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline and self.thread.is_alive():
+            if sum(s == segment for _, s in self.decoded) >= frames:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{frames} frames of segment {segment} not decoded: {self.decoded}")
+
+    def finish(self) -> None:
+        self.pipeline.stop()
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "the pipeline did not stop"
+        assert self.error is None, self.error
+
+
+def test_slow_live_pipeline_drops_the_oldest_frames(server):
+    live = LivePipeline(server.url, queue_size=2)
+    detect = live.pipeline.detector.detect
+    live.pipeline.detector.detect = lambda image: (time.sleep(0.2), detect(image))[1]
+    live.wait_for(75, segment=0, timeout=20)
+    live.finish()
+    stats = live.pipeline.stats
+    assert stats.dropped > 20
+    # every decoded frame was either tracked or dropped, and dropping kept the newest
+    assert live.source.stats.frames == stats.frames + stats.dropped == len(live.decoded)
+    assert live.tracked == sorted(set(live.tracked)) and len(live.tracked) == stats.frames
+    assert max(np.diff(live.tracked)) > 1
+    assert live.tracked[-1] == live.source.stats.frames - 1
+
+
+@pytest.mark.slow
+def test_plates_before_and_after_an_outage(tmp_path):
+    """Kill the server mid-stream and restart it: plates seen before and after are reported,
+    and no track spans the outage."""
+    srv = RtspServer(sample("eu_street.mp4")).start()
+    events = tmp_path / "events.jsonl"
+    try:
+        live = LivePipeline(srv.url, events)
+        live.wait_for(75, segment=0, timeout=30)  # two plates are in view from the first frame
+        srv.kill()
+        time.sleep(1.5)
+        srv.start()
+        live.wait_for(75, segment=1, timeout=30)
+        live.finish()
+    finally:
+        srv.kill()
+    lost = max(pts for pts, segment in live.decoded if segment == 0)
+    back = min(pts for pts, segment in live.decoded if segment == 1)
+    assert back - lost >= 1.5
+    plates = read_events(events)
+    for event in plates:
+        check_plate_event(event)
+        assert event["first_wallclock"] <= event["last_wallclock"]
+    assert any(e["last_pts"] <= lost for e in plates), plates
+    assert any(e["first_pts"] >= back for e in plates), plates
+    assert not [e for e in plates if e["first_pts"] <= lost and e["last_pts"] >= back]
