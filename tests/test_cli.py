@@ -179,3 +179,37 @@ def test_config_file_and_flags(tmp_path):
     assert config.source.max_reconnects == 1
     assert config.detector.threads == config.recognizer.threads == 1
     assert config.source.timeout == 2.0  # untouched by absent flags
+    assert (config.voting.final_reads, config.output.rejected) == (0, False)
+    args = build_parser().parse_args(["run", "x.mp4", "--final-reads", "3", "--rejected"])
+    config = apply_run_flags(config, args)
+    assert (config.voting.final_reads, config.output.rejected) == (3, True)
+
+
+def first_frames(video: Path, dst: Path, count: int) -> Path:
+    """The first ``count`` frames of ``video``, re-encoded: a clip short enough to bench twice."""
+    with av.open(str(video)) as inp, av.open(str(dst), "w") as out:
+        src = inp.streams.video[0]
+        stream = out.add_stream("libx264", rate=src.average_rate)
+        stream.width, stream.height, stream.pix_fmt = src.width, src.height, "yuv420p"
+        for i, frame in enumerate(inp.decode(src)):
+            if i == count:
+                break
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return dst
+
+
+def test_bench_reports_every_stage(tmp_path):
+    clip = first_frames(sample("cn_gate.mp4"), tmp_path / "short.mp4", 40)
+    proc = run_cli("bench", "--video", clip, "--json")
+    assert proc.returncode == 0, proc.stderr
+    without_video, with_video = json.loads(proc.stdout)
+    assert (without_video["output_video"], with_video["output_video"]) == (False, True)
+    for result in (without_video, with_video):
+        assert result["frames"] == 40 and result["fps"] > 0
+        assert {"decode", "detect", "track", "recognize"} <= set(result["stages"])
+        for stage in result["stages"].values():
+            assert 0 <= stage["median_ms"] <= stage["p95_ms"] and stage["calls"] >= 1
+    assert "encode" in with_video["stages"] and "encode" not in without_video["stages"]
+    table = run_cli("bench", "--video", clip)
+    assert table.returncode == 0 and "median_ms" in table.stdout and "encode" in table.stdout

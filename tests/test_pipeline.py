@@ -106,7 +106,8 @@ def test_crops_referenced_by_events_exist(eu_street_run):
 
 
 @pytest.mark.slow
-def test_ctrl_c_leaves_playable_video_and_whole_events(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_stop_signal_leaves_playable_video_and_whole_events(tmp_path, signum):
     video = sample("cn_gate.mp4")
     out, events = tmp_path / "out.mp4", tmp_path / "ev.jsonl"
     config = tmp_path / "loose.toml"
@@ -123,12 +124,13 @@ def test_ctrl_c_leaves_playable_video_and_whole_events(tmp_path):
     try:
         time.sleep(3.5)  # the clip lasts 8 s at its own rate
         assert proc.poll() is None, proc.communicate()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode in (0, 130), stderr
+    assert f"{signal.Signals(signum).name}: finishing" in stderr
     assert "Traceback" not in stderr
     frames, fps, _, times = video_facts(out)
     assert 1 <= frames < 200

@@ -144,8 +144,9 @@ def fast_config(**kw) -> SourceConfig:
     return SourceConfig(**{"timeout": 3.0, "backoff_initial": 0.2, "backoff_max": 1.0, **kw})
 
 
-def test_reads_frames_from_rtsp(server):
-    source = VideoSource(server.url, fast_config())
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_reads_frames_from_rtsp(server, transport):
+    source = VideoSource(server.url, fast_config(rtsp_transport=transport))
     assert source.live and source.kind == "stream"
     assert source.size == (1280, 720) and source.fps == pytest.approx(25)
     consumer = Consumer(source)
@@ -254,6 +255,7 @@ def test_cli_run_on_rtsp_until_ctrl_c(tmp_path, loose_config):
     assert proc.returncode in (0, 130), stderr
     assert "Traceback" not in stderr
     assert "SIGINT: finishing" in stderr
+    assert "| frames " in stderr and "| dropped " in stderr  # the progress line
     plates = [e for e in read_events(events) if e["type"] == "plate"]
     assert len(plates) >= 1, stderr
     for event in plates:
