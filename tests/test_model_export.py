@@ -69,3 +69,31 @@ def test_corrupt_model_file_is_a_one_line_error(tmp_path):
     (tmp_path / "detector.json").write_text("{not json")
     with pytest.raises(ModelError, match="not valid JSON"):
         Detector(DetectorConfig(model=model))
+
+
+def test_recognizer_weights_come_back_from_fp32_and_int8_onnx(tmp_path):
+    """Training can resume from an exported model: the rebuilt torch module computes what the
+    ONNX file computes (exactly for FP32, up to activation quantisation for INT8)."""
+    from trainer.export import export_recognizer, quantize_dynamic_int8
+    from trainer.onnx_weights import recognizer_from_onnx
+
+    torch.manual_seed(0)
+    spec = RecognizerSpec(dim=64, encoder_layers=2, decoder_layers=1)
+    trained = PlateRecognizer(spec)
+    with torch.no_grad():  # distinct values, as after training (the exporter merges equal ones)
+        for p in trained.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    ckpt = tmp_path / "ocr.pt"
+    torch.save({"spec": spec.to_dict(), "model": trained.state_dict(), "step": 1}, ckpt)
+    fp32 = tmp_path / "rec.onnx"
+    export_recognizer(ckpt, fp32)
+    int8 = quantize_dynamic_int8(fp32, tmp_path / "rec.int8.onnx")
+    int8.with_suffix(".json").write_text(fp32.with_suffix(".json").read_text())
+    x = torch.randn(3, 3, 48, 192)
+    for path, atol in ((fp32, 1e-5), (int8, 0.05)):
+        model, got_spec = recognizer_from_onnx(path)
+        assert got_spec == spec
+        with torch.no_grad():
+            rebuilt = SoftmaxHead(model.eval())(x).numpy()
+        onnx_out = open_session(path, threads=1).run(None, {"images": x.numpy()})[0]
+        np.testing.assert_allclose(rebuilt, onnx_out, atol=atol)

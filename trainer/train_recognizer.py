@@ -161,6 +161,12 @@ def run_ocr(args) -> int:
         model = PlateRecognizer(spec)
         model.load_state_dict(ckpt["model"])
         done_seconds, step = ckpt["seconds"], ckpt["step"]
+    elif args.init_onnx:
+        from trainer.onnx_weights import recognizer_from_onnx
+
+        model, spec = recognizer_from_onnx(Path(args.init_onnx))
+        done_seconds, step = 0.0, 0
+        print("validation of the starting model:", json.dumps(evaluate(model, val)), flush=True)
     else:
         spec = spec_from_args(args)
         model = PlateRecognizer(spec)
@@ -207,7 +213,8 @@ def run_ocr(args) -> int:
     metrics = evaluate(model, val)
     summary = {
         "steps": step, "seconds": round(seconds), "batch": args.batch, "strength": args.strength,
-        "init_encoder": str(args.init_encoder or ""), "freeze_minutes": args.freeze_minutes,
+        "init_encoder": str(args.init_encoder or ""), "init_onnx": str(args.init_onnx or ""),
+        "freeze_minutes": args.freeze_minutes,
         "synthetic_pool": args.synth,
         "lr_drops": sched.drops, "val": metrics,
     }  # fmt: skip
@@ -266,6 +273,9 @@ def register(sub) -> None:
     p = sub.add_parser("ocr", help="train the recognizer (optionally from an MAE encoder)")
     add_common(p)
     p.add_argument("--init-encoder", help="mae.pt from 'platestream-train mae'")
+    p.add_argument(
+        "--init-onnx", help="start from an exported recognizer (e.g. the embedded one, INT8 too)"
+    )
     p.add_argument(
         "--freeze-minutes", type=float, default=3, help="minutes with the encoder frozen"
     )
