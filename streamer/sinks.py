@@ -120,7 +120,9 @@ class VideoWriter:
 
     def write(self, image: np.ndarray, pts_seconds: float) -> None:
         pts = max(self.last_pts + 1, round(pts_seconds * self.rate))
-        frame = av.VideoFrame.from_ndarray(self._fit(image), format="bgr24")
+        # OpenCV's BGR -> I420 is ~5x faster than letting the encoder's swscale convert bgr24
+        yuv = cv2.cvtColor(self._fit(image), cv2.COLOR_BGR2YUV_I420)
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         frame.pts = pts
         frame.time_base = 1 / self.rate
         self.last_pts = pts
