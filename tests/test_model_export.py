@@ -1,6 +1,8 @@
 """The exported ONNX graphs must compute what the torch modules compute, and a broken model file
 must stop the runtime with one clear line."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,36 @@ def test_recognizer_weights_come_back_from_fp32_and_int8_onnx(tmp_path):
             rebuilt = SoftmaxHead(model.eval())(x).numpy()
         onnx_out = open_session(path, threads=1).run(None, {"images": x.numpy()})[0]
         np.testing.assert_allclose(rebuilt, onnx_out, atol=atol)
+
+
+def test_detector_weights_come_back_from_onnx_with_batchnorm_unfolded(tmp_path):
+    """The exporter folds every BatchNorm into its convolution; the rebuilt torch detector must
+    compute the same, also after its BatchNorms took real statistics for training."""
+    from trainer.export import export_detector
+    from trainer.onnx_weights import detector_from_onnx, recalibrate_folded_batchnorm
+
+    torch.manual_seed(0)
+    spec = DetectorSpec()
+    trained = PlateDetector(spec)
+    with torch.no_grad():  # distinct values and BatchNorm statistics, as after training
+        for p in trained.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+        for m in trained.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    ckpt = tmp_path / "detector.pt"
+    torch.save({"spec": spec.to_dict(), "model": trained.state_dict(), "step": 1}, ckpt)
+    path = tmp_path / "det.onnx"
+    export_detector(ckpt, path)
+    x = torch.randn(1, 3, 384, 640)
+    expected = open_session(path, threads=1).run(None, {"images": x.numpy()})[0]
+    model, got_spec = detector_from_onnx(path)
+    assert got_spec.to_dict() == json.loads(json.dumps(spec.to_dict()))  # from the sidecar
+    with torch.no_grad():
+        np.testing.assert_allclose(ExportedDetector(model)(x).numpy(), expected, atol=1e-3)
+    recalibrate_folded_batchnorm(model, torch.randn(4, 3, 320, 320))
+    norm = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert norm.running_var.min() > 0 and not torch.allclose(norm.running_mean, torch.zeros(1))
+    with torch.no_grad():
+        np.testing.assert_allclose(ExportedDetector(model.eval())(x).numpy(), expected, atol=1e-3)

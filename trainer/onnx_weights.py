@@ -1,11 +1,17 @@
-"""Torch weights back out of an exported recognizer ONNX file, so training can resume from the
-embedded model when its checkpoint is gone (checkpoints are never committed; the ONNX is).
+"""Torch weights back out of exported ONNX models, so training can resume from the embedded
+models when their checkpoints are gone (checkpoints are never committed; the ONNX files are).
 
-The legacy exporter keeps parameter names for most initialisers but renames the matrices it
-transposes into ``MatMul`` inputs, and dynamic INT8 quantisation stores those as int8 + scale +
-zero point. Each such matrix is named here by the graph path of the node that consumes it
-(``/model/encoder/blocks/layers.0/linear1/MatMul`` -> ``encoder.blocks.layers.0.linear1.weight``)
-and dequantised, which is close enough to fine-tune from.
+The legacy exporter keeps parameter names for most initialisers but renames the tensors it
+rewrites, so those are found by the graph path of the node that consumes them
+(``/model/encoder/blocks/layers.0/linear1/MatMul`` -> ``encoder.blocks.layers.0.linear1.weight``):
+
+- recognizer: matrices transposed into ``MatMul`` inputs; dynamic INT8 stores them as int8 +
+  scale + zero point, dequantised here, which is close enough to fine-tune from;
+- detector: every BatchNorm is folded into the convolution before it. The folded convolution is
+  loaded as is, and its BatchNorm made to add back the folded bias: first as an exact identity,
+  then, once real batches have measured each convolution's output statistics, re-parameterised
+  (running mean/var = those statistics, gamma/beta compensating) so that it is still exact at
+  inference and close to the identity in training mode, where batch statistics are used.
 """
 
 from __future__ import annotations
@@ -16,9 +22,47 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainer.models.detector import DetectorSpec, PlateDetector
 from trainer.models.recognizer import PlateRecognizer, RecognizerSpec
 
 ATTENTION_MODULES = ("self_attn", "multihead_attn")
+
+
+def _initializers(path: Path) -> tuple:
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    return graph, {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+
+
+def _module_path(node_name: str) -> str:
+    """``/model/backbone/stages.0/stages.0.0/expand/expand.0/Conv`` -> ``backbone.stages.0.0.
+    expand.0``: the exporter's scopes repeat a container's name in its children's, and a module
+    called again (the shared head) gets a ``_N`` suffix."""
+    parts: list[str] = []
+    for scope in node_name.strip("/").split("/")[1:-1]:
+        scope = scope.split("_")[0] if scope.rsplit("_", 1)[-1].isdigit() else scope
+        if parts and scope.startswith(parts[-1] + "."):
+            parts[-1] = scope
+        else:
+            parts.append(scope)
+    return ".".join(parts)
+
+
+def _load(model: torch.nn.Module, weights: dict[str, np.ndarray], path: Path) -> None:
+    state = model.state_dict()
+    missing = sorted(k for k in state if k not in weights and not k.endswith("num_batches_tracked"))
+    if missing:
+        raise ValueError(f"{path}: no weights found for {', '.join(missing[:4])}")
+    model.load_state_dict(
+        {
+            k: torch.from_numpy(np.array(weights[k], np.float32)).view(v.shape)
+            if k in weights
+            else v
+            for k, v in state.items()
+        }
+    )
 
 
 def _dequantized(init: dict[str, np.ndarray], name: str) -> np.ndarray:
@@ -46,13 +90,9 @@ def _param_of_matmul(output: str) -> str | None:
 
 def recognizer_from_onnx(path: Path) -> tuple[PlateRecognizer, RecognizerSpec]:
     """A torch recognizer holding the weights of an exported (FP32 or INT8) ONNX model."""
-    import onnx
-    from onnx import numpy_helper
-
     spec = RecognizerSpec(**json.loads(path.with_suffix(".json").read_text())["spec"])
     model = PlateRecognizer(spec)
-    graph = onnx.load(str(path)).graph
-    init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    graph, init = _initializers(path)
     weights: dict[str, np.ndarray] = {}
     for name in init:
         if name.startswith("model.") and not name.endswith(("_scale", "_zero_point")):
@@ -64,14 +104,64 @@ def recognizer_from_onnx(path: Path) -> tuple[PlateRecognizer, RecognizerSpec]:
             key = _param_of_matmul(node.output[0])
             if key is not None and key not in weights:
                 weights[key] = _dequantized(init, node.input[1]).T
-    state = model.state_dict()
-    missing = sorted(set(state) - set(weights))
-    if missing:
-        raise ValueError(f"{path}: no weights found for {', '.join(missing[:4])}")
-    model.load_state_dict(
-        {
-            k: torch.from_numpy(np.ascontiguousarray(weights[k])).view(v.shape)
-            for k, v in state.items()
-        }
-    )
+    _load(model, weights, path)
     return model, spec
+
+
+def detector_from_onnx(path: Path) -> tuple[PlateDetector, DetectorSpec]:
+    """A torch detector computing what an exported ONNX detector computes (eval mode); call
+    ``recalibrate_folded_batchnorm`` before training it with batch statistics."""
+    spec = DetectorSpec(**json.loads(path.with_suffix(".json").read_text())["spec"])
+    model = PlateDetector(spec)
+    modules = dict(model.named_modules())
+    graph, init = _initializers(path)
+    weights = {k[len("model.") :]: v for k, v in init.items() if k.startswith("model.")}
+    for node in graph.node:  # the shared head's weights reach its later calls through Identity
+        if node.op_type == "Identity" and node.input[0] in init:
+            init[node.output[0]] = init[node.input[0]]
+    for node in graph.node:
+        if node.op_type != "Conv":
+            continue
+        conv = _module_path(node.name)
+        weights[conv + ".weight"] = init[node.input[1]]
+        parent, index = conv.rsplit(".", 1)
+        bn = f"{parent}.{int(index) + 1}" if index.isdigit() else ""  # conv_bn: conv, BN, ReLU
+        if isinstance(modules.get(bn), torch.nn.BatchNorm2d):
+            eps = modules[bn].eps
+            bias = init[node.input[2]]
+            weights |= {
+                f"{bn}.weight": np.full_like(bias, np.sqrt(1 + eps)),
+                f"{bn}.bias": bias,
+                f"{bn}.running_mean": np.zeros_like(bias),
+                f"{bn}.running_var": np.ones_like(bias),
+            }
+        elif len(node.input) > 2:
+            weights[conv + ".bias"] = init[node.input[2]]
+    box_scales = [n for n in graph.node if n.op_type == "Mul" and "/head/box" in n.input[0]]
+    weights["head.scales"] = np.array([init[n.input[1]] for n in box_scales], np.float32)
+    _load(model, weights, path)
+    return model.eval(), spec
+
+
+@torch.no_grad()
+def recalibrate_folded_batchnorm(model: PlateDetector, images: torch.Tensor) -> None:
+    """Give each identity BatchNorm the statistics of its input on ``images`` without changing
+    what it computes in eval mode: ``gamma (x - m) / sqrt(v + eps) + beta = x + bias``."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    stats: dict[torch.nn.Module, tuple] = {}
+
+    def record(module: torch.nn.Module, args: tuple) -> None:
+        stats[module] = (args[0].mean((0, 2, 3)), args[0].var((0, 2, 3)))
+
+    hooks = [bn.register_forward_pre_hook(record) for bn in norms]
+    model.eval()
+    model(images)
+    for h in hooks:
+        h.remove()
+    for bn in norms:
+        mean, var = stats[bn]
+        bias = bn.bias.clone()  # the folded bias: gamma was sqrt(1 + eps), mean 0, var 1
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(var)
+        bn.weight.copy_(torch.sqrt(var + bn.eps))
+        bn.bias.copy_(mean + bias)

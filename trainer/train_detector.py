@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from streamer.detector import input_size_for, postprocess, preprocess_frame
+from streamer.modelfile import normalize_image
 from trainer.data.detection import BASE_SIDE, DetScene, load_det_scenes, random_tile
 from trainer.data.shared import data_root
 from trainer.models.detector import DetectorSpec, PlateDetector
@@ -157,10 +158,9 @@ class TileBatches:
                 )
             )
         rgb = np.stack(images)[..., ::-1]
-        x = (rgb.astype(np.float32) - np.array(INPUT_SPEC["mean"], np.float32)) / np.array(
-            INPUT_SPEC["std"], np.float32
-        )
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), targets
+        return torch.from_numpy(
+            normalize_image(rgb, INPUT_SPEC["mean"], INPUT_SPEC["std"])
+        ), targets
 
 
 def synthetic_scenes(seed: int, size: int) -> list[DetScene]:
@@ -271,6 +271,13 @@ def run_detector(args) -> int:
         ckpt = torch.load(ckpt_path, weights_only=False)
         model.load_state_dict(ckpt["model"])
         done, step = ckpt["seconds"], ckpt["step"]
+    elif args.init_onnx:
+        from trainer.onnx_weights import detector_from_onnx, recalibrate_folded_batchnorm
+
+        model, spec = detector_from_onnx(Path(args.init_onnx))
+        calibration = torch.cat([batches.draw(args.batch)[0] for _ in range(4)])
+        recalibrate_folded_batchnorm(model, calibration)
+        model.train()
     backbone = list(model.backbone.parameters())
     rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
     opt = torch.optim.AdamW(
@@ -321,6 +328,7 @@ def run_detector(args) -> int:
         "seconds": round(seconds),
         "batch": args.batch,
         "tile": args.tile,
+        "init_onnx": str(args.init_onnx or ""),
         "lr_drops": sched.drops,
         "val": metrics,
     }
@@ -352,6 +360,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--synth", type=int, default=800, help="synthetic scenes in the pool (0: none)")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--init-onnx", help="start from an exported detector (e.g. the embedded one)")
     p.set_defaults(func=run_detector)
 
     p = sub.add_parser("export-detector", help="export a detector checkpoint to ONNX + sidecar")
