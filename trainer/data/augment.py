@@ -33,7 +33,7 @@ def motion_blur(img: np.ndarray, rng: np.random.Generator, length: int) -> np.nd
 
 
 def photometric(img: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
-    """Lighting, colour, blur, noise, occlusion and JPEG, each applied at random."""
+    """Lighting, colour, resolution, blur, noise, occlusion and JPEG, each applied at random."""
     s = strength
     out = img.astype(np.float32)
     if rng.random() < 0.8:
@@ -45,6 +45,8 @@ def photometric(img: np.ndarray, rng: np.random.Generator, strength: float) -> n
     if rng.random() < 0.1:
         out = np.repeat(out.mean(2, keepdims=True), 3, 2)
     out = np.clip(out, 0, 255).astype(np.uint8)
+    if rng.random() < 0.35 * s:
+        out = low_resolution(out, rng)
     if rng.random() < 0.35 * s:
         sigma = rng.uniform(0.3, 1.3 * s)
         out = cv2.GaussianBlur(out, (0, 0), sigma)
@@ -61,6 +63,22 @@ def photometric(img: np.ndarray, rng: np.random.Generator, strength: float) -> n
         if ok:
             out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     return out
+
+
+def low_resolution(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The plate as a distant or low-resolution camera sees it: 30-110 px wide, scaled back up.
+
+    Real plates in traffic video are often this small (the Dutch clips, the 94x24 Chinese crops),
+    while most training plates are sharp and large; blur alone does not remove the same detail.
+    """
+    h, w = img.shape[:2]
+    small_w = int(rng.uniform(30, 110))
+    if small_w >= w:
+        return img
+    small_h = max(8, round(h * small_w / w))
+    down = cv2.INTER_AREA if rng.random() < 0.5 else cv2.INTER_LINEAR
+    small = cv2.resize(img, (small_w, small_h), interpolation=down)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def occlude_edge(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
