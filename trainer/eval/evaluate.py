@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -208,7 +209,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print(json.dumps({"split": args.split, "results": results}, indent=2, ensure_ascii=False))
     else:
         print_table(results)
-    print(f"({time.time() - t0:.0f} s)")
+    print(f"({time.time() - t0:.0f} s)", file=sys.stderr)  # stdout stays valid JSON
     return 0
 
 
