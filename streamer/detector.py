@@ -86,7 +86,8 @@ class Detector:
         if self.config.input_size:
             return tuple(self.config.input_size)
         if frame_wh not in self._input_sizes:
-            self._input_sizes[frame_wh] = input_size_for(frame_wh, self.spec["max_side"])
+            max_side = self.config.max_side or self.spec["max_side"]
+            self._input_sizes[frame_wh] = input_size_for(frame_wh, max_side)
         return self._input_sizes[frame_wh]
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:

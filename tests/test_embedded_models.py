@@ -75,3 +75,14 @@ def test_recognizer_output_is_a_distribution_per_position(recognizer):
     for reading in recognizer.recognize(crops):
         assert reading.probs.shape == (recognizer.spec["max_length"], len(recognizer.charset))
         np.testing.assert_allclose(reading.probs.sum(-1), 1.0, atol=1e-4)
+
+
+def test_detector_input_follows_the_frame_and_max_side(detector):
+    from streamer.config import DetectorConfig
+
+    assert detector.input_size((1920, 1080)) == (640, 384)  # the sidecar's longer side, aspect kept
+    assert detector.input_size((480, 640)) == (480, 640)
+    larger = Detector(DetectorConfig(max_side=960))
+    assert larger.input_size((1920, 1080)) == (960, 544)
+    frame, _ = frame_with_big_plates("eu_street")
+    assert len(larger.detect(frame)) >= 1
