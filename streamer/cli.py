@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -187,9 +188,16 @@ def print_summary(source, stats, out) -> None:
         f"dropped {stats.dropped}, decode errors {s.decode_errors}, reconnects {s.reconnects}"
         + (f" ({s.gap_seconds:.1f} s lost)" if s.reconnects else "")
         + f", reads {stats.reads}, plates {stats.plates}"
-        + (f": {' '.join(stats.texts)}" if stats.texts else ""),
+        + (f": {summary_texts(stats.texts)}" if stats.texts else ""),
         file=out,
     )
+
+
+def summary_texts(texts: Counter, most: int = 20) -> str:
+    """``A1 B2x3 ...``: each text once with its event count, the most frequent first."""
+    shown = [t if n == 1 else f"{t}x{n}" for t, n in texts.most_common(most)]
+    more = len(texts) - most
+    return " ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
 def cmd_read(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -48,7 +48,8 @@ class Stats:
     stage_ms: dict[str, deque] = field(
         default_factory=lambda: defaultdict(lambda: deque(maxlen=5000))
     )
-    texts: list[str] = field(default_factory=list)
+    #: plate events per text, for the summary (a looping or long stream repeats plates)
+    texts: Counter = field(default_factory=Counter)
 
     @property
     def fps(self) -> float:
@@ -325,7 +326,7 @@ class Pipeline:
         event = self._plate_event(track_id, state, times)
         self.events.write(event)
         self.stats.plates += 1
-        self.stats.texts.append(event["text"])
+        self.stats.texts[event["text"]] += 1
 
     def _plate_event(self, track_id: int, state: TrackText, times: TrackTimes) -> dict:
         """The DESIGN.md "plate" event: its keys are a contract, nothing is added to them."""

@@ -213,3 +213,13 @@ def test_bench_reports_every_stage(tmp_path):
     assert "encode" in with_video["stages"] and "encode" not in without_video["stages"]
     table = run_cli("bench", "--video", clip)
     assert table.returncode == 0 and "median_ms" in table.stdout and "encode" in table.stdout
+
+
+def test_summary_lists_each_text_once_with_its_count():
+    from collections import Counter
+
+    from streamer.cli import summary_texts
+
+    assert summary_texts(Counter({"AB12": 3, "CD34": 1})) == "AB12x3 CD34"
+    many = Counter({f"P{i:03d}": 1 for i in range(25)})
+    assert summary_texts(many).endswith(" and 5 more") and len(summary_texts(many).split()) == 23
