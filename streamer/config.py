@@ -72,6 +72,8 @@ class TrackerConfig:
     max_lost: int = 12
     #: largest centre distance, in plate widths, between prediction and detection.
     gate: float = 1.5
+    #: largest ratio between the predicted and the detected plate width.
+    size_gate: float = 1.6
 
 
 @dataclass

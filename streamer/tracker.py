@@ -106,8 +106,13 @@ class Track:
             self.state = TrackState.LOST
 
 
-def association_cost(tracks: list[Track], detections: list[Detection], gate: float) -> np.ndarray:
-    """1 - IoU plus the centre distance in plate widths; pairs outside the gate are infeasible."""
+def association_cost(
+    tracks: list[Track], detections: list[Detection], gate: float, size_gate: float
+) -> np.ndarray:
+    """1 - IoU plus the centre distance in plate widths; pairs outside the gate are infeasible,
+    and so are pairs whose widths differ by more than ``size_gate`` times: a lost track's
+    prediction must not take over the plate of another car that appears where it was heading
+    (a plate grows or shrinks a few per cent a frame, which the filter's size velocity follows)."""
     if not tracks or not detections:
         return np.zeros((len(tracks), len(detections)))
     pred = np.stack([t.predicted_box for t in tracks])
@@ -119,6 +124,10 @@ def association_cost(tracks: list[Track], detections: list[Detection], gate: flo
     dist = np.linalg.norm(pc - dc, axis=-1) / np.maximum(width, 1.0)
     cost = (1 - iou) + 0.5 * dist
     cost[(iou < 0.05) & (dist > gate)] = INFEASIBLE
+    ratio = (pred[:, None, 2] - pred[:, None, 0]) / np.maximum(
+        det[None, :, 2] - det[None, :, 0], 1.0
+    )
+    cost[(ratio > size_gate) | (ratio < 1 / size_gate)] = INFEASIBLE
     return cost
 
 
@@ -151,7 +160,7 @@ class Tracker:
         high = [d for d in detections if d.score >= self.high_score]
         low = [d for d in detections if self.low_score <= d.score < self.high_score]
         pairs, free_tracks, free_high = assign(
-            association_cost(self.tracks, high, self.config.gate)
+            association_cost(self.tracks, high, self.config.gate, self.config.size_gate)
         )
         for i, j in pairs:
             self.tracks[i].update(high[j], frame)
@@ -161,7 +170,9 @@ class Tracker:
             for i in sorted(free_tracks)
             if self.tracks[i].state != TrackState.TENTATIVE
         ]
-        pairs_low, _, _ = assign(association_cost(remaining, low, self.config.gate))
+        pairs_low, _, _ = assign(
+            association_cost(remaining, low, self.config.gate, self.config.size_gate)
+        )
         for i, j in pairs_low:
             remaining[i].update(low[j], frame)
         for t in self.tracks:

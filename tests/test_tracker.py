@@ -167,3 +167,20 @@ def test_track_ids_start_at_one_for_each_tracker():
         tracker = Tracker(TrackerConfig(), high_score=0.5)
         run(tracker, [[det(100, 100), det(400, 100)]])
         assert sorted(t.id for t in tracker.tracks) == [1, 2]
+
+
+def test_lost_track_does_not_take_over_a_plate_of_another_size():
+    """A small plate drives out of view; a large one appears where it was heading: a new track
+    (the sample clip eu_street had the two reads voted together)."""
+    tracker = Tracker(TrackerConfig(), high_score=0.5)
+    small = [det(300 + 4 * i, 200, w=40, h=10) for i in range(6)]
+    run(tracker, [[d] for d in small])
+    first = id_of(tracker, small[-1])
+    run(tracker, [[]] * 3, start=6)  # lost for three frames
+    large = det(340, 200, w=90, h=22)
+    run(tracker, [[large]], start=9)
+    assert id_of(tracker, large) != first
+    grown = det(344, 200, w=44, h=11)  # the same plate a little larger does keep its id
+    tracker = Tracker(TrackerConfig(), high_score=0.5)
+    run(tracker, [[d] for d in small] + [[]] * 3 + [[grown]])
+    assert id_of(tracker, grown) == first
