@@ -53,8 +53,9 @@ def letterbox(image: np.ndarray, input_wh: tuple[int, int]) -> tuple[np.ndarray,
     h, w = image.shape[:2]
     lb = letterbox_params((w, h), input_wh)
     new_w, new_h = round(w * lb.scale), round(h * lb.scale)
-    interp = cv2.INTER_AREA if lb.scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    # bilinear, as the detector's training tiles are resampled (cv2.warpAffine); INTER_AREA took
+    # 2.7 ms of a 1080p frame against 0.6 and read fewer clip plates (29 vs 30 of 41)
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     out = np.full((input_wh[1], input_wh[0], 3), LETTERBOX_FILL, dtype=np.uint8)
     px, py = int(lb.pad_x), int(lb.pad_y)
     out[py : py + new_h, px : px + new_w] = resized
