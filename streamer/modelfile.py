@@ -38,8 +38,8 @@ def open_session(model: Path, threads: int) -> ort.InferenceSession:
     """An ONNX Runtime CPU session with ``threads`` intra-op threads that do not spin.
 
     ORT's workers busy-wait between runs by default; in the pipeline the models share two cores
-    with decoding and encoding, and spinning workers took their CPU (28 vs 19 fps with the
-    annotated video on a loaded 2-core machine).
+    with decoding and encoding, and spinning workers took their CPU (with the annotated video,
+    43 vs 35 fps on a quiet 2-core machine, 28 vs 19 on a loaded one).
     """
     model = Path(model)
     if not model.is_file():
