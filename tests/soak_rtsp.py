@@ -39,7 +39,9 @@ def rss_mb(pid: int) -> float:
 
 def follow_events(path: Path, stop: threading.Event, arrivals: list) -> None:
     """Record each event with the wall-clock time its line appeared in the file."""
-    while not path.exists() and not stop.is_set():
+    while not path.exists():
+        if stop.is_set():
+            return  # the run ended before writing anything
         time.sleep(0.05)
     with open(path, encoding="utf-8") as f:
         buffer = ""
@@ -61,7 +63,8 @@ def soak(video: Path, seconds: float, sample_every: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         events = Path(tmp) / "events.jsonl"
         proc = subprocess.Popen(
-            platestream_command("run", server.url, "--events", events),
+            # --quiet: no progress lines, so an hours-long soak never fills the stderr pipe
+            platestream_command("run", server.url, "--events", events, "--quiet"),
             stderr=subprocess.PIPE,
             text=True,
         )
