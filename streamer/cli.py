@@ -47,7 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--realtime", action="store_true", default=None, help="pace a file at its frame rate"
     )
-    run.add_argument("--threads", type=int, help="ONNX Runtime threads per model (default 2)")
+    run.add_argument(
+        "--threads",
+        type=int,
+        help="ONNX Runtime threads per model run (default: detector 1, recognizer 2)",
+    )
+    run.add_argument("--detect-workers", type=int, help="frames detected in parallel (default 2)")
     run.add_argument(
         "--config", type=Path, help="TOML file with [source], [detector], ... sections"
     )
@@ -114,6 +119,7 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
         ("recognizer", "model", args.recognizer),
         ("detector", "threads", args.threads),
         ("recognizer", "threads", args.threads),
+        ("detector", "workers", args.detect_workers),
         ("voting", "updates", args.updates),
         ("voting", "final_reads", args.final_reads),
         ("output", "rejected", args.rejected),

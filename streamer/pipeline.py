@@ -1,8 +1,11 @@
-"""The stream pipeline: decode -> detect -> track + read -> write, one thread each.
+"""The stream pipeline: decode -> detect -> track + read -> write.
 
 Stages are joined by bounded queues; ONNX Runtime and FFmpeg release the GIL, so the stages
-overlap on a 2-core machine. A live source never waits for the pipeline: when the queue is full
-the oldest frame is dropped (and counted), keeping the newest. A file is never dropped from; it
+overlap on a 2-core machine. Detection, the costliest stage, runs in several threads at once
+(``DetectorConfig.workers``) on one thread-safe session; each frame gets a sequence number when
+it is taken, and tracking puts the frames back in that order. A live source never waits for
+the pipeline: when the queue is full the oldest frame is dropped (and counted), keeping the
+newest. A file is never dropped from; it
 runs as fast as the slowest stage, or at its own frame rate with ``realtime``. Stopping (end of
 input, an error, SIGINT/SIGTERM) lets every frame already decoded flow through, ends all tracks
 (emitting their events) and closes the video, so nothing already seen is lost.
@@ -94,6 +97,9 @@ class Pipeline:
         self.frames_q: queue.Queue = queue.Queue(maxsize=size)
         self.detected_q: queue.Queue = queue.Queue(maxsize=size)
         self.video_q: queue.Queue = queue.Queue(maxsize=size)
+        self.take_lock = threading.Lock()  # a frame's sequence number is the order it was taken
+        self.taken = 0
+        self.detect_workers_left = max(1, config.detector.workers)
         self.error: BaseException | None = None
         self.aborted = threading.Event()  # a stage crashed: the others stop waiting on queues
 
@@ -108,8 +114,11 @@ class Pipeline:
             threading.Thread(
                 target=self._guard, args=(self._read_loop,), name="decode", daemon=True
             ),
-            threading.Thread(
-                target=self._guard, args=(self._detect_loop,), name="detect", daemon=True
+            *(
+                threading.Thread(
+                    target=self._guard, args=(self._detect_loop,), name=f"detect{i}", daemon=True
+                )
+                for i in range(self.detect_workers_left)
             ),
             threading.Thread(
                 target=self._guard, args=(self._track_loop,), name="track", daemon=True
@@ -192,17 +201,46 @@ class Pipeline:
                 except queue.Empty:
                     pass
 
+    def _take_frame(self) -> tuple[int, object]:
+        """The next frame and its sequence number; END is put back for the other workers."""
+        with self.take_lock:
+            frame = self._get(self.frames_q)
+            if frame is END:
+                self._put(self.frames_q, END)
+                return self.taken, END
+            self.taken += 1
+            return self.taken - 1, frame
+
     def _detect_loop(self) -> None:
-        while (frame := self._get(self.frames_q)) is not END:
+        while (taken := self._take_frame())[1] is not END:
+            seq, frame = taken
             t0 = time.perf_counter()
             detections = self.detector.detect(frame.image)
             self._time("detect", t0)
-            self._put(self.detected_q, (frame, detections))
-        self._put(self.detected_q, END)
+            self._put(self.detected_q, (seq, frame, detections))
+        with self.take_lock:
+            self.detect_workers_left -= 1
+            last = self.detect_workers_left == 0
+        if last:  # every frame taken is detected: END comes after all of them
+            self._put(self.detected_q, (taken[0], END, []))
+
+    def _detections_in_order(self):
+        """(frame, detections) in the order the frames were taken, whichever worker finished
+        first."""
+        pending: dict[int, tuple] = {}
+        expected = 0
+        while (item := self._get(self.detected_q)) is not END:
+            seq, frame, detections = item
+            pending[seq] = (frame, detections)
+            while expected in pending:
+                frame, detections = pending.pop(expected)
+                expected += 1
+                if frame is END:
+                    return
+                yield frame, detections
 
     def _track_loop(self) -> None:
-        while (item := self._get(self.detected_q)) is not END:
-            frame, detections = item
+        for frame, detections in self._detections_in_order():
             if self._after_outage(frame):
                 self._finish_tracks(self.tracker.finish())
             t0 = time.perf_counter()

@@ -132,3 +132,39 @@ def test_detector_weights_come_back_from_onnx_with_batchnorm_unfolded(tmp_path):
     assert norm.running_var.min() > 0 and not torch.allclose(norm.running_mean, torch.zeros(1))
     with torch.no_grad():
         np.testing.assert_allclose(ExportedDetector(model.eval())(x).numpy(), expected, atol=1e-3)
+
+
+def test_static_int8_detector_keeps_its_prediction_convs_fp32_and_its_weights(tmp_path):
+    """The INT8 detector quantises the body only (the corners lose precision otherwise), and
+    training can still start from it: its weights come back within rounding error."""
+    import onnx
+
+    from trainer.export import export_detector, quantize_detector_static
+    from trainer.onnx_weights import detector_from_onnx
+
+    torch.manual_seed(0)
+    spec = DetectorSpec()
+    ckpt = tmp_path / "detector.pt"
+    torch.save({"spec": spec.to_dict(), "model": PlateDetector(spec).state_dict(), "step": 1}, ckpt)
+    fp32, int8 = tmp_path / "det.onnx", tmp_path / "det.int8.onnx"
+    export_detector(ckpt, fp32)
+    calibration = [np.random.default_rng(i).normal(size=(1, 3, 384, 640)).astype(np.float32)
+                   for i in range(4)]  # fmt: skip
+    quantize_detector_static(fp32, int8, calibration)
+    int8.with_suffix(".json").write_text(fp32.with_suffix(".json").read_text())
+
+    graph = onnx.load(str(int8)).graph
+    convs = {n.name: n for n in graph.node if n.op_type == "Conv"}
+    quantised = {name for name, n in convs.items() if "DequantizeLinear" in n.input[1]}
+    assert "/model/backbone/stem/stem.0/Conv" in quantised
+    assert not any("/head/score" in n or "/head/corners" in n for n in quantised)
+    x = calibration[0]
+    out = open_session(int8, threads=1).run(None, {"images": x})[0]
+    assert out.shape == open_session(fp32, threads=1).run(None, {"images": x})[0].shape
+
+    want = detector_from_onnx(fp32)[0].state_dict()
+    got = detector_from_onnx(int8)[0].state_dict()
+    for key, value in want.items():
+        if value.dtype.is_floating_point and value.numel() > 1:
+            scale = float(value.abs().max()) + 1e-9
+            assert float((got[key] - value).abs().max()) / scale < 0.01, key

@@ -7,7 +7,8 @@ rewrites, so those are found by the graph path of the node that consumes them
 
 - recognizer: matrices transposed into ``MatMul`` inputs; dynamic INT8 stores them as int8 +
   scale + zero point, dequantised here, which is close enough to fine-tune from;
-- detector: every BatchNorm is folded into the convolution before it. The folded convolution is
+- detector: static INT8 stores weights as ``DequantizeLinear`` of int8 constants, computed
+  here; every BatchNorm is folded into the convolution before it. The folded convolution is
   loaded as is, and its BatchNorm made to add back the folded bias: first as an exact identity,
   then, once real batches have measured each convolution's output statistics, re-parameterised
   (running mean/var = those statistics, gamma/beta compensating) so that it is still exact at
@@ -29,11 +30,43 @@ ATTENTION_MODULES = ("self_attn", "multihead_attn")
 
 
 def _initializers(path: Path) -> tuple:
+    """The graph and its constant tensors, with the (de)quantisation and Identity nodes on
+    constants computed (static INT8 stores a weight as int8 -> DequantizeLinear, a shared one
+    as -> Identity -> QuantizeLinear -> DequantizeLinear), so a quantised model reads like an
+    FP32 one."""
     import onnx
     from onnx import numpy_helper
 
     graph = onnx.load(str(path)).graph
-    return graph, {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    fold = {"Identity": lambda x: x, "DequantizeLinear": _dequantize, "QuantizeLinear": _quantize}
+    for node in graph.node:  # in topological order
+        if node.op_type in fold and all(name in init for name in node.input if name):
+            attrs = {a.name: a.i for a in node.attribute}
+            args = [init[name] for name in node.input if name]
+            init[node.output[0]] = fold[node.op_type](*args, **attrs)
+    return graph, init
+
+
+def _channel_shape(x: np.ndarray, scale: np.ndarray, axis: int) -> list[int]:
+    """Broadcast shape of a per-tensor or per-channel (along ``axis``) scale."""
+    shape = [1] * x.ndim
+    if scale.size > 1:  # a quantised bias is one channel a value
+        shape[axis % x.ndim] = -1
+    return shape
+
+
+def _dequantize(q: np.ndarray, scale: np.ndarray, zero=None, axis: int = 1) -> np.ndarray:
+    shape = _channel_shape(q, scale, axis)
+    zero = np.zeros_like(scale) if zero is None else zero.astype(np.float32)
+    return (q.astype(np.float32) - zero.reshape(shape)) * scale.reshape(shape)
+
+
+def _quantize(x: np.ndarray, scale: np.ndarray, zero: np.ndarray, axis: int = 1) -> np.ndarray:
+    shape = _channel_shape(x, scale, axis)
+    info = np.iinfo(zero.dtype)
+    q = np.rint(x / scale.reshape(shape)) + zero.reshape(shape).astype(np.float32)
+    return np.clip(q, info.min, info.max).astype(zero.dtype)
 
 
 def _module_path(node_name: str) -> str:

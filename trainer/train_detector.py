@@ -11,6 +11,7 @@ import json
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -347,6 +348,51 @@ def run_export(args) -> int:
     return 0
 
 
+def calibration_batches(root: Path, count: int, seed: int = 0) -> list[np.ndarray]:
+    """``count`` train-split frames, taken in turn from each scene group (CCPD would otherwise
+    be most of them), preprocessed exactly as the runtime does."""
+    from trainer.data.ccpd import read_ccpd
+    from trainer.data.shared import read_scenes, split_of
+
+    groups: dict[str, list[Path]] = {"ccpd": [Path(c.image) for c in read_ccpd(root / "ccpd")[0]]}
+    for folder in ("scenes", "detscenes"):
+        for lab in read_scenes(root / folder / "labels.jsonl")[0]:
+            groups.setdefault(Path(lab.image).parent.name, []).append(Path(lab.image))
+    rng = np.random.default_rng(seed)
+    pools = []
+    for paths in groups.values():
+        train = [p for p in paths if split_of(p.name) == "train"]
+        pools.append([train[i] for i in rng.permutation(len(train))])
+    batches: list[np.ndarray] = []
+    while len(batches) < count and any(pools):
+        for pool in pools:
+            image = cv2.imread(str(pool.pop())) if pool else None
+            if image is not None and len(batches) < count:
+                size = input_size_for((image.shape[1], image.shape[0]), BASE_SIDE)
+                batches.append(preprocess_frame(image, size, INPUT_SPEC)[0])
+    return batches
+
+
+def run_quantize(args) -> int:
+    from trainer.export import quantize_detector_static
+
+    model, output = Path(args.model), Path(args.output)
+    root = Path(args.data) if args.data else data_root()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder not found: {root}")
+    quantize_detector_static(model, output, calibration_batches(root, args.images))
+    sidecar = json.loads(model.with_suffix(".json").read_text())
+    sidecar["quantization"] = {
+        "method": "ONNX Runtime static INT8, QDQ, per-channel weights, min/max activations",
+        "calibration": f"{args.images} train-split real frames, in turn from each scene group",
+        "fp32_kept": "final score/box/corner convolutions and the decoding",
+    }
+    output.with_suffix(".json").write_text(json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n")
+    size = output.stat().st_size / 1e6
+    print(f"wrote {output} ({size:.1f} MB); compare: platestream-train eval --detector {output}")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("detector", help="train the plate detector")
     p.add_argument("--out", default="runs/detector")
@@ -368,3 +414,10 @@ def register(sub) -> None:
     p.add_argument("--output", default="streamer/models/detector.onnx")
     p.add_argument("--summary", help="detector_summary.json to record in the sidecar")
     p.set_defaults(func=run_export)
+
+    p = sub.add_parser("quantize-detector", help="static INT8 copy of a detector, calibrated")
+    p.add_argument("model", help="FP32 detector ONNX (its sidecar is copied beside the output)")
+    p.add_argument("--output", default="runs/detector/detector.int8.onnx")
+    p.add_argument("--images", type=int, default=96, help="real frames to calibrate on")
+    p.add_argument("--data", help="data folder (default: ../shared/data or $PLATESTREAM_DATA)")
+    p.set_defaults(func=run_quantize)

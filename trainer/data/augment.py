@@ -44,6 +44,11 @@ def photometric(img: np.ndarray, rng: np.random.Generator, strength: float) -> n
         out = out * rng.uniform(1 - 0.25 * s, 1 + 0.25 * s, 3)
     if rng.random() < 0.1:
         out = np.repeat(out.mean(2, keepdims=True), 3, 2)
+    elif rng.random() < 0.08 * s:  # a white balance far off (sodium or LED light): the
+        out = out[..., rng.permutation(3)]  # ink/plate contrast matters, not the hue
+    if rng.random() < 0.2 * s:  # a dull, low-contrast plate (dirt, haze, a cheap sensor)
+        mean = out.mean((0, 1), keepdims=True)
+        out = mean + (out - mean) * rng.uniform(max(0.3, 1 - 0.5 * s), 1.0)
     out = np.clip(out, 0, 255).astype(np.uint8)
     if rng.random() < 0.35 * s:
         out = low_resolution(out, rng)

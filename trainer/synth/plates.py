@@ -361,6 +361,10 @@ def render_eu(
     draw_rim(c, 1.5, rng.uniform(1.0, 2.5), 5, _jitter(rng, ink, 10))
     font = "din" if rng.random() < 0.8 else "sans"
     weight = int(rng.integers(2, 6)) if font == "din" else int(rng.integers(0, 2))
+    gap, dash = rng.uniform(3, 7), 22.0
+    if kind == "nl":  # the Kenteken face: DIN-like, lighter strokes, airier, short dashes
+        font, weight = "din", int(rng.integers(0, 4))
+        gap, dash = rng.uniform(4, 10), rng.uniform(13, 22)
     box = c.mm(band + 10, 17, 520 - band - 20, 76)
     draw_text(
         c,
@@ -368,8 +372,8 @@ def render_eu(
         box,
         font,
         weight,
-        gap=c.mm(rng.uniform(3, 7))[0],
-        separators={"-": c.mm(22)[0], " ": c.mm(26)[0]},
+        gap=c.mm(gap)[0],
+        separators={"-": c.mm(dash)[0], " ": c.mm(26)[0]},
         rng=rng,
     )
     apply_ink(c, _jitter(rng, ink, 8), rng.uniform(0.2, 1.0), rng)
@@ -632,7 +636,7 @@ REGION_STYLES: dict[str, dict[str, float]] = {
     "AR": {"ar_old": 0.5, "ar_mercosur": 0.5},
 }
 #: how often each region is drawn when none is asked for: the recognizer's weak spots get more
-REGION_WEIGHTS = {"CN": 0.3, "EU": 0.2, "US": 0.2, "BR": 0.18, "AR": 0.12}
+REGION_WEIGHTS = {"CN": 0.3, "EU": 0.25, "US": 0.18, "BR": 0.15, "AR": 0.12}
 REGIONS = tuple(REGION_STYLES)
 
 
