@@ -7,6 +7,7 @@ beside the same measurement of the reference model (exported by
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -31,12 +32,32 @@ def time_runs(session, feed: dict, runs: int, warmup: int = 3) -> np.ndarray:
     return times * 1000
 
 
-def interleaved(sessions: dict, feed_for, runs: int, rounds: int = 5) -> dict[str, np.ndarray]:
+def time_parallel_runs(session, feed: dict, runs: int, workers: int = 2) -> np.ndarray:
+    """Wall time per run of ``workers`` threads running the session at once, as the pipeline's
+    detect workers do: throughput rather than latency, one figure per batch of runs."""
+    time_runs(session, feed, 1)
+    batches = np.empty(max(1, runs // (2 * workers)))
+    for i in range(len(batches)):
+        threads = [
+            threading.Thread(target=time_runs, args=(session, feed, 2, 0)) for _ in range(workers)
+        ]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        batches[i] = (time.perf_counter() - t0) / (2 * workers)
+    return batches * 1000
+
+
+def interleaved(
+    sessions: dict, feed_for, runs: int, rounds: int = 5, timer=time_runs
+) -> dict[str, np.ndarray]:
     """Alternate the models in rounds so that a burst of load hits them alike."""
     out: dict[str, list] = {name: [] for name in sessions}
     for _ in range(rounds):
         for name, session in sessions.items():
-            out[name].append(time_runs(session, feed_for(session), max(1, runs // rounds)))
+            out[name].append(timer(session, feed_for(session), max(1, runs // rounds)))
     return {name: np.concatenate(v) for name, v in out.items()}
 
 
@@ -53,7 +74,11 @@ def bench_models(kind: str, reference: Path | None, runs: int = 50) -> list[dict
     models = {"ours": ours} | ({"seed": reference} if reference else {})
     rows = []
     configs = DETECTOR_SIZES if kind == "detect" else RECOGNIZER_BATCHES
-    for threads in THREADS:
+    # the detector also as the pipeline runs it: two single-threaded runs at once
+    modes = [(t, time_runs, str(t)) for t in THREADS]
+    if kind == "detect":
+        modes.append((1, time_parallel_runs, "1, 2 at once"))
+    for threads, timer, threads_label in modes:
         sessions = {name: open_session(path, threads) for name, path in models.items()}
         for config in configs:
             if kind == "detect":
@@ -61,12 +86,14 @@ def bench_models(kind: str, reference: Path | None, runs: int = 50) -> list[dict
             else:  # the recognizer's input size is fixed in its graph
                 shape = (config, *sessions["ours"].get_inputs()[0].shape[1:])
             data = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-            results = interleaved(sessions, lambda s, d=data: {s.get_inputs()[0].name: d}, runs)
+            feed = lambda s, d=data: {s.get_inputs()[0].name: d}  # noqa: E731
+            results = interleaved(sessions, feed, runs, timer=timer)
             per = 1 if kind == "detect" else config
             label = f"{config[0]}x{config[1]}" if kind == "detect" else f"batch {config}"
             ref = np.median(results["seed"]) if "seed" in results else None
             for name, ms in results.items():
-                row = {"model": name, "config": label, "threads": threads, **stats(ms, per)}
+                row = {"model": name, "config": label, "threads": threads_label}
+                row |= stats(ms, per)
                 row["unit"] = "ms/frame" if kind == "detect" else "ms/plate"
                 if ref is not None:
                     row["speedup_vs_seed"] = round(float(ref / np.median(ms)), 1)

@@ -39,6 +39,40 @@ log = logging.getLogger("platestream.pipeline")
 END = object()  # end-of-stream marker passed down the queues
 
 
+class Link:
+    """A bounded queue between stages that knows the threads at both of its ends.
+
+    A put gives up once no consumer is left and a get ends the stream once no producer is
+    left, so a crashed stage can neither hang the run nor cut off what the stages still alive
+    pass on (the frames detected before a crash still reach the video).
+    """
+
+    def __init__(self, size: int):
+        self.queue: queue.Queue = queue.Queue(maxsize=size)
+        self.producers: list[threading.Thread] = []
+        self.consumers: list[threading.Thread] = []
+
+    def put(self, item) -> None:
+        while True:
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                if not any(t.is_alive() for t in self.consumers):
+                    return
+
+    def get(self):
+        while True:
+            try:
+                return self.queue.get(timeout=0.2)
+            except queue.Empty:
+                if not any(t.is_alive() for t in self.producers):
+                    try:  # the last producer may have put something just before it ended
+                        return self.queue.get_nowait()
+                    except queue.Empty:
+                        return END
+
+
 @dataclass
 class Stats:
     started: float = field(default_factory=time.time)
@@ -94,14 +128,11 @@ class Pipeline:
         self.last_texts: dict[int, str] = {}
         self.last_frame: Frame | None = None  # the previous frame tracked
         size = config.source.queue_size
-        self.frames_q: queue.Queue = queue.Queue(maxsize=size)
-        self.detected_q: queue.Queue = queue.Queue(maxsize=size)
-        self.video_q: queue.Queue = queue.Queue(maxsize=size)
+        self.frames_q, self.detected_q, self.video_q = Link(size), Link(size), Link(size)
         self.take_lock = threading.Lock()  # a frame's sequence number is the order it was taken
         self.taken = 0
-        self.detect_workers_left = max(1, config.detector.workers)
+        self.workers = self.detect_workers_left = max(1, config.detector.workers)
         self.error: BaseException | None = None
-        self.aborted = threading.Event()  # a stage crashed: the others stop waiting on queues
 
     # -- control ---------------------------------------------------------------------------
 
@@ -110,26 +141,14 @@ class Pipeline:
         self.source.stop()
 
     def run(self, progress=None) -> Stats:
-        threads = [
-            threading.Thread(
-                target=self._guard, args=(self._read_loop,), name="decode", daemon=True
-            ),
-            *(
-                threading.Thread(
-                    target=self._guard, args=(self._detect_loop,), name=f"detect{i}", daemon=True
-                )
-                for i in range(self.detect_workers_left)
-            ),
-            threading.Thread(
-                target=self._guard, args=(self._track_loop,), name="track", daemon=True
-            ),
-        ]
-        if self.video:
-            threads.append(
-                threading.Thread(
-                    target=self._guard, args=(self._video_loop,), name="video", daemon=True
-                )
-            )
+        decode = [self._thread(self._read_loop, "decode")]
+        detect = [self._thread(self._detect_loop, f"detect{i}") for i in range(self.workers)]
+        track = [self._thread(self._track_loop, "track")]
+        video = [self._thread(self._video_loop, "video")] if self.video else []
+        self.frames_q.producers, self.frames_q.consumers = decode, detect
+        self.detected_q.producers, self.detected_q.consumers = detect, track
+        self.video_q.producers, self.video_q.consumers = track, video
+        threads = decode + detect + track + video
         self.stats.started = time.time()
         for t in threads:
             t.start()
@@ -141,34 +160,16 @@ class Pipeline:
             raise self.error
         return self.stats
 
+    def _thread(self, loop, name: str) -> threading.Thread:
+        return threading.Thread(target=self._guard, args=(loop,), name=name, daemon=True)
+
     def _guard(self, loop) -> None:
         """Run a stage; on a crash, record the error and stop the whole pipeline cleanly."""
         try:
             loop()
         except BaseException as exc:  # noqa: BLE001 - re-raised by run() in the main thread
             self.error = self.error or exc
-            self.aborted.set()
             self.stop()
-
-    def _put(self, q: queue.Queue, item) -> None:
-        """A blocking put that gives up once a stage crashed: its consumer may be gone, and a
-        producer blocked on a full queue would hang the whole run."""
-        while not self.aborted.is_set():
-            try:
-                q.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                pass
-
-    def _get(self, q: queue.Queue):
-        """A blocking get that ends the stream once a stage crashed and nothing is left: the
-        producer may be gone before sending END."""
-        while True:
-            try:
-                return q.get(timeout=0.2)
-            except queue.Empty:
-                if self.aborted.is_set():
-                    return END
 
     # -- stages ----------------------------------------------------------------------------
 
@@ -184,19 +185,19 @@ class Pipeline:
             if self.source.live:
                 self._put_newest(frame)
             else:
-                self._put(self.frames_q, frame)
+                self.frames_q.put(frame)
             t0 = time.perf_counter()
-        self._put(self.frames_q, END)
+        self.frames_q.put(END)
 
     def _put_newest(self, frame: Frame) -> None:
         """Live: never block the camera; drop the oldest queued frame instead."""
         while True:
             try:
-                self.frames_q.put_nowait(frame)
+                self.frames_q.queue.put_nowait(frame)
                 return
             except queue.Full:
                 try:
-                    self.frames_q.get_nowait()
+                    self.frames_q.queue.get_nowait()
                     self.stats.dropped += 1
                 except queue.Empty:
                     pass
@@ -204,9 +205,9 @@ class Pipeline:
     def _take_frame(self) -> tuple[int, object]:
         """The next frame and its sequence number; END is put back for the other workers."""
         with self.take_lock:
-            frame = self._get(self.frames_q)
+            frame = self.frames_q.get()
             if frame is END:
-                self._put(self.frames_q, END)
+                self.frames_q.put(END)
                 return self.taken, END
             self.taken += 1
             return self.taken - 1, frame
@@ -217,19 +218,19 @@ class Pipeline:
             t0 = time.perf_counter()
             detections = self.detector.detect(frame.image)
             self._time("detect", t0)
-            self._put(self.detected_q, (seq, frame, detections))
+            self.detected_q.put((seq, frame, detections))
         with self.take_lock:
             self.detect_workers_left -= 1
             last = self.detect_workers_left == 0
         if last:  # every frame taken is detected: END comes after all of them
-            self._put(self.detected_q, (taken[0], END, []))
+            self.detected_q.put((taken[0], END, []))
 
     def _detections_in_order(self):
         """(frame, detections) in the order the frames were taken, whichever worker finished
         first."""
         pending: dict[int, tuple] = {}
         expected = 0
-        while (item := self._get(self.detected_q)) is not END:
+        while (item := self.detected_q.get()) is not END:
             seq, frame, detections = item
             pending[seq] = (frame, detections)
             while expected in pending:
@@ -253,9 +254,9 @@ class Pipeline:
             self.stats.frames += 1
             self.stats.active_tracks = len(self.tracker.confirmed())
             if self.video:
-                self._put(self.video_q, (frame, self._overlay()))
+                self.video_q.put((frame, self._overlay()))
         self._finish_tracks(self.tracker.finish())
-        self._put(self.video_q, END)
+        self.video_q.put(END)
 
     def _after_outage(self, frame: Frame) -> bool:
         """Whether a live stream came back after longer than a track may go unseen.
@@ -275,7 +276,7 @@ class Pipeline:
 
     def _video_loop(self) -> None:
         try:
-            while (item := self._get(self.video_q)) is not END:
+            while (item := self.video_q.get()) is not END:
                 frame, overlay = item
                 t0 = time.perf_counter()
                 status = (

@@ -197,7 +197,17 @@ def failing_at(call: int, function):
     return wrapper
 
 
-@pytest.mark.parametrize("stage", ["detect", "track"])
+def decoding_failing_at(n: int, frames):
+    def frames_then_failure():
+        for i, frame in enumerate(frames()):
+            if i == n:
+                raise RuntimeError("injected failure")
+            yield frame
+
+    return frames_then_failure
+
+
+@pytest.mark.parametrize("stage", ["decode", "detect", "track"])
 def test_a_crashing_stage_ends_the_run(stage, tmp_path):
     config = Config()
     config.source.queue_size = 2  # full queues at once: the case that used to hang
@@ -207,7 +217,9 @@ def test_a_crashing_stage_ends_the_run(stage, tmp_path):
         source, config, Detector(config.detector), Recognizer(config.recognizer),
         EventWriter(None), CropWriter(None), video,
     )  # fmt: skip
-    if stage == "detect":
+    if stage == "decode":
+        pipeline.source.frames = decoding_failing_at(4, pipeline.source.frames)
+    elif stage == "detect":
         pipeline.detector.detect = failing_at(4, pipeline.detector.detect)
     else:
         pipeline.tracker.update = failing_at(4, pipeline.tracker.update)
@@ -227,6 +239,34 @@ def test_a_crashing_stage_ends_the_run(stage, tmp_path):
     assert [str(e) for e in outcome] == ["injected failure"]
     assert source.stats.frames < 200  # decoding stopped early
     assert 1 <= video_facts(tmp_path / "out.mp4")[0] < 200  # and the video was closed
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_frames_reach_the_tracker_in_order_whichever_detection_ends_first(workers):
+    """Several detect threads finish out of order (here, at random); tracking must still see
+    every frame once, in the order decoded."""
+    config = Config()
+    config.detector.workers = workers
+    source = VideoSource(str(sample("cn_gate.mp4")), config.source)
+    pipeline = Pipeline(
+        source, config, Detector(config.detector), Recognizer(config.recognizer),
+        EventWriter(None), CropWriter(None),
+    )  # fmt: skip
+    detect, rng, lock = pipeline.detector.detect, np.random.default_rng(0), threading.Lock()
+
+    def slow_at_random(image):
+        with lock:
+            delay = rng.uniform(0, 0.01)
+        time.sleep(delay)
+        return detect(image)
+
+    seen: list[int] = []
+    update = pipeline.tracker.update
+    pipeline.detector.detect = slow_at_random
+    pipeline.tracker.update = lambda dets, index: seen.append(index) or update(dets, index)
+    stats = pipeline.run()
+    assert seen == list(range(video_facts(sample("cn_gate.mp4"))[0]))
+    assert stats.frames == len(seen) and stats.plates >= 1
 
 
 # -- events before a track ends, and rejected tracks ------------------------------------------
