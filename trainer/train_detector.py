@@ -418,6 +418,6 @@ def register(sub) -> None:
     p = sub.add_parser("quantize-detector", help="static INT8 copy of a detector, calibrated")
     p.add_argument("model", help="FP32 detector ONNX (its sidecar is copied beside the output)")
     p.add_argument("--output", default="runs/detector/detector.int8.onnx")
-    p.add_argument("--images", type=int, default=96, help="real frames to calibrate on")
+    p.add_argument("--images", type=int, default=256, help="real frames to calibrate on")
     p.add_argument("--data", help="data folder (default: ../shared/data or $PLATESTREAM_DATA)")
     p.set_defaults(func=run_quantize)
