@@ -163,3 +163,30 @@ def test_synth_samples_command_writes_pngs(tmp_path, capsys):
     assert len(list(tmp_path.glob("plate_*.png"))) == 2
     assert len(list(tmp_path.glob("scene_*.png"))) == 2
     assert "plates/s" in capsys.readouterr().out
+
+
+def test_detector_tiles_keep_boxes_tight_around_turned_and_flipped_plates():
+    """Training tiles are scaled, flipped and sometimes turned in-plane; the target box must
+    still be the plate's own extent in the tile, or the detector learns loose boxes."""
+    import cv2
+
+    from trainer.data.detection import DetScene, random_tile
+
+    image = np.full((480, 640, 3), 60, np.uint8)
+    cv2.rectangle(image, (200, 200), (440, 280), (255, 255, 255), -1)
+    corners = np.array([[[200, 200], [440, 200], [440, 280], [200, 280]]], np.float32)
+    scene = DetScene(image, np.array([[200, 200, 440, 280]], np.float32), corners,
+                     np.array([True]), "test", "test")  # fmt: skip
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(40):
+        tile, boxes, _, _ = random_tile(scene, rng, 320, strength=0.0)
+        ys, xs = np.nonzero(tile.min(2) > 160)
+        if len(boxes) != 1 or not len(xs):
+            continue
+        extent = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        if extent.min() == 0 or extent.max() == 320:  # cut by the tile's edge
+            continue
+        assert np.abs(boxes[0] - extent).max() <= 8, (boxes[0], extent)
+        checked += 1
+    assert checked >= 10
