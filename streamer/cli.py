@@ -50,9 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--threads",
         type=int,
-        help="ONNX Runtime threads per model run (default: detector 1, recognizer 2)",
+        help="CPU threads for the models (default 2): N frames detected at once on one thread "
+        "each, the recognizer on N threads",
     )
-    run.add_argument("--detect-workers", type=int, help="frames detected in parallel (default 2)")
     run.add_argument(
         "--config", type=Path, help="TOML file with [source], [detector], ... sections"
     )
@@ -117,9 +117,8 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
         ("source", "rtsp_transport", args.rtsp_transport),
         ("detector", "model", args.detector),
         ("recognizer", "model", args.recognizer),
-        ("detector", "threads", args.threads),
+        ("detector", "workers", args.threads),
         ("recognizer", "threads", args.threads),
-        ("detector", "workers", args.detect_workers),
         ("voting", "updates", args.updates),
         ("voting", "final_reads", args.final_reads),
         ("output", "rejected", args.rejected),

@@ -174,13 +174,11 @@ def test_config_file_and_flags(tmp_path):
     assert config.detector.model == Path("/models/d.onnx")
     assert config.detector.input_size == (640, 384)
     # flags win over the file
-    args = build_parser().parse_args(
-        ["run", "x.mp4", "--max-reconnects", "1", "--threads", "3", "--detect-workers", "1"]
-    )
+    args = build_parser().parse_args(["run", "x.mp4", "--max-reconnects", "1", "--threads", "3"])
     config = apply_run_flags(config, args)
     assert config.source.max_reconnects == 1
-    assert config.detector.threads == config.recognizer.threads == 3
-    assert config.detector.workers == 1
+    assert config.detector.workers == config.recognizer.threads == 3
+    assert config.detector.threads == 1  # each detection on one thread: they run side by side
     assert config.source.timeout == 2.0  # untouched by absent flags
     assert (config.voting.final_reads, config.output.rejected) == (0, False)
     args = build_parser().parse_args(["run", "x.mp4", "--final-reads", "3", "--rejected"])
