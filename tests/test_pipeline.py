@@ -241,6 +241,29 @@ def test_a_crashing_stage_ends_the_run(stage, tmp_path):
     assert 1 <= video_facts(tmp_path / "out.mp4")[0] < 200  # and the video was closed
 
 
+def test_a_link_between_stages_neither_hangs_nor_loses_items():
+    """A put gives up only once every consumer is gone, a get ends only once every producer is
+    gone and nothing is left: what a live producer put before it ended still arrives."""
+    from streamer.pipeline import END, Link
+
+    link = Link(1)
+    producer = threading.Thread(target=lambda: [link.put(i) for i in range(3)])
+    consumer_alive = threading.Event()
+    consumer = threading.Thread(target=consumer_alive.wait)
+    link.producers, link.consumers = [producer], [consumer]
+    consumer.start()
+    producer.start()
+    got = [link.get() for _ in range(3)]
+    producer.join(5)
+    assert got == [0, 1, 2] and link.get() is END  # producer ended without END: no hang
+    consumer_alive.set()
+    consumer.join(5)
+    link.put("first")
+    started = time.time()
+    link.put("second")  # queue full and its consumer gone: gives up instead of blocking
+    assert time.time() - started < 2
+
+
 @pytest.mark.parametrize("workers", [1, 3])
 def test_frames_reach_the_tracker_in_order_whichever_detection_ends_first(workers):
     """Several detect threads finish out of order (here, at random); tracking must still see
