@@ -100,7 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="folder with seed_*.onnx from 'platestream-train reference-models'",
     )
-    bench.add_argument("--runs", type=int, default=50)
+    bench.add_argument("--runs", type=int, default=50, help="model runs per configuration")
+    bench.add_argument(
+        "--repeat", type=int, default=1, help="pipeline runs per mode; the median fps is shown"
+    )
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)
     return parser

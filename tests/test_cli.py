@@ -202,12 +202,14 @@ def first_frames(video: Path, dst: Path, count: int) -> Path:
 
 def test_bench_reports_every_stage(tmp_path):
     clip = first_frames(sample("cn_gate.mp4"), tmp_path / "short.mp4", 40)
-    proc = run_cli("bench", "--video", clip, "--json")
+    proc = run_cli("bench", "--video", clip, "--json", "--repeat", "2")
     assert proc.returncode == 0, proc.stderr
     without_video, with_video = json.loads(proc.stdout)
     assert (without_video["output_video"], with_video["output_video"]) == (False, True)
     for result in (without_video, with_video):
-        assert result["frames"] == 40 and result["fps"] > 0
+        assert result["frames"] == 40 and result["fps"] > 0 and len(result["fps_runs"]) == 2
+        assert min(result["fps_runs"]) <= result["fps"] <= max(result["fps_runs"])
+        assert result["stages"]["decode"]["calls"] == 80  # both runs' frames
         assert {"decode", "detect", "track", "recognize"} <= set(result["stages"])
         for stage in result["stages"].values():
             assert 0 <= stage["median_ms"] <= stage["p95_ms"] and stage["calls"] >= 1
