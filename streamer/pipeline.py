@@ -5,10 +5,10 @@ overlap on a 2-core machine. Detection, the costliest stage, runs in several thr
 (``DetectorConfig.workers``) on one thread-safe session; each frame gets a sequence number when
 it is taken, and tracking puts the frames back in that order. A live source never waits for
 the pipeline: when the queue is full the oldest frame is dropped (and counted), keeping the
-newest. A file is never dropped from; it
-runs as fast as the slowest stage, or at its own frame rate with ``realtime``. Stopping (end of
-input, an error, SIGINT/SIGTERM) lets every frame already decoded flow through, ends all tracks
-(emitting their events) and closes the video, so nothing already seen is lost.
+newest. A file is never dropped from; it runs as fast as the slowest stage, or at its own frame
+rate with ``realtime``. Stopping (end of input, an error, SIGINT/SIGTERM) lets every frame
+already decoded flow through, ends all tracks (emitting their events) and closes the video, so
+nothing already seen is lost.
 
 A track's event is written when the track ends, or earlier once its text is stable (voting's
 ``final_reads``); a live stream that comes back after a long outage ends every track first.
@@ -60,6 +60,20 @@ class Link:
             except queue.Full:
                 if not any(t.is_alive() for t in self.consumers):
                     return
+
+    def put_newest(self, item) -> int:
+        """Put without waiting, dropping the oldest items to make room: how many were dropped."""
+        dropped = 0
+        while True:
+            try:
+                self.queue.put_nowait(item)
+                return dropped
+            except queue.Full:
+                try:
+                    self.queue.get_nowait()
+                    dropped += 1
+                except queue.Empty:
+                    pass
 
     def get(self):
         while True:
@@ -182,25 +196,12 @@ class Pipeline:
                 delay = start + frame.pts - time.time()
                 if delay > 0:
                     time.sleep(delay)
-            if self.source.live:
-                self._put_newest(frame)
+            if self.source.live:  # never block the camera: drop the oldest queued frame
+                self.stats.dropped += self.frames_q.put_newest(frame)
             else:
                 self.frames_q.put(frame)
             t0 = time.perf_counter()
         self.frames_q.put(END)
-
-    def _put_newest(self, frame: Frame) -> None:
-        """Live: never block the camera; drop the oldest queued frame instead."""
-        while True:
-            try:
-                self.frames_q.queue.put_nowait(frame)
-                return
-            except queue.Full:
-                try:
-                    self.frames_q.queue.get_nowait()
-                    self.stats.dropped += 1
-                except queue.Empty:
-                    pass
 
     def _take_frame(self) -> tuple[int, object]:
         """The next frame and its sequence number; END is put back for the other workers."""

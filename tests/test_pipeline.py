@@ -262,6 +262,8 @@ def test_a_link_between_stages_neither_hangs_nor_loses_items():
     started = time.time()
     link.put("second")  # queue full and its consumer gone: gives up instead of blocking
     assert time.time() - started < 2
+    assert link.put_newest("newest") == 1  # a live source drops the oldest, never waits
+    assert link.get() == "newest"
 
 
 @pytest.mark.parametrize("workers", [1, 3])
