@@ -17,7 +17,7 @@ import pytest
 from conftest import assert_one_line_error, run_cli, sample
 
 from streamer.config import SourceConfig
-from streamer.sources import SourceError, VideoSource, source_kind
+from streamer.sources import SourceError, VideoSource, frame_to_bgr, source_kind
 
 
 def truncated_copy(src: Path, dst: Path, fraction: float = 0.6) -> Path:
@@ -68,6 +68,22 @@ def test_file_decodes_every_frame_with_increasing_pts():
     assert source.fps == pytest.approx(truth["fps"])
     assert source.size == (truth["width"], truth["height"])
     assert source.stats.decode_errors == 0 and source.stats.reconnects == 0
+
+
+def test_fast_bgr_conversion_matches_swscale():
+    """The OpenCV path for yuv420p must give the pixels swscale would, and other formats
+    (full-range JPEG YUV of MJPEG webcams, odd sides) must still convert correctly."""
+    with av.open(str(sample("mixed_traffic.mp4"))) as container:
+        frame = next(container.decode(video=0))
+    assert frame.format.name == "yuv420p"
+    fast = frame_to_bgr(frame).astype(int)
+    slow = frame.to_ndarray(format="bgr24").astype(int)
+    assert fast.shape == slow.shape == (1080, 1920, 3)
+    assert np.abs(fast - slow).max() <= 3
+    full_range = frame.reformat(format="yuvj420p")
+    assert np.abs(frame_to_bgr(full_range).astype(int) - slow).mean() < 2
+    odd = frame.reformat(width=641, height=361)
+    assert frame_to_bgr(odd).shape == (361, 641, 3)
 
 
 def test_stop_ends_a_file_early():

@@ -27,6 +27,8 @@ FLIP_ORDER = [1, 0, 3, 2]  # TL, TR, BR, BL -> mirrored
 #: share of tiles turned in-plane, and by how much at most (degrees): a tilted plate on a jeep's
 #: bumper or a motorbike is missed by a detector that has only seen level ones.
 ROTATE_SHARE, ROTATE_DEGREES = 0.25, 12.0
+#: a plate cut by a tile's edge is a target when at least this share of its box is in the tile
+VISIBLE_SHARE = 0.5
 
 
 @dataclass
@@ -122,5 +124,7 @@ def random_tile(
     clipped = boxes.clip(0, tile)
     area = (boxes[:, 2:] - boxes[:, :2]).prod(1)
     visible = (clipped[:, 2:] - clipped[:, :2]).clip(0).prod(1) / np.maximum(area, 1e-6)
-    keep = (visible > 0.35) & ((clipped[:, 2] - clipped[:, 0]) >= 4)
-    return photometric(img, rng, strength), clipped[keep], corners[keep], scene.has_corners[keep]
+    keep = (visible > VISIBLE_SHARE) & ((clipped[:, 2] - clipped[:, 0]) >= 4)
+    # a plate cut by the tile's edge keeps its whole box: trained on clipped boxes, the detector
+    # learnt to box the halves of plates wider than any tile (two boxes on a 500 px plate)
+    return photometric(img, rng, strength), boxes[keep], corners[keep], scene.has_corners[keep]
