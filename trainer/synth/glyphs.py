@@ -123,16 +123,20 @@ def draw_mask(
 
 
 def draw_glyph(
-    canvas: np.ndarray, g: Glyph, cell: tuple[float, float, float, float], color
+    canvas: np.ndarray,
+    g: Glyph,
+    cell: tuple[float, float, float, float],
+    color,
+    widen: float = 1.0,
 ) -> None:
     """Draw a glyph whose capital height fills the cell's height, centred in the cell's width.
 
-    The glyph keeps its own proportions unless it is wider than the cell, where it is squeezed:
-    a "1" stays thin and a "W" is condensed, as on plates.
+    The glyph keeps its own proportions (times ``widen``) unless it is wider than the cell,
+    where it is squeezed: a "1" stays thin and a "W" is condensed, as on plates.
     """
     x, y, w, h = cell
     scale = h / max(g.cap_bottom - g.cap_top, 1)
-    gw = min(g.mask.shape[1] * scale, w)
+    gw = min(g.mask.shape[1] * scale * widen, w)
     gh = g.mask.shape[0] * scale
     draw_mask(canvas, g.mask, (x + (w - gw) / 2, y - g.cap_top * scale, gw, gh), color)
 

@@ -150,18 +150,19 @@ def layout_text(
     cell: float | None,
     gap: float,
     separators: dict[str, float],
+    widen: float = 1.0,
 ) -> list[tuple[str, float, float]]:
     """Left edge and width of every character and separator, from 0, before fitting.
 
     ``cell`` fixes the width of every character (fixed-pitch plate faces); otherwise each
-    takes its own width at ``height``.
+    takes its own width at ``height``, times ``widen``.
     """
     items, x = [], 0.0
     for ch in printed:
         if ch in SEPARATORS:
             w = separators.get(ch, 0.3 * height)
         else:
-            w = cell if cell is not None else glyph(ch, font, weight).aspect * height
+            w = cell if cell is not None else glyph(ch, font, weight).aspect * height * widen
         items.append((ch, x, w))
         x += w + gap
     return items
@@ -179,14 +180,17 @@ def draw_text(
     separators: dict[str, float] | None = None,
     align: str = "center",
     rng: np.random.Generator | None = None,
+    widen: float = 1.0,
 ) -> None:
     """Draw a plate number into the ink layer, filling the box's height.
 
     A line wider than the box is squeezed horizontally, the way plate faces are condensed for
-    long numbers. ``rng`` adds the sub-millimetre misalignment of stamped characters.
+    long numbers; ``widen`` > 1 draws the glyphs wider than the font's own, as faces made for
+    short numbers are (the Dutch Kenteken). ``rng`` adds the sub-millimetre misalignment of
+    stamped characters.
     """
     x, y, w, h = box
-    items = layout_text(printed, font, weight, h, cell, gap, separators or {})
+    items = layout_text(printed, font, weight, h, cell, gap, separators or {}, widen)
     total = items[-1][1] + items[-1][2]
     squeeze = min(1.0, w / total)
     x0 = x + {"center": (w - total * squeeze) / 2, "left": 0.0}[align]
@@ -204,7 +208,8 @@ def draw_text(
                 canvas.ink, (int(left + width / 2), int(y + h / 2)), int(r), 1.0, -1, cv2.LINE_AA
             )
         elif ch != " ":
-            draw_glyph(canvas.ink, glyph(ch, font, weight), (left, y + dy, width, h), (1.0,))
+            g = glyph(ch, font, weight)
+            draw_glyph(canvas.ink, g, (left, y + dy, width, h), (1.0,), widen)
 
 
 def apply_ink(canvas: Canvas, color: Color, emboss: float, rng: np.random.Generator) -> None:
@@ -362,9 +367,10 @@ def render_eu(
     font = "din" if rng.random() < 0.8 else "sans"
     weight = int(rng.integers(2, 6)) if font == "din" else int(rng.integers(0, 2))
     gap, dash = rng.uniform(3, 7), 22.0
-    if kind == "nl":  # the Kenteken face: DIN-like, lighter strokes, airier, short dashes
-        font, weight = "din", int(rng.integers(0, 4))
-        gap, dash = rng.uniform(4, 10), rng.uniform(13, 22)
+    widen = 1.0
+    if kind == "nl":  # the Kenteken face: DIN-like but wider, lighter strokes, short dashes
+        font, weight = "din", int(rng.integers(0, 3))
+        gap, dash, widen = rng.uniform(4, 10), rng.uniform(13, 22), rng.uniform(1.1, 1.45)
     box = c.mm(band + 10, 17, 520 - band - 20, 76)
     draw_text(
         c,
@@ -375,6 +381,7 @@ def render_eu(
         gap=c.mm(gap)[0],
         separators={"-": c.mm(dash)[0], " ": c.mm(26)[0]},
         rng=rng,
+        widen=widen,
     )
     apply_ink(c, _jitter(rng, ink, 8), rng.uniform(0.2, 1.0), rng)
     return finish(c, printed, "EU", f"eu_{variant}", rng, corner_mm=5)
