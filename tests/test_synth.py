@@ -193,3 +193,21 @@ def test_detector_tiles_keep_boxes_tight_around_turned_and_flipped_plates():
         assert np.abs(boxes[0] - extent).max() <= 8, (boxes[0], extent)
         checked += 1
     assert checked >= 10 and cut >= 3
+
+
+def test_some_detector_batches_hold_large_tiles_with_the_same_pixels():
+    """A plate wider than the usual tile must be seen whole in some batches; those batches hold
+    fewer, larger tiles, so that a step costs the same."""
+    from trainer.data.detection import DetScene
+    from trainer.train_detector import TileBatches
+
+    image = np.full((480, 640, 3), 60, np.uint8)
+    box = np.array([[50, 300, 600, 420]], np.float32)
+    corners = np.array([[[50, 300], [600, 300], [600, 420], [50, 420]]], np.float32)
+    scene = DetScene(image, box, corners, np.array([True]), "test", "test")
+    batches = TileBatches({"test": [scene]}, np.random.default_rng(0), 320, 0.0)
+    shapes = {tuple(batches.draw(16)[0].shape) for _ in range(30)}
+    assert shapes == {(16, 3, 320, 320), (4, 3, 640, 640)}
+    assert {tuple(batches.draw(16, large_tiles=False)[0].shape) for _ in range(10)} == {
+        (16, 3, 320, 320)
+    }

@@ -29,6 +29,10 @@ INPUT_SPEC = {"max_side": BASE_SIDE, "mean": [127.5] * 3, "std": [128.0] * 3, "c
 ANCHOR_SHAPE = (6.0, 2.0)  # anchor box (w, h) in strides: plates are wide
 ATSS_TOPK = 9
 GROUP_WEIGHTS = {"ccpd": 0.3, "synth": 0.2}  # the rest share what is left equally
+#: share of batches cut as tiles twice as wide, four times fewer (the same pixels): a plate
+#: wider than the usual tile (a close-up at a gate) is otherwise never seen whole, and the
+#: detector boxes it in parts
+LARGE_TILE_SHARE = 0.25
 
 
 def atss_assign(points, strides, level_sizes, gt_boxes):
@@ -142,14 +146,15 @@ class TileBatches:
         self.names, self.p = list(self.groups), w / w.sum()
         self.rng, self.tile, self.strength = rng, tile, strength
 
-    def draw(self, size: int):
+    def draw(self, size: int, large_tiles: bool = True):
         images, targets = [], []
+        tile = self.tile
+        if large_tiles and size >= 4 and self.rng.random() < LARGE_TILE_SHARE:
+            tile, size = 2 * tile, size // 4
         for g in self.rng.choice(len(self.names), size, p=self.p):
             source = self.groups[self.names[g]]
             scene = source[self.rng.integers(len(source))]
-            img, boxes, corners, has_corners = random_tile(
-                scene, self.rng, self.tile, self.strength
-            )
+            img, boxes, corners, has_corners = random_tile(scene, self.rng, tile, self.strength)
             images.append(img)
             targets.append(
                 (
@@ -276,7 +281,7 @@ def run_detector(args) -> int:
         from trainer.onnx_weights import detector_from_onnx, recalibrate_folded_batchnorm
 
         model, spec = detector_from_onnx(Path(args.init_onnx))
-        calibration = torch.cat([batches.draw(args.batch)[0] for _ in range(4)])
+        calibration = torch.cat([batches.draw(args.batch, False)[0] for _ in range(4)])
         recalibrate_folded_batchnorm(model, calibration)
         model.train()
     backbone = list(model.backbone.parameters())
