@@ -87,7 +87,8 @@ def load_det_scenes(root: Path, split: str) -> dict[str, list[DetScene]]:
 def random_tile(
     scene: DetScene, rng: np.random.Generator, tile: int, strength: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A (tile x tile) training crop and its visible plates: boxes, corners, corner mask."""
+    """A (tile x tile) training crop and the plates at least half inside it: boxes (whole, even
+    where the tile's edge cuts the plate), corners, corner mask."""
     h, w = scene.image.shape[:2]
     scale = BASE_SIDE / max(h, w) * np.exp(rng.uniform(np.log(0.5), np.log(2.2)))
     if len(scene.boxes) and rng.random() < 0.85:
