@@ -26,7 +26,7 @@ TEXT_PATTERNS = {
     "cn_blue": rf"{CN}[A-HJ-NP-Z0-9]{{5}}",
     "cn_green": rf"{CN}([DF][A-HJ-NP-Z0-9]\d{{4}}|\d{{5}}[DF])",
     "eu": r"[A-Z0-9]{5,8}",
-    "us": r"[A-Z0-9]{5,7}",
+    "us": r"[A-NP-Z0-9]{2,8}",
     "br_grey": r"[A-Z]{3}\d{4}",
     "br_mercosur": r"[A-Z]{3}\d[A-Z]\d{2}",
     "ar_old": r"[A-Z]{3}\d{3}",
@@ -211,3 +211,14 @@ def test_some_detector_batches_hold_large_tiles_with_the_same_pixels():
     assert {tuple(batches.draw(16, large_tiles=False)[0].shape) for _ in range(10)} == {
         (16, 3, 320, 320)
     }
+
+
+def test_us_texts_are_free_in_length_and_write_o_as_zero():
+    from trainer.synth.texts import us_text
+
+    rng = np.random.default_rng(4)
+    texts = [normalize_text(us_text(rng)) for _ in range(400)]
+    assert not any("O" in t for t in texts)
+    lengths = {len(t) for t in texts}
+    assert {3, 4, 5, 6, 7, 8} <= lengths  # not only the state formats' 5-7
+    assert sum(t.isalpha() for t in texts) > 25  # vanity words

@@ -93,7 +93,7 @@ def giou_pairs(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return iou, iou - (hull - union) / (hull + 1e-9)
 
 
-def detection_loss(model: PlateDetector, images, targets):
+def detection_loss(model: PlateDetector, images, targets, corner_weight: float = 0.5):
     """Quality focal loss on the score (target = IoU of the predicted box), GIoU on the boxes,
     L1 in stride units on the corners of plates whose corners are labelled."""
     maps = model(images)
@@ -133,7 +133,7 @@ def detection_loss(model: PlateDetector, images, targets):
     loss_cls = qfl.sum() / norm
     loss_box = sum(box_losses) / norm if box_losses else raw.sum() * 0
     loss_corner = sum(corner_losses) / norm if corner_losses else raw.sum() * 0
-    total = loss_cls + 2.0 * loss_box + 0.5 * loss_corner
+    total = loss_cls + 2.0 * loss_box + corner_weight * loss_corner
     return total, (loss_cls.item(), float(loss_box.detach()), float(loss_corner.detach()))
 
 
@@ -300,7 +300,7 @@ def run_detector(args) -> int:
     parts = []
     while time.time() - start < args.minutes * 60:
         x, targets = batches.draw(args.batch)
-        loss, detail = detection_loss(model, x, targets)
+        loss, detail = detection_loss(model, x, targets, args.corner_weight)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -335,6 +335,7 @@ def run_detector(args) -> int:
         "batch": args.batch,
         "tile": args.tile,
         "init_onnx": str(args.init_onnx or ""),
+        "corner_weight": args.corner_weight,
         "lr_drops": sched.drops,
         "val": metrics,
     }
@@ -410,6 +411,9 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--synth", type=int, default=800, help="synthetic scenes in the pool (0: none)")
+    p.add_argument(
+        "--corner-weight", type=float, default=0.5, help="corner L1 against the score and box"
+    )
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init-onnx", help="start from an exported detector (e.g. the embedded one)")
     p.set_defaults(func=run_detector)

@@ -20,7 +20,7 @@ import numpy as np
 
 from streamer.charset import normalize_text
 from trainer.synth.glyphs import draw_glyph, draw_line, glyph
-from trainer.synth.texts import chinese_blue_text, chinese_green_text, formatted_text
+from trainer.synth.texts import chinese_blue_text, chinese_green_text, formatted_text, us_text
 
 Color = tuple[float, float, float]  # BGR, 0..255
 Box = tuple[float, float, float, float]  # x, y, w, h in plate pixels
@@ -431,7 +431,7 @@ US_SLOGANS = (
 
 def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
     """12x6 inch plate: a state's colours, its name on top, a slogan, registration stickers."""
-    printed = formatted_text("us", rng)
+    printed = us_text(rng)
     state = list(US_STATES)[rng.integers(len(US_STATES))]
     text_color, name_color, top, bottom = (_jitter(rng, v, 10) for v in US_STATES[state])
     c = new_canvas("us", px_per_mm, top)

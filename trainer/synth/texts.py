@@ -19,6 +19,9 @@ NL_LETTERS = "BDFGHJKLNPRSTVXZ"
 FR_LETTERS = "ABCDEFGHJKLMNPQRSTVWXYZ"
 ES_LETTERS = "BCDFGHJKLMNPRSTVWXYZ"
 DIGITS = "0123456789"
+#: most US plates print O and 0 with one glyph, and their labels write it 0
+US_LETTERS = "ABCDEFGHIJKLMNPQRSTUVWXYZ"
+US_VOWELS = "AEIUY0"
 
 #: where the first letter of a Chinese plate is mostly one of the first few (A is the capital)
 CN_CITY_WEIGHTS = np.array([0.4, 0.2, 0.12, 0.08, 0.05] + [0.15 / 19] * 19)
@@ -64,6 +67,40 @@ def formatted_text(kind: str, rng: np.random.Generator) -> str:
     """A random plate number of one of the formats in ``FORMATS[kind]``."""
     patterns = FORMATS[kind]
     return fill_pattern(patterns[rng.integers(len(patterns))], rng, ALPHABETS.get(kind, LETTERS))
+
+
+def us_text(rng: np.random.Generator) -> str:
+    """A state format, a free mix of letters and digits, or a vanity word.
+
+    Real US plates are about a third free-form, so a recognizer fed only the state formats
+    learns their lengths and letter positions and then adds or drops a character on the rest.
+    """
+    kind = rng.choice(3, p=[0.5, 0.3, 0.2])
+    if kind == 0:
+        return fill_pattern(FORMATS["us"][rng.integers(len(FORMATS["us"]))], rng, US_LETTERS)
+    if kind == 1:
+        length = rng.choice([4, 5, 6, 7], p=[0.1, 0.2, 0.45, 0.25])
+        return "".join(
+            US_LETTERS[rng.integers(len(US_LETTERS))]
+            if rng.random() < 0.4
+            else DIGITS[rng.integers(10)]
+            for _ in range(length)
+        )
+    return vanity_word(rng)
+
+
+def vanity_word(rng: np.random.Generator) -> str:
+    """A made-up word of 2-8 characters, vowel-rich as words are, with the odd digit standing
+    in for a sound (4 for FOR, 8 for ATE) as owners write them."""
+    out = []
+    for _ in range(rng.choice([2, 3, 4, 5, 6, 7, 8], p=[0.04, 0.1, 0.16, 0.2, 0.22, 0.2, 0.08])):
+        if rng.random() < 0.08:
+            out.append("248"[rng.integers(3)])
+        elif rng.random() < 0.35:
+            out.append(US_VOWELS[rng.integers(len(US_VOWELS))])
+        else:
+            out.append(US_LETTERS[rng.integers(len(US_LETTERS))])
+    return "".join(out)
 
 
 def chinese_blue_text(rng: np.random.Generator) -> str:

@@ -1,0 +1,25 @@
+"""How the recognizer's training batches draw their plates."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trainer.data.plates import PlateSample
+from trainer.train_recognizer import province_balanced
+
+
+def _samples(texts: list[str]) -> list[PlateSample]:
+    return [PlateSample(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 2)), t, "cn") for t in texts]
+
+
+def test_rare_provinces_are_drawn_more_often_than_their_share():
+    texts = ["皖A12345"] * 90 + ["豫A12345"] * 10
+    p = province_balanced(_samples(texts))
+    rare_share = p[90:].sum()
+    assert abs(p.sum() - 1) < 1e-9
+    assert 0.1 < rare_share < 0.5  # 10 % of the plates; sqrt-balanced: 1/(1+3) = 25 %
+    assert np.allclose(p[:90], p[0]) and np.allclose(p[90:], p[90])
+
+
+def test_latin_groups_are_drawn_uniformly():
+    assert province_balanced(_samples(["ABC1234", "XYZ9876"])) is None
