@@ -31,6 +31,10 @@ TEXT_PATTERNS = {
     "br_mercosur": r"[A-Z]{3}\d[A-Z]\d{2}",
     "ar_old": r"[A-Z]{3}\d{3}",
     "ar_mercosur": r"[A-Z]{2}\d{3}[A-Z]{2}",
+    "in_car": r"[A-Z]{2}\d{1,2}[A-Z]{1,3}\d{4}",
+    "in_square": r"[A-Z]{2}\d{1,2}[A-Z]{1,3}\d{4}",
+    "id_car": r"[A-Z]{1,2}\d{2,4}[A-Z]{1,3}",
+    "id_moto": r"[A-Z]{1,2}\d{2,4}[A-Z]{1,3}",
 }
 
 

@@ -78,10 +78,13 @@ class PlateBatches:
 
 def synthetic_pool(seed: int, size: int) -> list[PlateSample]:
     """Synthetic plates of every region, rendered once (about 30/s) and then re-augmented."""
+    from trainer.synth.plates import READ_REGIONS
     from trainer.synth.scenes import random_plate_sample
 
     rng = np.random.default_rng(seed)
-    return [PlateSample(*random_plate_sample(rng), group="synth") for _ in range(size)]
+    return [
+        PlateSample(*random_plate_sample(rng, READ_REGIONS), group="synth") for _ in range(size)
+    ]
 
 
 def load_groups(root: Path, split: str, synth: int, seed: int) -> dict[str, list]:

@@ -1,4 +1,4 @@
-"""Rendered licence plates of the regions the recognizer reads, front-on, with exact text.
+"""Rendered licence plates of several regions, front-on, with exact text.
 
 Every style is drawn in millimetres from the country's plate layout (sizes, character cells,
 bands, rims) and scaled by ``px_per_mm``, so that the proportions the detector and recognizer
@@ -8,6 +8,10 @@ blur and perspective are the scene's business (``trainer.synth.scenes``).
 
 Fonts are described in ``trainer.synth.glyphs``: the Chinese province characters come from a
 shipped OFL subset of Noto Sans CJK, not from real crops.
+
+The recognizer is trained on the single-line regions that real crops validate
+(``READ_REGIONS``); India and Indonesia, with their two-row and black plates, are drawn for the
+detector, which must find them in real scenes.
 """
 
 from __future__ import annotations
@@ -20,7 +24,13 @@ import numpy as np
 
 from streamer.charset import normalize_text
 from trainer.synth.glyphs import draw_glyph, draw_line, glyph
-from trainer.synth.texts import chinese_blue_text, chinese_green_text, formatted_text, us_text
+from trainer.synth.texts import (
+    chinese_blue_text,
+    chinese_green_text,
+    formatted_text,
+    indian_text,
+    us_text,
+)
 
 Color = tuple[float, float, float]  # BGR, 0..255
 Box = tuple[float, float, float, float]  # x, y, w, h in plate pixels
@@ -38,7 +48,7 @@ class Plate:
     alpha: np.ndarray  # float32 0..1, the plate's outline (rounded corners are transparent)
     text: str  # normalised (streamer.charset.normalize_text)
     printed: str  # as printed, with its dashes, spaces and dots
-    region: str  # CN, EU, US, BR, AR: the same codes as the real labels
+    region: str  # CN, EU, US, BR, AR, IN, ID: the same codes as the real labels
     style: str
 
 
@@ -78,6 +88,10 @@ STYLE_SIZES_MM = {
     "br_mercosur": (400, 130),
     "ar_old": (294, 129),
     "ar_mercosur": (400, 130),
+    "in_car": (500, 120),
+    "in_square": (200, 100),
+    "id_car": (395, 135),
+    "id_moto": (255, 105),
 }
 
 
@@ -622,6 +636,99 @@ def render_ar_old(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
     return finish(c, printed, "AR", "ar_old", rng)
 
 
+# ---------------------------------------------------------------- India and Indonesia
+
+
+def render_in_car(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
+    """Indian car plate (HSRP): white, yellow for commercial vehicles, black text, the blue
+    hologram and IND at the left."""
+    printed = indian_text(rng)
+    c = new_canvas("in_car", px_per_mm, _jitter(rng, _indian_background(rng), 10))
+    draw_rim(c, 2, rng.uniform(1.5, 3.0), 6, _jitter(rng, BLACK, 10))
+    _draw_indian_mark(c, 6, 16, rng)
+    draw_text(
+        c,
+        printed,
+        c.mm(52, 24, 430, 72),
+        "din" if rng.random() < 0.7 else "sans",
+        int(rng.integers(2, 5)),
+        gap=c.mm(rng.uniform(2, 5))[0],
+        separators={" ": c.mm(rng.uniform(8, 16))[0]},
+        rng=rng,
+    )
+    apply_ink(c, _jitter(rng, BLACK, 8), rng.uniform(0.3, 1.0), rng)
+    return finish(c, printed, "IN", "in_car", rng, corner_mm=8)
+
+
+def render_in_square(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
+    """Two-row Indian plate of motorcycles and rear bumpers: state and district over the
+    series and number."""
+    printed = indian_text(rng)
+    state, district, *rest = printed.split(" ")
+    c = new_canvas("in_square", px_per_mm, _jitter(rng, _indian_background(rng), 10))
+    draw_rim(c, 2, rng.uniform(1.5, 2.5), 6, _jitter(rng, BLACK, 10))
+    _draw_indian_mark(c, 4, 6, rng, small=True)
+    font, weight = ("din" if rng.random() < 0.7 else "sans"), int(rng.integers(2, 5))
+    for row, box in (
+        (f"{state} {district}", (30, 8, 150, 40)),
+        (" ".join(rest), (10, 54, 180, 40)),
+    ):
+        draw_text(
+            c, row, c.mm(*box), font, weight, gap=c.mm(3)[0], separators={" ": c.mm(10)[0]}, rng=rng
+        )
+    apply_ink(c, _jitter(rng, BLACK, 8), rng.uniform(0.3, 1.0), rng)
+    return finish(c, printed, "IN", "in_square", rng, corner_mm=6)
+
+
+def _indian_background(rng: np.random.Generator) -> Color:
+    return EU_YELLOW if rng.random() < 0.25 else WHITE
+
+
+def _draw_indian_mark(c: Canvas, x_mm: float, y_mm: float, rng: np.random.Generator, small=False):
+    """The chromium hologram (a blue wheel) with IND under it."""
+    size = 16 if small else 24
+    x, y, r = c.mm(x_mm + size / 2, y_mm + size / 2, size / 2)
+    blue = _jitter(rng, (170, 80, 20), 15)
+    cv2.circle(c.image, (int(x), int(y)), int(r), blue, max(1, int(r / 5)), cv2.LINE_AA)
+    draw_line(c.image, "IND", "sans", c.mm(x_mm, y_mm + size + 4, size + 8, size * 0.6), blue, 2)
+
+
+def render_id_car(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
+    """Indonesian car plate: white on black (black on white since 2022), the number over the
+    month and year it is valid to; the small date row is not part of the plate's text."""
+    return _render_indonesian(rng, px_per_mm, "id_car", (14, 14, 367, 78), (120, 100, 155, 24))
+
+
+def render_id_moto(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
+    """Indonesian motorcycle plate: the car plate's layout, smaller and squarer."""
+    return _render_indonesian(rng, px_per_mm, "id_moto", (10, 10, 235, 60), (80, 78, 95, 19))
+
+
+def _render_indonesian(
+    rng: np.random.Generator, px_per_mm: float, style: str, number: Box, date: Box
+) -> Plate:
+    printed = formatted_text("id", rng)
+    black = rng.random() < 0.7
+    bg, ink = (BLACK, WHITE) if black else (WHITE, BLACK)
+    c = new_canvas(style, px_per_mm, _jitter(rng, bg, 8))
+    draw_rim(c, 2, rng.uniform(1.5, 3.0), 5, _jitter(rng, ink, 10))
+    draw_text(
+        c,
+        printed,
+        c.mm(*number),
+        "din" if rng.random() < 0.7 else "sans",
+        int(rng.integers(1, 4)),
+        gap=c.mm(rng.uniform(3, 6))[0],
+        separators={" ": c.mm(rng.uniform(14, 24))[0]},
+        rng=rng,
+    )
+    ink = _jitter(rng, ink, 8)
+    apply_ink(c, ink, rng.uniform(0.2, 0.9), rng)
+    valid_to = f"{rng.integers(1, 13):02d}.{rng.integers(20, 31)}"
+    draw_line(c.image, valid_to, "din", c.mm(*date), ink, 2)
+    return finish(c, printed, "ID", style, rng, corner_mm=4)
+
+
 # ---------------------------------------------------------------- choosing a style
 
 STYLES: dict[str, Callable[..., Plate]] = {
@@ -633,6 +740,10 @@ STYLES: dict[str, Callable[..., Plate]] = {
     "br_mercosur": lambda rng, px_per_mm=1.0: render_mercosur(rng, px_per_mm, "BR"),
     "ar_old": render_ar_old,
     "ar_mercosur": lambda rng, px_per_mm=1.0: render_mercosur(rng, px_per_mm, "AR"),
+    "in_car": render_in_car,
+    "in_square": render_in_square,
+    "id_car": render_id_car,
+    "id_moto": render_id_moto,
 }
 #: region code -> its styles and their shares within the region
 REGION_STYLES: dict[str, dict[str, float]] = {
@@ -641,10 +752,14 @@ REGION_STYLES: dict[str, dict[str, float]] = {
     "US": {"us": 1.0},
     "BR": {"br_grey": 0.5, "br_mercosur": 0.5},
     "AR": {"ar_old": 0.5, "ar_mercosur": 0.5},
+    "IN": {"in_car": 0.75, "in_square": 0.25},
+    "ID": {"id_car": 0.7, "id_moto": 0.3},
 }
 #: how often each region is drawn when none is asked for: the recognizer's weak spots get more
-REGION_WEIGHTS = {"CN": 0.3, "EU": 0.25, "US": 0.18, "BR": 0.15, "AR": 0.12}
+REGION_WEIGHTS = {"CN": 0.3, "EU": 0.25, "US": 0.18, "BR": 0.15, "AR": 0.12, "IN": 0.1, "ID": 0.08}
 REGIONS = tuple(REGION_STYLES)
+#: the regions the recognizer is trained to read: single-line plates with real crops to check
+READ_REGIONS = ("CN", "EU", "US", "BR", "AR")
 
 
 def smallest_plate_mm(regions: tuple[str, ...] | list[str] | None = None) -> float:

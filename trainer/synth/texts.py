@@ -45,7 +45,15 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "br_mercosur": ("LLL9L99",),
     "ar_old": ("LLL 999",),
     "ar_mercosur": ("LL 999 LL",),
+    "in": ("99 LL 9999", "99 L 9999", "9 LL 9999"),  # after the state code
+    "id": ("L 9999 LLL", "LL 9999 LL", "L 999 LL", "LL 99 L", "L 9999 LL", "LL 9999 LLL"),
 }  # fmt: skip
+
+#: the commonest Indian state and territory codes, the first two letters of every plate
+IN_STATES = (
+    "MH", "DL", "KA", "TN", "HR", "HP", "UP", "GJ", "RJ", "AP", "TS", "KL", "WB", "PB", "MP",
+    "BR", "OD", "CH", "UK", "JK", "AS", "GA", "CG", "JH",
+)  # fmt: skip
 
 ALPHABETS = {"nl": NL_LETTERS, "fr": FR_LETTERS, "it": FR_LETTERS, "es": ES_LETTERS}
 
@@ -101,6 +109,11 @@ def vanity_word(rng: np.random.Generator) -> str:
         else:
             out.append(US_LETTERS[rng.integers(len(US_LETTERS))])
     return "".join(out)
+
+
+def indian_text(rng: np.random.Generator) -> str:
+    """State code, district number, series letters, number: MH 12 AB 1234."""
+    return IN_STATES[rng.integers(len(IN_STATES))] + " " + formatted_text("in", rng)
 
 
 def chinese_blue_text(rng: np.random.Generator) -> str:

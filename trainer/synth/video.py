@@ -28,7 +28,7 @@ import numpy as np
 
 from streamer.geometry import corners_to_box, plate_width
 from trainer.synth.effects import gaussian_blur, sensor_noise
-from trainer.synth.plates import REGIONS, Plate, render_plate, smallest_plate_mm
+from trainer.synth.plates import READ_REGIONS, Plate, render_plate, smallest_plate_mm
 from trainer.synth.road import (
     Camera,
     Car,
@@ -218,7 +218,7 @@ def plan_traffic(
 
     Regions take turns (in a random order), so that a clip shows every region it was asked for.
     """
-    turns = list(rng.permutation(list(regions or REGIONS)))
+    turns = list(rng.permutation(list(regions)))
     for track_id in range(1, count + 1):
         region = [turns[(track_id - 1) % len(turns)]]
         for _ in range(40):
@@ -391,6 +391,7 @@ def synth_video(
     """
     path = Path(path)
     rng = np.random.default_rng(seed)
+    regions = regions or READ_REGIONS  # clips are for reading: the regions the recognizer reads
     if scene == "street":
         traffic = street_traffic(rng, size, seconds, fps, regions, max_plates)
     elif scene == "gate":
