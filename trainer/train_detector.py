@@ -18,7 +18,13 @@ import torch.nn.functional as F
 
 from streamer.detector import input_size_for, postprocess, preprocess_frame
 from streamer.modelfile import normalize_image
-from trainer.data.detection import BASE_SIDE, DetScene, load_det_scenes, random_tile
+from trainer.data.detection import (
+    BASE_SIDE,
+    ROTATE_SHARE,
+    DetScene,
+    load_det_scenes,
+    random_tile,
+)
 from trainer.data.shared import data_root
 from trainer.models.detector import DetectorSpec, PlateDetector
 from trainer.schedule import PlateauScheduler
@@ -138,8 +144,17 @@ def detection_loss(model: PlateDetector, images, targets, corner_weight: float =
 
 
 class TileBatches:
-    def __init__(self, groups: dict, rng: np.random.Generator, tile: int, strength: float):
+    def __init__(
+        self,
+        groups: dict,
+        rng: np.random.Generator,
+        tile: int,
+        strength: float,
+        large_tile_share: float = LARGE_TILE_SHARE,
+        rotate_share: float = ROTATE_SHARE,
+    ):
         self.groups = {k: v for k, v in groups.items() if v}
+        self.large_tile_share, self.rotate_share = large_tile_share, rotate_share
         rest = [k for k in self.groups if k not in GROUP_WEIGHTS]
         left = 1 - sum(GROUP_WEIGHTS.get(k, 0) for k in self.groups)
         w = np.array([GROUP_WEIGHTS.get(k, left / max(1, len(rest))) for k in self.groups])
@@ -149,12 +164,14 @@ class TileBatches:
     def draw(self, size: int, large_tiles: bool = True):
         images, targets = [], []
         tile = self.tile
-        if large_tiles and size >= 4 and self.rng.random() < LARGE_TILE_SHARE:
+        if large_tiles and size >= 4 and self.rng.random() < self.large_tile_share:
             tile, size = 2 * tile, size // 4
         for g in self.rng.choice(len(self.names), size, p=self.p):
             source = self.groups[self.names[g]]
             scene = source[self.rng.integers(len(source))]
-            img, boxes, corners, has_corners = random_tile(scene, self.rng, tile, self.strength)
+            img, boxes, corners, has_corners = random_tile(
+                scene, self.rng, tile, self.strength, self.rotate_share
+            )
             images.append(img)
             targets.append(
                 (
@@ -264,7 +281,9 @@ def run_detector(args) -> int:
     train_groups: dict = dict(load_det_scenes(root, "train"))
     if args.synth:
         train_groups["synth"] = synthetic_scenes(args.seed, args.synth)
-    batches = TileBatches(train_groups, rng, args.tile, args.strength)
+    batches = TileBatches(
+        train_groups, rng, args.tile, args.strength, args.large_tile_share, args.rotate_share
+    )
     print(
         {k: len(v) for k, v in train_groups.items()},
         flush=True,
@@ -336,6 +355,8 @@ def run_detector(args) -> int:
         "tile": args.tile,
         "init_onnx": str(args.init_onnx or ""),
         "corner_weight": args.corner_weight,
+        "large_tile_share": args.large_tile_share,
+        "rotate_share": args.rotate_share,
         "lr_drops": sched.drops,
         "val": metrics,
     }
@@ -414,6 +435,10 @@ def register(sub) -> None:
     p.add_argument(
         "--corner-weight", type=float, default=0.5, help="corner L1 against the score and box"
     )
+    p.add_argument(
+        "--large-tile-share", type=float, default=LARGE_TILE_SHARE, help="batches of 2x tiles"
+    )
+    p.add_argument("--rotate-share", type=float, default=ROTATE_SHARE, help="tiles turned in-plane")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init-onnx", help="start from an exported detector (e.g. the embedded one)")
     p.set_defaults(func=run_detector)

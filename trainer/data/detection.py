@@ -85,7 +85,11 @@ def load_det_scenes(root: Path, split: str) -> dict[str, list[DetScene]]:
 
 
 def random_tile(
-    scene: DetScene, rng: np.random.Generator, tile: int, strength: float = 0.5
+    scene: DetScene,
+    rng: np.random.Generator,
+    tile: int,
+    strength: float = 0.5,
+    rotate_share: float = ROTATE_SHARE,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A (tile x tile) training crop and the plates at least half inside it: boxes (whole, even
     where the tile's edge cuts the plate), corners, corner mask."""
@@ -104,7 +108,7 @@ def random_tile(
     m = np.array([[scale, 0, tx], [0, scale, ty]], np.float32)
     if flip:
         m[0] = [-scale, 0, tile - tx]
-    angle = rng.uniform(-ROTATE_DEGREES, ROTATE_DEGREES) if rng.random() < ROTATE_SHARE else 0.0
+    angle = rng.uniform(-ROTATE_DEGREES, ROTATE_DEGREES) if rng.random() < rotate_share else 0.0
     if angle:
         turn = cv2.getRotationMatrix2D((tile / 2, tile / 2), angle, 1.0)
         m = (turn @ np.vstack([m, [0, 0, 1]])).astype(np.float32)
