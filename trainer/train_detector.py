@@ -80,6 +80,12 @@ def atss_assign(points, strides, level_sizes, gt_boxes):
     return assigned
 
 
+def points_inside(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """(N,) whether each point lies in any of the boxes (K, 4)."""
+    x, y = points[:, :1], points[:, 1:]
+    return ((x > boxes[:, 0]) & (x < boxes[:, 2]) & (y > boxes[:, 1]) & (y < boxes[:, 3])).any(1)
+
+
 def box_iou_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     lt = torch.max(a[:, None, :2], b[None, :, :2])
     rb = torch.min(a[:, None, 2:], b[None, :, 2:])
@@ -101,17 +107,21 @@ def giou_pairs(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 def detection_loss(model: PlateDetector, images, targets, corner_weight: float = 0.5):
     """Quality focal loss on the score (target = IoU of the predicted box), GIoU on the boxes,
-    L1 in stride units on the corners of plates whose corners are labelled."""
+    L1 in stride units on the corners of plates whose corners are labelled. Points inside a
+    plate cut by the tile's edge are left out of the score loss unless assigned to a plate."""
     maps = model(images)
     raw, points, strides = model.flatten(maps)
     level_sizes = [m.shape[2] * m.shape[3] for m in maps]
     scores_logit = raw[..., 0]
     _, boxes, corners = model.decode(raw, points, strides)
     quality = torch.zeros_like(scores_logit)
+    counted = torch.ones_like(scores_logit)
     box_losses, corner_losses, n_pos = [], [], 0
-    for i, (gt_boxes, gt_corners, has_corners) in enumerate(targets):
+    for i, (gt_boxes, gt_corners, has_corners, ignore) in enumerate(targets):
         assigned = atss_assign(points, strides, level_sizes, gt_boxes)
         pos = assigned >= 0
+        if len(ignore):
+            counted[i, points_inside(points, ignore) & ~pos] = 0
         if not pos.any():
             continue
         n_pos += int(pos.sum())
@@ -132,9 +142,11 @@ def detection_loss(model: PlateDetector, images, targets, corner_weight: float =
                 / 8
             )
     sig = scores_logit.sigmoid()
-    qfl = F.binary_cross_entropy_with_logits(scores_logit, quality, reduction="none") * (
-        sig - quality
-    ).abs().pow(2)
+    qfl = (
+        F.binary_cross_entropy_with_logits(scores_logit, quality, reduction="none")
+        * (sig - quality).abs().pow(2)
+        * counted
+    )
     norm = max(n_pos, 1)
     loss_cls = qfl.sum() / norm
     loss_box = sum(box_losses) / norm if box_losses else raw.sum() * 0
@@ -169,15 +181,14 @@ class TileBatches:
         for g in self.rng.choice(len(self.names), size, p=self.p):
             source = self.groups[self.names[g]]
             scene = source[self.rng.integers(len(source))]
-            img, boxes, corners, has_corners = random_tile(
-                scene, self.rng, tile, self.strength, self.rotate_share
-            )
-            images.append(img)
+            t = random_tile(scene, self.rng, tile, self.strength, self.rotate_share)
+            images.append(t.image)
             targets.append(
                 (
-                    torch.from_numpy(boxes).float(),
-                    torch.from_numpy(corners).float(),
-                    torch.from_numpy(has_corners),
+                    torch.from_numpy(t.boxes).float(),
+                    torch.from_numpy(t.corners).float(),
+                    torch.from_numpy(t.has_corners),
+                    torch.from_numpy(t.ignore).float(),
                 )
             )
         rgb = np.stack(images)[..., ::-1]

@@ -27,8 +27,22 @@ FLIP_ORDER = [1, 0, 3, 2]  # TL, TR, BR, BL -> mirrored
 #: share of tiles turned in-plane, and by how much at most (degrees): a tilted plate on a jeep's
 #: bumper or a motorbike is missed by a detector that has only seen level ones.
 ROTATE_SHARE, ROTATE_DEGREES = 0.25, 12.0
-#: a plate cut by a tile's edge is a target when at least this share of its box is in the tile
-VISIBLE_SHARE = 0.5
+#: a plate is a target when this share of its box is in the tile; one cut by the tile's edge
+#: is a region the score is not trained on: boxed, it taught the detector to box the halves of
+#: large plates (clipped boxes) or to pull every plate's corners inwards (whole boxes)
+WHOLE_SHARE = 0.95
+
+
+@dataclass
+class Tile:
+    """A training crop: the plates wholly in it (boxes, corners, which corners are labelled)
+    and the clipped boxes of plates its edge cuts, where no score is taught."""
+
+    image: np.ndarray
+    boxes: np.ndarray  # (M, 4)
+    corners: np.ndarray  # (M, 4, 2)
+    has_corners: np.ndarray  # (M,)
+    ignore: np.ndarray  # (K, 4)
 
 
 @dataclass
@@ -90,9 +104,8 @@ def random_tile(
     tile: int,
     strength: float = 0.5,
     rotate_share: float = ROTATE_SHARE,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A (tile x tile) training crop and the plates at least half inside it: boxes (whole, even
-    where the tile's edge cuts the plate), corners, corner mask."""
+) -> Tile:
+    """A (tile x tile) training crop at a random scale, offset, flip and turn, and its plates."""
     h, w = scene.image.shape[:2]
     scale = BASE_SIDE / max(h, w) * np.exp(rng.uniform(np.log(0.5), np.log(2.2)))
     if len(scene.boxes) and rng.random() < 0.85:
@@ -129,7 +142,12 @@ def random_tile(
     clipped = boxes.clip(0, tile)
     area = (boxes[:, 2:] - boxes[:, :2]).prod(1)
     visible = (clipped[:, 2:] - clipped[:, :2]).clip(0).prod(1) / np.maximum(area, 1e-6)
-    keep = (visible > VISIBLE_SHARE) & ((clipped[:, 2] - clipped[:, 0]) >= 4)
-    # a plate cut by the tile's edge keeps its whole box: trained on clipped boxes, the detector
-    # learnt to box the halves of plates wider than any tile (two boxes on a 500 px plate)
-    return photometric(img, rng, strength), boxes[keep], corners[keep], scene.has_corners[keep]
+    seen = (visible > 0) & ((clipped[:, 2] - clipped[:, 0]) >= 2)
+    whole = seen & (visible >= WHOLE_SHARE)
+    return Tile(
+        photometric(img, rng, strength),
+        boxes[whole],
+        corners[whole],
+        scene.has_corners[whole],
+        clipped[seen & ~whole],
+    )
