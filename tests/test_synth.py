@@ -173,7 +173,7 @@ def test_detector_tiles_keep_boxes_tight_around_turned_and_flipped_plates():
     """Training tiles are scaled, flipped and sometimes turned in-plane; the target box must
     still be the plate's own extent in the tile, or the detector learns loose boxes. A plate cut
     by the tile's edge is no target but a region left out of the score loss: boxed, it teaches
-    the detector to box parts of large plates or to shrink every plate's corners."""
+    the detector to box parts of large plates, or what the tile does not show."""
     import cv2
 
     from trainer.data.detection import DetScene, random_tile

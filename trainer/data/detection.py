@@ -28,8 +28,8 @@ FLIP_ORDER = [1, 0, 3, 2]  # TL, TR, BR, BL -> mirrored
 #: bumper or a motorbike is missed by a detector that has only seen level ones.
 ROTATE_SHARE, ROTATE_DEGREES = 0.25, 12.0
 #: a plate is a target when this share of its box is in the tile; one cut by the tile's edge
-#: is a region the score is not trained on: boxed, it taught the detector to box the halves of
-#: large plates (clipped boxes) or to pull every plate's corners inwards (whole boxes)
+#: is a region the score is not trained on: with clipped boxes it taught the detector to box
+#: the halves of large plates, with whole ones to box what the tile does not show
 WHOLE_SHARE = 0.95
 
 
