@@ -39,8 +39,8 @@ GROUP_WEIGHTS = {
 def province_balanced(samples: list[PlateSample]) -> np.ndarray | None:
     """Chances of drawing each sample, 1/sqrt(plates of its province), for Chinese groups.
 
-    Half the real Chinese plates are from one province (CCPD's), so drawn uniformly the model
-    learns a prior for it and reads a blurred rare province as the common one.
+    Over 40 % of the real Chinese plates are from one province (CCPD's), so drawn uniformly the
+    model learns a prior for it and reads a blurred rare province as the common one.
     """
     firsts = [s.text[0] for s in samples]
     if not any(ch in PROVINCES for ch in firsts):
@@ -77,7 +77,8 @@ class PlateBatches:
 
 
 def synthetic_pool(seed: int, size: int) -> list[PlateSample]:
-    """Synthetic plates of every region, rendered once (about 30/s) and then re-augmented."""
+    """Synthetic plates of the regions the recognizer reads, rendered once (about 30/s) and then
+    re-augmented."""
     from trainer.synth.plates import READ_REGIONS
     from trainer.synth.scenes import random_plate_sample
 

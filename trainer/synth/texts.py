@@ -55,7 +55,9 @@ IN_STATES = (
     "BR", "OD", "CH", "UK", "JK", "AS", "GA", "CG", "JH",
 )  # fmt: skip
 
-ALPHABETS = {"nl": NL_LETTERS, "fr": FR_LETTERS, "it": FR_LETTERS, "es": ES_LETTERS}
+ALPHABETS = {
+    "nl": NL_LETTERS, "fr": FR_LETTERS, "it": FR_LETTERS, "es": ES_LETTERS, "us": US_LETTERS,
+}  # fmt: skip
 
 
 def fill_pattern(pattern: str, rng: np.random.Generator, letters: str = LETTERS) -> str:
@@ -85,7 +87,7 @@ def us_text(rng: np.random.Generator) -> str:
     """
     kind = rng.choice(3, p=[0.5, 0.3, 0.2])
     if kind == 0:
-        return fill_pattern(FORMATS["us"][rng.integers(len(FORMATS["us"]))], rng, US_LETTERS)
+        return formatted_text("us", rng)
     if kind == 1:
         length = rng.choice([4, 5, 6, 7], p=[0.1, 0.2, 0.45, 0.25])
         return "".join(
