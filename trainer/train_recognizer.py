@@ -36,17 +36,18 @@ GROUP_WEIGHTS = {
 }  # fmt: skip
 
 
-def province_balanced(samples: list[PlateSample]) -> np.ndarray | None:
-    """Chances of drawing each sample, 1/sqrt(plates of its province), for Chinese groups.
+def rare_character_balanced(samples: list[PlateSample]) -> np.ndarray | None:
+    """Chances of drawing each sample for Chinese groups: 1/sqrt(count) of its rarest character
+    at its position (the province first, a letter at the end).
 
-    Over 40 % of the real Chinese plates are from one province (CCPD's), so drawn uniformly the
-    model learns a prior for it and reads a blurred rare province as the common one.
+    Over 40 % of the real Chinese plates are from one province (CCPD's), and few end in a
+    letter, so drawn uniformly the model learns priors for both and reads a blurred rare
+    province as the common one and a final P, B, Z, S or D as 8, 8, 2, 5, 0.
     """
-    firsts = [s.text[0] for s in samples]
-    if not any(ch in PROVINCES for ch in firsts):
+    if not any(s.text[:1] in PROVINCES for s in samples):
         return None
-    counts = Counter(firsts)
-    weights = np.array([counts[ch] ** -0.5 for ch in firsts])
+    counts = Counter((i, ch) for s in samples for i, ch in enumerate(s.text))
+    weights = np.array([min(counts[i, ch] for i, ch in enumerate(s.text)) ** -0.5 for s in samples])
     return weights / weights.sum()
 
 
@@ -57,7 +58,8 @@ class PlateBatches:
         self.groups = {k: v for k, v in groups.items() if v}
         weights = np.array([GROUP_WEIGHTS.get(k, 0.05) for k in self.groups])
         self.names, self.p = list(self.groups), weights / weights.sum()
-        self.within = {k: province_balanced(v) for k, v in self.groups.items() if k != "synth"}
+        real = {k: v for k, v in self.groups.items() if k != "synth"}
+        self.within = {k: rare_character_balanced(v) for k, v in real.items()}
         self.rng, self.strength = rng, strength
 
     def draw(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
