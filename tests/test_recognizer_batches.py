@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from trainer.data.plates import PlateSample
-from trainer.train_recognizer import rare_character_balanced
+from trainer.train_recognizer import province_and_ending_balanced
 
 
 def _samples(texts: list[str]) -> list[PlateSample]:
@@ -14,7 +14,7 @@ def _samples(texts: list[str]) -> list[PlateSample]:
 
 def test_rare_provinces_are_drawn_more_often_than_their_share():
     texts = ["皖A12345"] * 90 + ["豫A12345"] * 10
-    p = rare_character_balanced(_samples(texts))
+    p = province_and_ending_balanced(_samples(texts))
     rare_share = p[90:].sum()
     assert abs(p.sum() - 1) < 1e-9
     assert 0.1 < rare_share < 0.5  # 10 % of the plates; sqrt-balanced: 1/(1+3) = 25 %
@@ -22,10 +22,10 @@ def test_rare_provinces_are_drawn_more_often_than_their_share():
 
 
 def test_latin_groups_are_drawn_uniformly():
-    assert rare_character_balanced(_samples(["ABC1234", "XYZ9876"])) is None
+    assert province_and_ending_balanced(_samples(["ABC1234", "XYZ9876"])) is None
 
 
 def test_plates_ending_in_a_rare_letter_are_drawn_more_often_than_their_share():
     texts = ["皖A12345"] * 95 + ["皖A1234P"] * 5
-    p = rare_character_balanced(_samples(texts))
+    p = province_and_ending_balanced(_samples(texts))
     assert p[95:].sum() > 3 * 0.05  # 5 % of the plates; the final P counts 5 against 95

@@ -36,7 +36,7 @@ GROUP_WEIGHTS = {
 }  # fmt: skip
 
 
-def rare_character_balanced(samples: list[PlateSample]) -> np.ndarray | None:
+def province_and_ending_balanced(samples: list[PlateSample]) -> np.ndarray | None:
     """Chances of drawing each sample for Chinese groups: 1/sqrt(plates of its province) times
     1/sqrt(plates that end like it, in a letter or a digit).
 
@@ -62,7 +62,7 @@ class PlateBatches:
         weights = np.array([GROUP_WEIGHTS.get(k, 0.05) for k in self.groups])
         self.names, self.p = list(self.groups), weights / weights.sum()
         real = {k: v for k, v in self.groups.items() if k != "synth"}
-        self.within = {k: rare_character_balanced(v) for k, v in real.items()}
+        self.within = {k: province_and_ending_balanced(v) for k, v in real.items()}
         self.rng, self.strength = rng, strength
 
     def draw(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
