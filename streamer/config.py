@@ -83,8 +83,10 @@ class TrackerConfig:
 
 @dataclass
 class VotingConfig:
-    #: most reads per track, and frames between two reads of one track.
-    max_reads: int = 8
+    #: most reads per track, and frames between two reads of one track. A plate that
+    #: approaches spends its first reads on small views; with 8 its close-ups were never read
+    #: (16: 38 of 41 clip plates read, 1 false, against 36 and 1, for 14 % more reads).
+    max_reads: int = 16
     cooldown: int = 3
     #: reads every track gets (one per cool-down) before re-reads need a better view; a
     #: parked car's view never improves, one read is no vote, and three split 2-1 on a bad
