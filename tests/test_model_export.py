@@ -134,6 +134,28 @@ def test_detector_weights_come_back_from_onnx_with_batchnorm_unfolded(tmp_path):
         np.testing.assert_allclose(ExportedDetector(model.eval())(x).numpy(), expected, atol=1e-3)
 
 
+def test_fine_tuning_with_frozen_batchnorm_keeps_its_statistics():
+    """--freeze-bn: a training step changes the weights but not the BatchNorm statistics (they
+    move without it); the model is otherwise in training mode."""
+    from trainer.train_detector import train_mode
+
+    torch.manual_seed(0)
+    model = PlateDetector(DetectorSpec())
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for freeze, should_move in ((True, False), (False, True)):
+        train_mode(model, freeze)
+        assert model.training and all(n.training != freeze for n in norms)
+        before = [n.running_mean.clone() for n in norms]
+        weight = model.head.score.weight.detach().clone()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        loss = sum(m.square().mean() for m in model(torch.randn(2, 3, 64, 64)))
+        loss.backward()
+        opt.step()
+        moved = any(not torch.equal(b, n.running_mean) for b, n in zip(before, norms))
+        assert moved == should_move
+        assert not torch.equal(weight, model.head.score.weight)
+
+
 def test_static_int8_detector_keeps_its_prediction_convs_fp32_and_its_weights(tmp_path):
     """The INT8 detector quantises the body only (the corners lose precision otherwise), and
     training can still start from it: its weights come back within rounding error."""
