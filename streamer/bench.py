@@ -16,13 +16,16 @@ import numpy as np
 from streamer.config import Config
 from streamer.modelbench import bench_models
 
-SAMPLE_VIDEOS = Path(__file__).resolve().parent.parent / "sample_videos"
+#: a source checkout's samples, and the current folder's: ``pip install .`` copies the package
+#: into site-packages without them, and the README runs the bench from the checkout
+SAMPLE_FOLDERS = (Path(__file__).resolve().parent.parent / "sample_videos", Path("sample_videos"))
 
 
 def default_video() -> Path:
-    for name in ("mixed_traffic.mp4", "eu_street.mp4"):
-        if (SAMPLE_VIDEOS / name).exists():
-            return SAMPLE_VIDEOS / name
+    for folder in SAMPLE_FOLDERS:
+        for name in ("mixed_traffic.mp4", "eu_street.mp4"):
+            if (folder / name).exists():
+                return folder / name
     raise FileNotFoundError("no sample video found: pass --video")
 
 

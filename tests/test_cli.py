@@ -218,6 +218,18 @@ def test_bench_reports_every_stage(tmp_path):
     assert table.returncode == 0 and "median_ms" in table.stdout and "encode" in table.stdout
 
 
+def test_bench_finds_the_checkouts_sample_video_from_an_installed_package(tmp_path, monkeypatch):
+    """README's ``platestream bench`` runs from the checkout after ``pip install .``, which
+    leaves the samples behind: the current folder's sample_videos/ is looked in too."""
+    from streamer.bench import default_video
+
+    (tmp_path / "sample_videos").mkdir()
+    (tmp_path / "sample_videos" / "eu_street.mp4").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    video = default_video()
+    assert video.exists() and video.name in ("mixed_traffic.mp4", "eu_street.mp4")
+
+
 def test_summary_lists_each_text_once_with_its_count():
     from collections import Counter
 

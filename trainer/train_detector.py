@@ -268,9 +268,10 @@ def train_mode(model: PlateDetector, freeze_bn: bool) -> None:
                 module.eval()
 
 
-def evaluate(model: PlateDetector, groups: dict, freeze_bn: bool = False) -> dict:
+def evaluate(model: PlateDetector, groups: dict) -> dict:
     """Per validation group: recall/precision at IoU 0.5 at the chosen score threshold, and the
-    median corner error (fraction of plate width) where corners are labelled."""
+    median corner error (fraction of plate width) where corners are labelled. Run once a run
+    has ended: the model is left in eval mode."""
     from trainer.eval.metrics import corner_error, detection_pr
 
     model.eval()
@@ -298,7 +299,6 @@ def evaluate(model: PlateDetector, groups: dict, freeze_bn: bool = False) -> dic
         if cerrs:
             row["corner_error_median"] = round(float(np.median(cerrs)), 4)
         results[name] = row
-    train_mode(model, freeze_bn)
     return results
 
 
@@ -378,7 +378,7 @@ def run_detector(args) -> int:
         ckpt_path,
     )
     del train_groups, batches
-    metrics = evaluate(model, load_det_scenes(root, "val"), args.freeze_bn)
+    metrics = evaluate(model, load_det_scenes(root, "val"))
     summary = {
         "steps": step,
         "seconds": round(seconds),
