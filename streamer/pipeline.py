@@ -29,7 +29,7 @@ import numpy as np
 from streamer.config import Config
 from streamer.detector import Detection, Detector
 from streamer.recognizer import Recognizer
-from streamer.sinks import CropWriter, EventWriter, VideoWriter, annotate
+from streamer.sinks import CropWriter, EventWriter, VideoWriter
 from streamer.sources import Frame, VideoSource
 from streamer.tracker import Track, Tracker
 from streamer.voting import ReadScheduler, TrackText
@@ -284,7 +284,7 @@ class Pipeline:
                     f"fps {self.stats.fps:5.1f}  frame {frame.index}  drops {self.stats.dropped}  "
                     f"tracks {self.stats.active_tracks}  plates {self.stats.plates}"
                 )
-                self.video.write(annotate(frame.image, overlay, status), frame.pts)
+                self.video.write(frame.image, frame.pts, overlay, status, frame.i420)
                 self._time("encode", t0)
         finally:
             self.video.close()  # what was written stays playable, whatever stopped the run

@@ -27,7 +27,7 @@ from streamer.config import Config
 from streamer.detector import Detector
 from streamer.pipeline import Pipeline
 from streamer.recognizer import Recognizer
-from streamer.sinks import CropWriter, EventWriter, VideoWriter
+from streamer.sinks import CropWriter, EventWriter, I420Canvas, VideoWriter
 from streamer.sources import VideoSource
 from trainer.eval.metrics import score_clip
 
@@ -324,3 +324,31 @@ def test_video_writer_scales_a_frame_of_another_size(tmp_path):
     frames, fps, size, times = video_facts(path)
     assert (frames, fps, size) == (4, 25.0, (320, 240))
     assert times == pytest.approx([0, 0.04, 0.08, 0.12])
+
+
+def test_overlay_drawn_on_i420_planes_keeps_its_colours():
+    """The overlay is drawn on the YUV planes that are encoded; decoded back, a green box is
+    green and the picture around it is untouched."""
+    planes = cv2.cvtColor(np.full((120, 160, 3), 90, np.uint8), cv2.COLOR_BGR2YUV_I420)
+    canvas = I420Canvas(planes)
+    canvas.rectangle((20, 20), (80, 60), (0, 220, 0), -1)
+    canvas.text("AB12", (90, 100), 0.5, (255, 255, 255), 1)
+    bgr = cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420).astype(int)
+    assert np.abs(bgr[40, 50] - (0, 220, 0)).max() <= 4
+    assert np.abs(bgr[10, 150] - 90).max() <= 2
+    assert bgr[85:105, 90:140].max() > 200  # the white text
+
+
+def test_video_writer_encodes_the_decoded_planes_it_is_given(tmp_path):
+    """Given the frame's I420 planes, the writer encodes them (not a conversion of the BGR
+    image); planes of another size fall back to the BGR image."""
+    path = tmp_path / "planes.mp4"
+    writer = VideoWriter(path, 25.0, (160, 120))
+    black = np.zeros((120, 160, 3), np.uint8)
+    white_planes = cv2.cvtColor(np.full_like(black, 255), cv2.COLOR_BGR2YUV_I420)
+    writer.write(black, 0.0, [], "", white_planes)
+    writer.write(black, 0.04, [], "", white_planes[:90])  # wrong size: the BGR image is used
+    writer.close()
+    with av.open(str(path)) as container:
+        means = [f.to_ndarray(format="gray").mean() for f in container.decode(video=0)]
+    assert means[0] > 240 and means[1] < 20

@@ -17,7 +17,7 @@ import pytest
 from conftest import assert_one_line_error, run_cli, sample
 
 from streamer.config import SourceConfig
-from streamer.sources import SourceError, VideoSource, frame_to_bgr, source_kind
+from streamer.sources import SourceError, VideoSource, frame_pixels, source_kind
 
 
 def truncated_copy(src: Path, dst: Path, fraction: float = 0.6) -> Path:
@@ -76,14 +76,19 @@ def test_fast_bgr_conversion_matches_swscale():
     with av.open(str(sample("mixed_traffic.mp4"))) as container:
         frame = next(container.decode(video=0))
     assert frame.format.name == "yuv420p"
-    fast = frame_to_bgr(frame).astype(int)
+    fast, planes = frame_pixels(frame)
+    assert planes.shape == (1620, 1920)  # the I420 planes are kept for the annotated video
+    assert np.array_equal(planes, frame.to_ndarray())
+    fast = fast.astype(int)
     slow = frame.to_ndarray(format="bgr24").astype(int)
     assert fast.shape == slow.shape == (1080, 1920, 3)
     assert np.abs(fast - slow).max() <= 3
     full_range = frame.reformat(format="yuvj420p")
-    assert np.abs(frame_to_bgr(full_range).astype(int) - slow).mean() < 2
+    image, planes = frame_pixels(full_range)
+    assert np.abs(image.astype(int) - slow).mean() < 2 and planes is None
     odd = frame.reformat(width=641, height=361)
-    assert frame_to_bgr(odd).shape == (361, 641, 3)
+    image, planes = frame_pixels(odd)
+    assert image.shape == (361, 641, 3) and planes is None
 
 
 def test_stop_ends_a_file_early():
