@@ -195,8 +195,9 @@ def draw_text(
     align: str = "center",
     rng: np.random.Generator | None = None,
     widen: float = 1.0,
-) -> None:
-    """Draw a plate number into the ink layer, filling the box's height.
+) -> list[tuple[str, float, float]]:
+    """Draw a plate number into the ink layer, filling the box's height; returns each
+    character's and separator's left edge and width in pixels, for what is drawn between them.
 
     A line wider than the box is squeezed horizontally, the way plate faces are condensed for
     long numbers; ``widen`` > 1 draws the glyphs wider than the font's own, as faces made for
@@ -208,8 +209,10 @@ def draw_text(
     total = items[-1][1] + items[-1][2]
     squeeze = min(1.0, w / total)
     x0 = x + {"center": (w - total * squeeze) / 2, "left": 0.0}[align]
+    placed = []
     for ch, cx, cw in items:
         left, width = x0 + cx * squeeze, cw * squeeze
+        placed.append((ch, left, width))
         dy = rng.normal(0, h * 0.006) if rng is not None else 0.0
         if ch == "-":
             t = h * 0.12
@@ -224,6 +227,7 @@ def draw_text(
         elif ch != " ":
             g = glyph(ch, font, weight)
             draw_glyph(canvas.ink, g, (left, y + dy, width, h), (1.0,), widen)
+    return placed
 
 
 def apply_ink(canvas: Canvas, color: Color, emboss: float, rng: np.random.Generator) -> None:
@@ -385,20 +389,52 @@ def render_eu(
     if kind == "nl":  # the Kenteken face: DIN-like but wider, lighter strokes, short dashes
         font, weight = "din", int(rng.integers(0, 3))
         gap, dash, widen = rng.uniform(4, 10), rng.uniform(13, 22), rng.uniform(1.1, 1.45)
+    space = rng.uniform(38, 46) if kind == "de" else 26.0  # German plates: room for the seals
     box = c.mm(band + 10, 17, 520 - band - 20, 76)
-    draw_text(
+    placed = draw_text(
         c,
         printed,
         box,
         font,
         weight,
         gap=c.mm(gap)[0],
-        separators={"-": c.mm(dash)[0], " ": c.mm(26)[0]},
+        separators={"-": c.mm(dash)[0], " ": c.mm(space)[0]},
         rng=rng,
         widen=widen,
     )
     apply_ink(c, _jitter(rng, ink, 8), rng.uniform(0.2, 1.0), rng)
+    if kind == "de":
+        _draw_german_seals(c, next(p for p in placed if p[0] == " "), rng)
     return finish(c, printed, "EU", f"eu_{variant}", rng, corner_mm=5)
+
+
+#: colours of the German inspection (HU) sticker, one per year of a six-year cycle (BGR)
+HU_COLOURS: tuple[Color, ...] = (
+    (60, 140, 240), (150, 80, 200), (80, 170, 60), (40, 200, 240), (70, 90, 150), (190, 120, 40),
+)  # fmt: skip
+
+
+def _draw_german_seals(c: Canvas, gap: tuple[str, float, float], rng: np.random.Generator) -> None:
+    """The round inspection sticker over the state's seal, in the gap after the district code:
+    a reader that has not seen them reads them as an O, a 0 or an extra letter."""
+    _, left, width = gap
+    cx = left + width / 2
+    r = float(np.clip(width / 2, *c.mm(16, 20))) * rng.uniform(0.9, 1.0)
+    top = (int(round(cx)), int(round(c.mm(33)[0])))
+    bottom = (int(round(cx)), int(round(c.mm(76)[0])))
+    hu = _jitter(rng, HU_COLOURS[rng.integers(len(HU_COLOURS))], 15)
+    cv2.circle(c.image, top, int(r * 0.9), hu, -1, cv2.LINE_AA)
+    for k in range(12):  # the sticker's clock face: month ticks, a darker sector
+        a = 2 * np.pi * k / 12
+        end = (int(top[0] + r * 0.8 * np.sin(a)), int(top[1] - r * 0.8 * np.cos(a)))
+        cv2.line(c.image, top, end, tuple(v * 0.55 for v in hu), 1, cv2.LINE_AA)
+    cv2.circle(c.image, bottom, int(r), _jitter(rng, (225, 225, 225), 12), -1, cv2.LINE_AA)
+    cv2.circle(c.image, bottom, int(r), (90, 90, 90), 1, cv2.LINE_AA)
+    shield = _jitter(rng, [(40, 40, 190), (150, 60, 20), (40, 120, 40)][rng.integers(3)], 20)
+    s = int(r * 0.45)
+    cv2.rectangle(
+        c.image, (bottom[0] - s, bottom[1] - s), (bottom[0] + s, bottom[1] + s), shield, -1
+    )
 
 
 # ---------------------------------------------------------------- United States
