@@ -4,6 +4,7 @@ must stop the runtime with one clear line."""
 import json
 
 import numpy as np
+import onnx
 import pytest
 
 torch = pytest.importorskip("torch", reason="the [train] extra (torch) is not installed")
@@ -12,7 +13,7 @@ from streamer.config import DetectorConfig, RecognizerConfig  # noqa: E402
 from streamer.detector import Detector  # noqa: E402
 from streamer.modelfile import ModelError, open_session  # noqa: E402
 from streamer.recognizer import Recognizer  # noqa: E402
-from trainer.export import export_onnx  # noqa: E402
+from trainer.export import export_onnx, with_fixed_shape_attention  # noqa: E402
 from trainer.models.detector import DetectorSpec, ExportedDetector, PlateDetector  # noqa: E402
 from trainer.models.recognizer import PlateRecognizer, RecognizerSpec, SoftmaxHead  # noqa: E402
 
@@ -41,7 +42,8 @@ def test_recognizer_onnx_matches_torch_for_any_batch(tmp_path):
     spec = RecognizerSpec(dim=64, encoder_layers=1, decoder_layers=1)
     model = SoftmaxHead(PlateRecognizer(spec)).eval()
     path = tmp_path / "rec.onnx"
-    export_onnx(model, torch.zeros(1, 3, 48, 192), path, {"images": {0: "b"}})
+    exported = SoftmaxHead(with_fixed_shape_attention(model.model))  # the form that is shipped
+    export_onnx(exported, torch.zeros(1, 3, 48, 192), path, {"images": {0: "b"}})
     session = open_session(path, threads=1)
     for batch in (1, 5):
         x = torch.randn(batch, 3, 48, 192)
@@ -50,6 +52,8 @@ def test_recognizer_onnx_matches_torch_for_any_batch(tmp_path):
         got = session.run(None, {"images": x.numpy()})[0]
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-5)
+    shapes = [n for n in onnx.load(str(path)).graph.node if n.op_type == "Shape"]
+    assert len(shapes) <= 2  # patches and heads are cut to constant sizes, not per-call ones
 
 
 def test_missing_model_file_is_a_one_line_error(tmp_path):

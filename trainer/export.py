@@ -7,6 +7,7 @@ runtime needs no knowledge of how the heads are parameterised.
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from datetime import date
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from streamer.charset import CHARSET
 from trainer.models.detector import DetectorSpec, ExportedDetector, PlateDetector
@@ -88,7 +90,10 @@ def export_recognizer(checkpoint: Path, output: Path, summary: Path | None = Non
     model.load_state_dict(ckpt["model"])
     example = torch.zeros(1, 3, spec.input_height, spec.input_width)
     export_onnx(
-        SoftmaxHead(model), example, output, {"images": {0: "batch"}, "output": {0: "batch"}}
+        SoftmaxHead(with_fixed_shape_attention(model)),
+        example,
+        output,
+        {"images": {0: "batch"}, "output": {0: "batch"}},
     )
     write_sidecar(output, {
         "name": "platestream-recognizer",
@@ -102,6 +107,52 @@ def export_recognizer(checkpoint: Path, output: Path, summary: Path | None = Non
         "output": "(B, max_length, classes) softmax per position; class 0 = end/pad",
         **training_record(summary, ckpt),
     })  # fmt: skip
+
+
+class FixedShapeAttention(torch.nn.MultiheadAttention):
+    """``nn.MultiheadAttention`` as exported: batch first, the heads split and merged by
+    reshapes to constant sizes.
+
+    Torch's own forward computes those sizes from the input's shape, which the exporter writes
+    out as about 700 Shape, Gather, Unsqueeze and Concat nodes that ONNX Runtime runs on every
+    call: at batch 8 they took a quarter of the recognizer's time. The sequence lengths are
+    fixed by the model (strips, character queries), so they are constants here. Parameters
+    and module paths stay those of the trained model, so the weights still load back from
+    the ONNX file (``trainer.onnx_weights``).
+    """
+
+    query_len: int
+    key_len: int
+
+    def forward(self, query, key, value, *args, **kwargs):
+        heads, dim = self.num_heads, self.embed_dim
+        w, b = self.in_proj_weight, self.in_proj_bias
+        if query is key:  # self-attention: one projection, cut in three
+            qkv = F.linear(query, w, b)
+            q, k, v = qkv[..., :dim], qkv[..., dim : 2 * dim], qkv[..., 2 * dim :]
+        else:  # cross-attention: the queries' projection, and the memory's for keys and values
+            (w_q, w_kv), (b_q, b_kv) = w.split([dim, 2 * dim]), b.split([dim, 2 * dim])
+            q, kv = F.linear(query, w_q, b_q), F.linear(key, w_kv, b_kv)
+            k, v = kv[..., :dim], kv[..., dim:]
+        q = q.reshape(-1, self.query_len, heads, dim // heads).transpose(1, 2)
+        k = k.reshape(-1, self.key_len, heads, dim // heads).transpose(1, 2)
+        v = v.reshape(-1, self.key_len, heads, dim // heads).transpose(1, 2)
+        weights = (q @ k.transpose(-1, -2) * (dim // heads) ** -0.5).softmax(-1)
+        out = (weights @ v).transpose(1, 2).reshape(-1, self.query_len, dim)
+        return self.out_proj(out), None
+
+
+def with_fixed_shape_attention(model: PlateRecognizer) -> PlateRecognizer:
+    """A copy of ``model`` whose attention layers are ``FixedShapeAttention`` (same weights)."""
+    model = copy.deepcopy(model).eval()
+    strips, queries = model.spec.num_strips, model.spec.max_length
+    lengths = [(layer.self_attn, strips, strips) for layer in model.encoder.blocks.layers]
+    for layer in model.decoder.blocks.layers:
+        lengths += [(layer.self_attn, queries, queries), (layer.multihead_attn, queries, strips)]
+    for attention, query_len, key_len in lengths:
+        attention.__class__ = FixedShapeAttention
+        attention.query_len, attention.key_len = query_len, key_len
+    return model
 
 
 def quantize_dynamic_int8(onnx_path: Path, output: Path) -> Path:

@@ -52,11 +52,11 @@ class StripEmbedding(nn.Module):
         self.proj = nn.Linear(patch_dim, spec.dim)
 
     def patchify(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> (B, strips, 3*H*strip_width)."""
-        b, c, h, w = images.shape
-        s = self.spec.strip_width
-        x = images.reshape(b, c, h, w // s, s).permute(0, 3, 1, 2, 4)
-        return x.reshape(b, w // s, c * h * s)
+        """(B, 3, H, W) -> (B, strips, 3*H*strip_width). The sizes are the spec's constants,
+        so the exported graph computes none of them per call."""
+        h, s, n = self.spec.input_height, self.spec.strip_width, self.spec.num_strips
+        x = images.reshape(-1, 3, h, n, s).permute(0, 3, 1, 2, 4)
+        return x.reshape(-1, n, 3 * h * s)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.proj(self.patchify(images))
