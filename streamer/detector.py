@@ -57,6 +57,48 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     return np.array(keep, dtype=np.int64)
 
 
+#: two kept boxes overlapping by at least this IoU, on one row, are parts of one plate
+PART_MIN_IOU = 0.2
+#: ... when their rows overlap by this much of the taller one's height
+PART_MIN_ROW_OVERLAP = 0.8
+
+
+def merge_plate_parts(dets: np.ndarray) -> np.ndarray:
+    """Join detections that are the left and right parts of one plate.
+
+    A plate wider than the detector's receptive field (a close-up filling a 640x480 frame) comes
+    out as two overlapping boxes, each about two thirds of it, that NMS keeps because they
+    overlap too little; read apart they give two wrong texts. Distinct plates never overlap
+    like that, side by side on one row. ``dets`` is (N, 13) after NMS, best first; a merged
+    detection takes the outer box and the outer corners of both parts and the better score.
+    """
+    dets = dets.copy()
+    alive = np.ones(len(dets), bool)
+    for i in range(len(dets)):
+        for j in range(i + 1, len(dets)):
+            if alive[i] and alive[j] and _parts_of_one_plate(dets[i, 1:5], dets[j, 1:5]):
+                dets[i] = _joined(dets[i], dets[j])
+                alive[j] = False
+    return dets[alive]
+
+
+def _parts_of_one_plate(a: np.ndarray, b: np.ndarray) -> bool:
+    row = min(a[3], b[3]) - max(a[1], b[1])
+    return (
+        box_iou(a[None], b[None])[0, 0] >= PART_MIN_IOU
+        and row >= PART_MIN_ROW_OVERLAP * max(a[3] - a[1], b[3] - b[1])
+        and abs((a[0] + a[2]) - (b[0] + b[2])) > 0.25 * (max(a[2], b[2]) - min(a[0], b[0]))
+    )
+
+
+def _joined(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    left, right = (a, b) if a[1] + a[3] < b[1] + b[3] else (b, a)
+    lc, rc = left[5:13].reshape(4, 2), right[5:13].reshape(4, 2)
+    corners = np.stack([lc[0], rc[1], rc[2], lc[3]])  # TL, TR, BR, BL
+    box = [min(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]), max(a[4], b[4])]
+    return np.concatenate([[max(a[0], b[0])], box, corners.ravel()])
+
+
 def postprocess(
     raw: np.ndarray, lb: Letterbox, score_threshold: float, nms_iou: float
 ) -> list[Detection]:
@@ -64,10 +106,10 @@ def postprocess(
     raw = raw[raw[:, 0] >= score_threshold]
     if not len(raw):
         return []
-    keep = nms(raw[:, 1:5], raw[:, 0], nms_iou)
-    boxes = lb.to_frame(raw[keep, 1:5])
-    corners = lb.to_frame(raw[keep, 5:13]).reshape(-1, 4, 2)
-    return [Detection(b, c, float(s)) for b, c, s in zip(boxes, corners, raw[keep, 0])]
+    dets = merge_plate_parts(raw[nms(raw[:, 1:5], raw[:, 0], nms_iou)])
+    boxes = lb.to_frame(dets[:, 1:5])
+    corners = lb.to_frame(dets[:, 5:13]).reshape(-1, 4, 2)
+    return [Detection(b, c, float(s)) for b, c, s in zip(boxes, corners, dets[:, 0])]
 
 
 class Detector:
