@@ -366,7 +366,10 @@ EU_COUNTRIES = {  # kind, background, text colour, code in the band
     "es": ("es", WHITE, BLACK, "E"),
     "it": ("it", WHITE, BLACK, "I"),
     "de": ("de", WHITE, BLACK, "D"),
+    "at": ("at", WHITE, BLACK, "A"),
 }
+#: kinds whose district code is followed by seals or a coat of arms, in a wider gap
+EMBLEM_KINDS = ("de", "at")
 
 
 def render_eu(
@@ -375,7 +378,7 @@ def render_eu(
     """520x110 mm EU plate in a DIN-like face; Dutch yellow plates are the most common kind."""
     names = list(EU_COUNTRIES)
     if variant is None:
-        variant = names[rng.choice(len(names), p=[0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])]
+        variant = names[rng.choice(len(names), p=[0.36, 0.1, 0.1, 0.1, 0.1, 0.08, 0.08, 0.08])]
     kind, bg, ink, code = EU_COUNTRIES[variant]
     printed = formatted_text(kind, rng)
     c = new_canvas("eu", px_per_mm, _jitter(rng, bg, 10))
@@ -389,7 +392,12 @@ def render_eu(
     if kind == "nl":  # the Kenteken face: DIN-like but wider, lighter strokes, short dashes
         font, weight = "din", int(rng.integers(0, 3))
         gap, dash, widen = rng.uniform(4, 10), rng.uniform(13, 22), rng.uniform(1.1, 1.45)
-    space = rng.uniform(38, 46) if kind == "de" else 26.0  # German plates: room for the seals
+    space = rng.uniform(38, 46) if kind in EMBLEM_KINDS else 26.0
+    if kind == "at":  # the red-white-red bands along the top and bottom edges
+        for y0, y1 in ((0, rng.uniform(5, 8)), (110 - rng.uniform(5, 8), 110)):
+            c.image[int(c.mm(y0)[0]) : int(c.mm(y1)[0]), int(c.mm(band)[0]) :] = _jitter(
+                rng, (40, 30, 200), 15
+            )
     box = c.mm(band + 10, 17, 520 - band - 20, 76)
     placed = draw_text(
         c,
@@ -403,8 +411,9 @@ def render_eu(
         widen=widen,
     )
     apply_ink(c, _jitter(rng, ink, 8), rng.uniform(0.2, 1.0), rng)
-    if kind == "de":
-        _draw_german_seals(c, next(p for p in placed if p[0] == " "), rng)
+    if kind in EMBLEM_KINDS:
+        gap = next(p for p in placed if p[0] == " ")
+        (_draw_german_seals if kind == "de" else _draw_coat_of_arms)(c, gap, rng)
     return finish(c, printed, "EU", f"eu_{variant}", rng, corner_mm=5)
 
 
@@ -435,6 +444,20 @@ def _draw_german_seals(c: Canvas, gap: tuple[str, float, float], rng: np.random.
     cv2.rectangle(
         c.image, (bottom[0] - s, bottom[1] - s), (bottom[0] + s, bottom[1] + s), shield, -1
     )
+
+
+def _draw_coat_of_arms(c: Canvas, gap: tuple[str, float, float], rng: np.random.Generator) -> None:
+    """The Austrian state's shield after the district code: a tall shape in two colours."""
+    _, left, width = gap
+    w = min(width * 0.8, c.mm(30)[0])
+    x0, y0, h = left + (width - w) / 2, c.mm(25)[0], c.mm(rng.uniform(45, 60))[0]
+    colours = [(40, 30, 200), (240, 240, 240), (30, 140, 30), (20, 160, 230), (30, 30, 30)]
+    first, second = rng.choice(len(colours), 2, replace=False)
+    shield = np.array([[x0, y0], [x0 + w, y0], [x0 + w, y0 + h * 0.6], [x0 + w / 2, y0 + h],
+                       [x0, y0 + h * 0.6]])  # fmt: skip
+    cv2.fillPoly(c.image, [np.int32(shield)], _jitter(rng, colours[first], 15), cv2.LINE_AA)
+    inner = (shield - shield.mean(0)) * 0.55 + shield.mean(0)
+    cv2.fillPoly(c.image, [np.int32(inner)], _jitter(rng, colours[second], 15), cv2.LINE_AA)
 
 
 # ---------------------------------------------------------------- United States

@@ -37,6 +37,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "es": ("9999 LLL",),
     "it": ("LL 999LL",),
     "de": ("L LL 999", "LL L 9999", "LLL LL 99", "L L 999"),
+    "at": ("L 9999 LL", "LL 999 LL", "L 99 LLL", "LL 9999 L", "L 999 LL"),
     "us": (
         "LLL 9999", "LLL-9999", "9LLL999", "999 LLL", "LLL 999", "99L 999", "LL 99999",
         "9LL L99", "LLL9999", "999-LLL", "L99 9LL", "99999",
