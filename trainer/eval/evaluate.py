@@ -228,6 +228,8 @@ def print_table(results: dict[str, dict]) -> None:
     print(f"{'group':28s}" + "".join(f"{c[:10]:>11s}" for c in cols))
     for name, r in results.items():
         print(f"{name:28s}" + "".join(f"{r[c]!s:>11s}" if c in r else f"{'':>11s}" for c in cols))
+    if any(name.startswith("scenes-") for name in results):
+        print("scenes-*: one plate is labelled per image, so their precision is a lower bound")
 
 
 def register(sub) -> None:
