@@ -207,26 +207,6 @@ def test_detector_tiles_keep_boxes_tight_around_turned_and_flipped_plates():
     assert checked >= 10 and cut >= 3
 
 
-def test_closeup_tiles_show_one_plate_whole_and_wide():
-    """A close-up tile makes a plate 45-95 % of the tile wide and shows it whole, so that the
-    detector learns plates that fill the frame of a camera at a gate."""
-    from trainer.data.detection import DetScene, random_tile
-
-    image = np.full((1160, 720, 3), 60, np.uint8)
-    corners = np.array([[[300, 600], [420, 600], [420, 640], [300, 640]]], np.float32)
-    scene = DetScene(image, np.array([[300, 600, 420, 640]], np.float32), corners,
-                     np.array([True]), "test", "test")  # fmt: skip
-    rng = np.random.default_rng(1)
-    whole = 0
-    for _ in range(40):
-        t = random_tile(scene, rng, 640, strength=0.0, rotate_share=0.0, closeup=True)
-        if len(t.boxes):
-            whole += 1
-            width = t.boxes[0, 2] - t.boxes[0, 0]
-            assert 0.45 * 640 - 1 <= width <= 0.95 * 640 + 1
-    assert whole == 40
-
-
 def test_some_detector_batches_hold_large_tiles_with_the_same_pixels():
     """A plate wider than the usual tile must be seen whole in some batches; those batches hold
     fewer, larger tiles, so that a step costs the same."""

@@ -42,8 +42,6 @@ GROUP_WEIGHTS = {"ccpd": 0.3, "synth": 0.2}  # the rest share what is left equal
 #: wider than the usual tile (a close-up at a gate) is otherwise never seen whole, and the
 #: detector boxes it in parts
 LARGE_TILE_SHARE = 0.25
-#: share of tiles cut as close-ups of one plate (``random_tile(closeup=True)``)
-CLOSEUP_SHARE = 0.15
 
 
 def atss_assign(points, strides, level_sizes, gt_boxes):
@@ -169,11 +167,9 @@ class TileBatches:
         strength: float,
         large_tile_share: float = LARGE_TILE_SHARE,
         rotate_share: float = ROTATE_SHARE,
-        closeup_share: float = CLOSEUP_SHARE,
     ):
         self.groups = {k: v for k, v in groups.items() if v}
         self.large_tile_share, self.rotate_share = large_tile_share, rotate_share
-        self.closeup_share = closeup_share
         rest = [k for k in self.groups if k not in GROUP_WEIGHTS]
         left = 1 - sum(GROUP_WEIGHTS.get(k, 0) for k in self.groups)
         w = np.array([GROUP_WEIGHTS.get(k, left / max(1, len(rest))) for k in self.groups])
@@ -188,8 +184,7 @@ class TileBatches:
         for g in self.rng.choice(len(self.names), size, p=self.p):
             source = self.groups[self.names[g]]
             scene = source[self.rng.integers(len(source))]
-            closeup = self.rng.random() < self.closeup_share
-            t = random_tile(scene, self.rng, tile, self.strength, self.rotate_share, closeup)
+            t = random_tile(scene, self.rng, tile, self.strength, self.rotate_share)
             images.append(t.image)
             targets.append(
                 (
@@ -318,13 +313,7 @@ def run_detector(args) -> int:
     if args.synth:
         train_groups["synth"] = synthetic_scenes(args.seed, args.synth)
     batches = TileBatches(
-        train_groups,
-        rng,
-        args.tile,
-        args.strength,
-        args.large_tile_share,
-        args.rotate_share,
-        args.closeup_share,
+        train_groups, rng, args.tile, args.strength, args.large_tile_share, args.rotate_share
     )
     print(
         {k: len(v) for k, v in train_groups.items()},
@@ -399,7 +388,6 @@ def run_detector(args) -> int:
         "corner_weight": args.corner_weight,
         "large_tile_share": args.large_tile_share,
         "rotate_share": args.rotate_share,
-        "closeup_share": args.closeup_share,
         "freeze_bn": args.freeze_bn,
         "lr_drops": sched.drops,
         "val": metrics,
@@ -483,9 +471,6 @@ def register(sub) -> None:
         "--large-tile-share", type=float, default=LARGE_TILE_SHARE, help="batches of 2x tiles"
     )
     p.add_argument("--rotate-share", type=float, default=ROTATE_SHARE, help="tiles turned in-plane")
-    p.add_argument(
-        "--closeup-share", type=float, default=CLOSEUP_SHARE, help="tiles of one plate close up"
-    )
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init-onnx", help="start from an exported detector (e.g. the embedded one)")
     p.add_argument(

@@ -104,25 +104,11 @@ def random_tile(
     tile: int,
     strength: float = 0.5,
     rotate_share: float = ROTATE_SHARE,
-    closeup: bool = False,
 ) -> Tile:
-    """A (tile x tile) training crop at a random scale, offset, flip and turn, and its plates.
-
-    A ``closeup`` tile scales one of the scene's plates to fill 45-95 % of the tile's width, as
-    a camera at a gate or a parking bay sees it: at the runtime's scales such plates are
-    otherwise almost never whole in a tile, and a detector that has not seen them boxes a
-    600-px plate in two overlapping halves.
-    """
+    """A (tile x tile) training crop at a random scale, offset, flip and turn, and its plates."""
     h, w = scene.image.shape[:2]
     scale = BASE_SIDE / max(h, w) * np.exp(rng.uniform(np.log(0.5), np.log(2.2)))
-    if closeup and len(scene.boxes):
-        x1, y1, x2, y2 = scene.boxes[rng.integers(len(scene.boxes))]
-        scale = tile * rng.uniform(0.45, 0.95) / max(x2 - x1, 1.0)
-        slack_x = max(0.0, tile - (x2 - x1) * scale) / 2
-        slack_y = max(0.0, tile - (y2 - y1) * scale) / 2
-        cx = (x1 + x2) / 2 * scale + rng.uniform(-0.9, 0.9) * slack_x
-        cy = (y1 + y2) / 2 * scale + rng.uniform(-0.9, 0.9) * slack_y
-    elif len(scene.boxes) and rng.random() < 0.85:
+    if len(scene.boxes) and rng.random() < 0.85:
         cx, cy = scene.boxes[rng.integers(len(scene.boxes))].reshape(2, 2).mean(0)
         cx, cy = (
             cx * scale + rng.uniform(-0.4, 0.4) * tile,
