@@ -31,8 +31,8 @@ INPUT_SPEC = {"input_size": [192, 48], "mean": [127.5] * 3, "std": [127.5] * 3, 
 
 #: share of each batch per group; groups absent from the data are dropped and the rest rescaled.
 GROUP_WEIGHTS = {
-    "cn": 0.16, "ccpd": 0.08, "br": 0.14, "us": 0.11, "ar": 0.08,
-    "br-scene": 0.04, "us-scene": 0.06, "eu-scene": 0.06, "synth": 0.27,
+    "cn": 0.16, "ccpd": 0.08, "br": 0.13, "us": 0.15, "ar": 0.08,
+    "br-scene": 0.04, "us-scene": 0.06, "eu-scene": 0.06, "synth": 0.24,
 }  # fmt: skip
 
 
