@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from fractions import Fraction
+from functools import cache
 from pathlib import Path
 
 import av
@@ -127,7 +129,7 @@ class VideoWriter:
         self,
         image: np.ndarray,
         pts_seconds: float,
-        tracks: list[dict] = (),
+        tracks: Sequence[dict] = (),
         status: str = "",
         i420: np.ndarray | None = None,
     ) -> None:
@@ -164,8 +166,10 @@ class VideoWriter:
             self.container.close()
 
 
+@cache
 def yuv_of(bgr: tuple[int, int, int]) -> tuple[int, int, int]:
-    """A BGR colour's Y, U and V, by the conversion the fallback path uses for whole frames."""
+    """A BGR colour's Y, U and V, by the conversion the fallback path uses for whole frames
+    (cached: the overlay uses a handful of colours on every frame)."""
     patch = np.empty((2, 2, 3), np.uint8)
     patch[:] = bgr
     planes = cv2.cvtColor(patch, cv2.COLOR_BGR2YUV_I420).ravel()

@@ -124,7 +124,10 @@ class FixedShapeAttention(torch.nn.MultiheadAttention):
     query_len: int
     key_len: int
 
-    def forward(self, query, key, value, *args, **kwargs):
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=False,
+                attn_mask=None, average_attn_weights=True, is_causal=False):  # fmt: skip
+        if key_padding_mask is not None or attn_mask is not None or need_weights or is_causal:
+            raise ValueError("FixedShapeAttention exports unmasked attention without weights")
         heads, dim = self.num_heads, self.embed_dim
         w, b = self.in_proj_weight, self.in_proj_bias
         if query is key:  # self-attention: one projection, cut in three
