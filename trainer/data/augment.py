@@ -19,9 +19,10 @@ def jitter_corners(corners: np.ndarray, rng: np.random.Generator, strength: floa
     w = np.linalg.norm(c[1] - c[0]) + 1e-3
     h = np.linalg.norm(c[3] - c[0]) + 1e-3
     noise = rng.normal(0.0, 1.0, (4, 2)) * np.array([0.03 * w, 0.07 * h]) * strength
-    grow = rng.uniform(-0.03, 0.08) * strength  # detectors err towards loose boxes
+    grow = rng.uniform(-0.05, 0.1) * strength  # detectors err towards loose boxes
+    shift = rng.normal(0.0, 1.0, 2) * np.array([0.015 * w, 0.03 * h]) * strength  # and off-centre
     centre = c.mean(0)
-    return (centre + (c - centre) * (1 + grow) + noise).astype(np.float32)
+    return (centre + (c - centre) * (1 + grow) + noise + shift).astype(np.float32)
 
 
 def motion_blur(img: np.ndarray, rng: np.random.Generator, length: int) -> np.ndarray:

@@ -527,21 +527,77 @@ def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
     for x in (8, 262):
         if rng.random() < 0.5:
             _draw_sticker(c, x, 10, rng)
+    emblem = " " not in printed and len(printed) >= 4 and rng.random() < 0.3
+    if emblem:  # a picture between the characters: 4 [horse] 434R, LJK [sun] 920, Y6B [fruit] YG
+        cut = int(rng.integers(1, len(printed)))
+        printed = printed[:cut] + " " + printed[cut:]
+    tag = rng.random() < 0.2
     font = ["sans", "din", "mono"][rng.choice(3, p=[0.5, 0.3, 0.2])]
     weight = {"sans": 0, "din": 3, "mono": 0}[font] + int(rng.integers(0, 2))
     height = rng.uniform(62, 75)
-    draw_text(
+    left = rng.uniform(32, 40) if tag else 16
+    placed = draw_text(
         c,
         printed,
-        c.mm(16, 42 + (75 - height) / 2, 273, height),
+        c.mm(left, 42 + (75 - height) / 2, 289 - left, height),
         font,
         weight,
         gap=c.mm(rng.uniform(2, 6))[0],
-        separators={" ": c.mm(14)[0], "-": c.mm(16)[0]},
+        separators={" ": c.mm(rng.uniform(40, 60) if emblem else 14)[0], "-": c.mm(16)[0]},
         rng=rng,
     )
     apply_ink(c, text_color, rng.uniform(0.3, 1.0), rng)
+    if emblem:
+        _draw_us_emblem(c, next(p for p in placed if p[0] == " "), rng)
+    if tag:
+        _draw_side_tag(c, placed[0][1], name_color, rng)
     return finish(c, printed, "US", "us", rng, corner_mm=10)
+
+
+def _draw_us_emblem(c: Canvas, gap: tuple[str, float, float], rng: np.random.Generator) -> None:
+    """A state's picture in a gap of the number: a sun with rays, a fruit with a leaf, a
+    silhouette or a badge. The reader must read across it, not read it as a character."""
+    _, left, width = gap
+    w, h = c.size
+    cx, cy = left + width / 2, h * rng.uniform(0.5, 0.6)
+    r = min(width * 0.45, h * rng.uniform(0.22, 0.36))
+    color = _jitter(
+        rng, [(30, 30, 200), (20, 140, 240), (30, 120, 30), (120, 60, 20)][rng.integers(4)], 20
+    )
+    kind = rng.integers(4)
+    if kind == 0:  # a sun with rays in four bundles
+        cv2.circle(c.image, (int(cx), int(cy)), int(r * 0.45), color, -1, cv2.LINE_AA)
+        for a in np.linspace(0, 2 * np.pi, 16, endpoint=False):
+            p0 = (int(cx + np.cos(a) * r * 0.55), int(cy + np.sin(a) * r * 0.55))
+            p1 = (int(cx + np.cos(a) * r), int(cy + np.sin(a) * r))
+            cv2.line(c.image, p0, p1, color, max(1, int(r * 0.08)), cv2.LINE_AA)
+    elif kind == 1:  # a fruit with a leaf
+        cv2.circle(c.image, (int(cx), int(cy)), int(r * 0.8), _jitter(rng, (20, 140, 240), 20), -1)
+        cv2.ellipse(c.image, (int(cx + r * 0.3), int(cy - r * 0.8)), (int(r * 0.4), int(r * 0.2)),
+                    -30, 0, 360, _jitter(rng, (30, 120, 30), 20), -1, cv2.LINE_AA)  # fmt: skip
+    elif kind == 2:  # a silhouette: a random blob taller than wide, like a rider or an animal
+        angles = np.sort(rng.uniform(0, 2 * np.pi, 9))
+        radii = r * rng.uniform(0.5, 1.1, 9)
+        pts = np.column_stack([cx + np.cos(angles) * radii * 0.7, cy + np.sin(angles) * radii])
+        cv2.fillPoly(c.image, [np.int32(pts)], _jitter(rng, (30, 30, 30), 20), cv2.LINE_AA)
+    else:  # a square badge with a white pictogram
+        s = int(r * 0.8)
+        cv2.rectangle(c.image, (int(cx) - s, int(cy) - s), (int(cx) + s, int(cy) + s), color, -1)
+        cv2.circle(c.image, (int(cx), int(cy + s * 0.2)), int(s * 0.5), (240, 240, 240), 2)
+        cv2.circle(
+            c.image, (int(cx), int(cy - s * 0.6)), max(1, int(s * 0.15)), (240, 240, 240), -1
+        )
+
+
+def _draw_side_tag(c: Canvas, text_left: float, color: Color, rng: np.random.Generator) -> None:
+    """Small stacked letters left of the number (TRK, MC, DV) that are not part of it."""
+    letters = ["TRK", "MC", "DV", "CMB", "TL", "PC"][rng.integers(6)]
+    x0, w = c.mm(6)[0], max(4.0, text_left - c.mm(9)[0])
+    h = c.mm(rng.uniform(11, 15))[0]
+    y = c.mm(48)[0]
+    for ch in letters:
+        draw_line(c.image, ch, "sans", (x0, y, w, h), color)
+        y += h * 1.2
 
 
 def _draw_scenery(c: Canvas, rng: np.random.Generator) -> None:
