@@ -234,3 +234,25 @@ def test_us_texts_are_free_in_length_and_write_o_as_zero():
     lengths = {len(t) for t in texts}
     assert {3, 4, 5, 6, 7, 8} <= lengths  # not only the state formats' 5-7
     assert sum(t.isalpha() for t in texts) > 25  # vanity words
+
+
+def test_some_us_plates_have_a_picture_inside_the_number(monkeypatch):
+    """A state's picture between the characters (4 [horse] 434R) is drawn in a wide gap that
+    the label does not have: the recognizer learns to read across it."""
+    from trainer.synth import plates as plate_module
+
+    gaps = []
+    draw = plate_module._draw_us_emblem
+
+    def recording(canvas, gap, rng):
+        before = canvas.image.copy()
+        draw(canvas, gap, rng)
+        gaps.append((gap, np.abs(canvas.image - before).sum() > 0))
+
+    monkeypatch.setattr(plate_module, "_draw_us_emblem", recording)
+    rng = np.random.default_rng(2)
+    plates = [render_plate(rng, style="us") for _ in range(60)]
+    assert 5 <= len(gaps) <= 40
+    for (char, left, width), drawn in gaps:
+        assert char == " " and width >= 20 and left > 16 and drawn
+    assert all(" " not in p.text and p.text == normalize_text(p.printed) for p in plates)
