@@ -137,12 +137,6 @@ class Detector:
         batch, lb = preprocess_frame(frame_bgr, self.input_size((w, h)), self.spec)
         return self._run(batch, lb)
 
-    def detect_frame(self, frame) -> list[Detection]:
-        """Plates in a decoded ``sources.Frame``: from its I420 planes where it kept them."""
-        if frame.i420 is not None:
-            return self.detect_i420(frame.i420)
-        return self.detect(frame.image)
-
     def detect_i420(self, planes: np.ndarray) -> list[Detection]:
         """Plates in a decoded I420 frame, letterboxed from its planes without a BGR copy."""
         w, h = planes.shape[1], planes.shape[0] * 2 // 3

@@ -217,7 +217,10 @@ class Pipeline:
         while (taken := self._take_frame())[1] is not END:
             seq, frame = taken
             t0 = time.perf_counter()
-            detections = self.detector.detect_frame(frame)
+            if frame.i420 is not None:
+                detections = self.detector.detect_i420(frame.i420)
+            else:
+                detections = self.detector.detect(frame.image)
             self._time("detect", t0)
             self.detected_q.put((seq, frame, detections))
         with self.take_lock:
