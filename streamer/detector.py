@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from streamer.config import DetectorConfig
-from streamer.geometry import Letterbox, box_iou, letterbox, letterbox_i420_rgb
+from streamer.geometry import Letterbox, box_iou, letterbox
 from streamer.modelfile import load_sidecar, normalize_image, open_session
 
 
@@ -135,15 +135,5 @@ class Detector:
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         h, w = frame_bgr.shape[:2]
         batch, lb = preprocess_frame(frame_bgr, self.input_size((w, h)), self.spec)
-        return self._run(batch, lb)
-
-    def detect_i420(self, planes: np.ndarray) -> list[Detection]:
-        """Plates in a decoded I420 frame, letterboxed from its planes without a BGR copy."""
-        w, h = planes.shape[1], planes.shape[0] * 2 // 3
-        rgb, lb = letterbox_i420_rgb(planes, self.input_size((w, h)))
-        batch = normalize_image(rgb[None], self.spec["mean"], self.spec["std"])
-        return self._run(batch, lb)
-
-    def _run(self, batch: np.ndarray, lb: Letterbox) -> list[Detection]:
         raw = self.session.run(None, {self.input_name: batch})[0][0]
         return postprocess(raw, lb, self.score_threshold, self.nms_iou)

@@ -62,47 +62,6 @@ def letterbox(image: np.ndarray, input_wh: tuple[int, int]) -> tuple[np.ndarray,
     return out, lb
 
 
-def split_i420(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Views of the Y, U and V planes of an I420 buffer ((H*3/2)xW, H and W even)."""
-    h, w = planes.shape[0] * 2 // 3, planes.shape[1]
-    flat = planes.reshape(-1)
-    chroma = (h // 2, w // 2)
-    u = flat[h * w : h * w * 5 // 4].reshape(chroma)
-    return planes[:h], u, flat[h * w * 5 // 4 :].reshape(chroma)
-
-
-def join_i420(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """The I420 buffer OpenCV converts, from three planes."""
-    h, w = y.shape
-    return np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(h * 3 // 2, w)
-
-
-def letterbox_i420_rgb(
-    planes: np.ndarray, input_wh: tuple[int, int]
-) -> tuple[np.ndarray, Letterbox]:
-    """The letterbox of a decoded I420 frame, as RGB.
-
-    Each plane is scaled on its own and only the small picture is converted: a 1080p frame
-    costs half of converting it to BGR first and letterboxing that. The scaled size is
-    rounded up to even sides for the chroma planes, at most a pixel off ``letterbox``'s.
-    """
-    y, u, v = split_i420(planes)
-    h, w = y.shape
-    lb = letterbox_params((w, h), input_wh)
-    new_w, new_h = round(w * lb.scale), round(h * lb.scale)
-    even_w, even_h = new_w + new_w % 2, new_h + new_h % 2
-    half = (even_w // 2, even_h // 2)
-    small = join_i420(
-        cv2.resize(y, (even_w, even_h), interpolation=cv2.INTER_LINEAR),
-        *(cv2.resize(c, half, interpolation=cv2.INTER_LINEAR) for c in (u, v)),
-    )
-    rgb = cv2.cvtColor(small, cv2.COLOR_YUV2RGB_I420)
-    out = np.full((input_wh[1], input_wh[0], 3), LETTERBOX_FILL, dtype=np.uint8)
-    px, py = int(lb.pad_x), int(lb.pad_y)
-    out[py : py + new_h, px : px + new_w] = rgb[:new_h, :new_w]
-    return out, lb
-
-
 def order_corners(corners: np.ndarray) -> np.ndarray:
     """Return 4 points as top-left, top-right, bottom-right, bottom-left.
 

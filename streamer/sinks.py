@@ -18,8 +18,6 @@ import av
 import cv2
 import numpy as np
 
-from streamer.sources import Frame
-
 #: pinyin for the province characters, which cv2.putText cannot draw (overlay only).
 PROVINCE_PINYIN = dict(
     zip(
@@ -127,14 +125,20 @@ class VideoWriter:
         self.stream.options = {"preset": "ultrafast", "crf": "23"}
         self.last_pts = -1
 
-    def write(self, frame: Frame, tracks: Sequence[dict] = (), status: str = "") -> None:
-        """Encode one frame with its overlay at its media time. The frame's own I420 planes
-        are drawn on in place and encoded when they have the video's size."""
-        pts = max(self.last_pts + 1, round(frame.pts * self.rate))
+    def write(
+        self,
+        image: np.ndarray,
+        pts_seconds: float,
+        tracks: Sequence[dict] = (),
+        status: str = "",
+        i420: np.ndarray | None = None,
+    ) -> None:
+        """Encode one frame with its overlay. ``i420`` (the same picture's planes, as decoded)
+        is drawn on in place and encoded when it has the video's size."""
+        pts = max(self.last_pts + 1, round(pts_seconds * self.rate))
         h, w = self.stream.height, self.stream.width
-        i420 = frame.i420
         if i420 is None or i420.shape != (h * 3 // 2, w):
-            i420 = cv2.cvtColor(self._fit(frame.image), cv2.COLOR_BGR2YUV_I420)
+            i420 = cv2.cvtColor(self._fit(image), cv2.COLOR_BGR2YUV_I420)
         annotate(I420Canvas(i420), tracks, status)
         frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
         frame.pts = pts
