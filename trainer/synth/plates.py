@@ -565,7 +565,7 @@ def _draw_us_emblem(c: Canvas, gap: tuple[str, float, float], rng: np.random.Gen
         rng, [(30, 30, 200), (20, 140, 240), (30, 120, 30), (120, 60, 20)][rng.integers(4)], 20
     )
     kind = rng.integers(4)
-    if kind == 0:  # a sun with rays in four bundles
+    if kind == 0:  # a sun with rays all round (New Mexico's Zia)
         cv2.circle(c.image, (int(cx), int(cy)), int(r * 0.45), color, -1, cv2.LINE_AA)
         for a in np.linspace(0, 2 * np.pi, 16, endpoint=False):
             p0 = (int(cx + np.cos(a) * r * 0.55), int(cy + np.sin(a) * r * 0.55))
