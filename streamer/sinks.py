@@ -140,7 +140,7 @@ class VideoWriter:
         if i420 is None or i420.shape != (h * 3 // 2, w):
             i420 = cv2.cvtColor(self._fit(image), cv2.COLOR_BGR2YUV_I420)
         annotate(I420Canvas(i420), tracks, status)
-        frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
+        frame = i420_frame(i420)
         frame.pts = pts
         frame.time_base = 1 / self.rate
         self.last_pts = pts
@@ -164,6 +164,16 @@ class VideoWriter:
             raise SinkError(f"cannot finish video {self.path}: {exc}") from None
         finally:
             self.container.close()
+
+
+def i420_frame(planes: np.ndarray) -> av.VideoFrame:
+    """A frame over the planes' own memory where PyAV can wrap them (a third of a 1080p frame's
+    encoding time in the calling thread was ``from_ndarray``'s copy, 2.5 ms); x264 copies the
+    picture while encoding it. PyAV misplaces the chroma of pictures whose height is not a
+    multiple of 4, which are copied."""
+    if planes.flags.c_contiguous and (planes.shape[0] * 2 // 3) % 4 == 0:
+        return av.VideoFrame.from_numpy_buffer(planes, format="yuv420p")
+    return av.VideoFrame.from_ndarray(planes, format="yuv420p")
 
 
 @cache

@@ -27,7 +27,7 @@ from streamer.config import Config
 from streamer.detector import Detector
 from streamer.pipeline import Pipeline
 from streamer.recognizer import Recognizer
-from streamer.sinks import CropWriter, EventWriter, I420Canvas, VideoWriter
+from streamer.sinks import CropWriter, EventWriter, I420Canvas, VideoWriter, i420_frame
 from streamer.sources import VideoSource
 from trainer.eval.metrics import score_clip
 
@@ -352,3 +352,14 @@ def test_video_writer_encodes_the_decoded_planes_it_is_given(tmp_path):
     with av.open(str(path)) as container:
         means = [f.to_ndarray(format="gray").mean() for f in container.decode(video=0)]
     assert means[0] > 240 and means[1] < 20
+
+
+@pytest.mark.parametrize("size", [(160, 120), (162, 122)])  # chroma height even, then odd
+def test_video_writer_frames_carry_the_planes_exactly(size):
+    """Wrapped without a copy where PyAV gets the chroma right, copied where it does not: the
+    frame handed to the encoder holds exactly the planes drawn on."""
+    w, h = size
+    planes = np.random.default_rng(0).integers(0, 256, (h * 3 // 2, w), np.uint8)
+    frame = i420_frame(planes)
+    assert (frame.width, frame.height) == (w, h)
+    assert np.array_equal(frame.to_ndarray(), planes)
