@@ -19,7 +19,7 @@ from pathlib import Path
 
 import cv2
 
-from streamer.config import Config, ConfigError, load_config
+from streamer.config import Config, ConfigError, load_config, update_section
 from streamer.geometry import corners_to_box
 from streamer.modelfile import ModelError
 from streamer.sinks import SinkError
@@ -73,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a plate's event once N reads in a row agree, not when its track ends",
     )
     run.add_argument(
+        "--region",
+        action="append",
+        dest="regions",
+        help="only plates of this region's formats, reads corrected to fit (nl, de, fr, be, it, "
+        "es, at, br, ar, cn); repeat for several",
+    )
+    run.add_argument(
+        "--min-confidence",
+        type=float,
+        help="voted confidence below which a track gives no plate (default 0.3)",
+    )
+    run.add_argument(
         "--rejected",
         action="store_true",
         default=None,
@@ -124,10 +136,13 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
         ("recognizer", "threads", args.threads),
         ("voting", "updates", args.updates),
         ("voting", "final_reads", args.final_reads),
+        ("voting", "min_confidence", args.min_confidence),
         ("output", "rejected", args.rejected),
     ):
         if value is not None:
             setattr(getattr(config, section), key, value)
+    if args.regions:  # checked as the TOML setting is: an unknown region is a one-line error
+        update_section(config.voting, {"regions": args.regions}, "--region")
     if args.quiet:
         config.output.progress = False
     return config

@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streamer.formats import region_formats
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -102,8 +104,13 @@ class VotingConfig:
     min_read_confidence: float = 0.05
     #: a finished track with a fused confidence below this emits no event.
     min_confidence: float = 0.3
-    #: optional regular expressions a read must fully match (any of them), e.g. per region.
+    #: optional regular expressions a read must fully match (any of them), on letters and
+    #: digits only; a read that misses by confusable characters is corrected to the likeliest
+    #: text that fits (``streamer.formats``).
     formats: list[str] = field(default_factory=list)
+    #: built-in formats by region (``streamer.formats.REGION_FORMATS``: nl, de, fr, be, it, es,
+    #: at, br, ar, cn), added to ``formats``.
+    regions: list[str] = field(default_factory=list)
     #: emit "plate_update" events when a track's voted text changes.
     updates: bool = False
     #: a track's text is final (its event written, no more reads) once this many accepted reads
@@ -155,6 +162,15 @@ def _coerce(value, current, name: str, where: str):
                 raise ConfigError(
                     f"{where}: '{name}' has a bad pattern {pattern!r}: {exc}"
                 ) from None
+        return value
+    if name == "regions":
+        _check_type(value, list, name, where)
+        for region in value:
+            _check_type(region, str, name, where)
+        try:
+            region_formats(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         return value
     if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

@@ -8,6 +8,9 @@ The reads are fused per character position: first the plate length is voted (eac
 is its plate confidence), then, over the reads of that length, the recognizer's per-position
 probability vectors are summed with the same weights and the best character taken at each place.
 One bad read among good ones is outvoted; a read of the wrong length does not shift the others.
+With plate formats (``formats``, ``regions``), each read and the fused text become the likeliest
+text that fits one (``streamer.formats``), and the length is the one whose fitting text is most
+probable.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 
 from streamer.config import VotingConfig
 from streamer.detector import Detection
+from streamer.formats import best_matching_text, region_formats
 from streamer.recognizer import Reading
 
 
@@ -70,13 +74,15 @@ class TrackText:
     rejected: Counter = field(default_factory=Counter)
     #: the text was final before the track ended (its event is written, it is read no more)
     final: bool = False
+    #: plate formats the fused text must fit (none: any text)
+    formats: tuple[re.Pattern, ...] = ()
 
     @property
     def accepted(self) -> list[Read]:
         return [r for r in self.reads if r.rejected is None]
 
     def fused(self) -> tuple[str, float, list[float]]:
-        return fuse_reads([r.reading for r in self.accepted])
+        return fuse_reads([r.reading for r in self.accepted], self.formats)
 
     def is_stable(self, reads: int, min_confidence: float) -> bool:
         """The last ``reads`` accepted reads all say the voted text, confidently enough."""
@@ -95,8 +101,11 @@ class TrackText:
         return max(pool, key=lambda r: r.quality) if pool else None
 
 
-def fuse_reads(readings: list[Reading]) -> tuple[str, float, list[float]]:
-    """Length vote, then confidence-weighted sum of per-position probabilities."""
+def fuse_reads(
+    readings: list[Reading], formats: tuple[re.Pattern, ...] = ()
+) -> tuple[str, float, list[float]]:
+    """Length vote, then confidence-weighted sum of per-position probabilities; with formats,
+    the length and text whose fitting text is most probable."""
     readings = [r for r in readings if r.text]
     if not readings:
         return "", 0.0, []
@@ -104,17 +113,36 @@ def fuse_reads(readings: list[Reading]) -> tuple[str, float, list[float]]:
     lengths: Counter = Counter()
     for r, w in zip(readings, weights):
         lengths[len(r.text)] += w
-    length = lengths.most_common(1)[0][0]
-    same = [(r, w) for r, w in zip(readings, weights) if len(r.text) == length]
-    total = sum(w for _, w in same)
-    probs = sum(r.probs[:length] * w for r, w in same) / total  # (length, classes)
-    probs[:, 0] = 0.0  # inside the voted length there is no end
-    chars = probs.argmax(-1)
-    char_conf = [float(probs[i, c]) for i, c in enumerate(chars)]
-    charset = same[0][0].charset
-    text = "".join(charset[c] for c in chars)
-    length_share = lengths[length] / sum(lengths.values())
-    return text, float(np.prod(char_conf)) * length_share, char_conf
+    charset = readings[0].charset
+    best: tuple[str, float, list[float]] = ("", 0.0, [])
+    for length, weight in lengths.most_common(None if formats else 1):
+        same = [(r, w) for r, w in zip(readings, weights) if len(r.text) == length]
+        probs = sum(r.probs[:length] * w for r, w in same) / sum(w for _, w in same)
+        probs[:, 0] = 0.0  # inside the voted length there is no end
+        if formats:
+            match = best_matching_text(probs, charset, list(formats))
+            if match is None:
+                continue
+            text, char_conf = match
+        else:
+            chars = probs.argmax(-1)
+            text = "".join(charset[c] for c in chars)
+            char_conf = [float(probs[i, c]) for i, c in enumerate(chars)]
+        confidence = float(np.prod(char_conf)) * weight / sum(lengths.values())
+        if not best[0] or confidence > best[1]:
+            best = (text, confidence, char_conf)
+    return best
+
+
+def conform(reading: Reading, formats: list[re.Pattern]) -> Reading | None:
+    """The read as the likeliest text of its length that fits a format, or None."""
+    length = len(reading.text)
+    match = best_matching_text(reading.probs[:length], reading.charset, formats)
+    if match is None:
+        return None
+    text, char_conf = match
+    end = float(reading.probs[length, 0]) if length < len(reading.probs) else 1.0
+    return Reading(text, math.prod(char_conf) * end, char_conf, reading.probs, reading.charset)
 
 
 class ReadScheduler:
@@ -122,14 +150,15 @@ class ReadScheduler:
 
     def __init__(self, config: VotingConfig | None = None):
         self.config = config or VotingConfig()
-        self.formats = [re.compile(f) for f in self.config.formats]
+        patterns = [*self.config.formats, *region_formats(self.config.regions)]
+        self.formats = tuple(re.compile(f) for f in patterns)
         self.texts: dict[int, TrackText] = {}
 
     def wants_read(
         self, track_id: int, detection: Detection, crop: np.ndarray, frame: int
     ) -> float | None:
         """The view's quality if this track should be read now, else None."""
-        state = self.texts.setdefault(track_id, TrackText())
+        state = self.texts.setdefault(track_id, TrackText(formats=self.formats))
         if state.final or len(state.reads) >= self.config.max_reads:
             return None
         if frame - state.last_read_frame < self.config.cooldown:
@@ -146,8 +175,14 @@ class ReadScheduler:
     def add(
         self, track_id: int, reading: Reading, frame: int, quality: float, detection: Detection
     ) -> Read:
-        state = self.texts.setdefault(track_id, TrackText())
+        state = self.texts.setdefault(track_id, TrackText(formats=self.formats))
         reason = self.rejection(reading)
+        if reason is None and self.formats:
+            fitted = conform(reading, list(self.formats))
+            if fitted is None:
+                reason = "no format match"
+            else:
+                reading = fitted
         read = Read(reading, frame, quality, detection, reason)
         state.reads.append(read)
         state.last_read_frame = frame
@@ -162,8 +197,6 @@ class ReadScheduler:
             return "no text"
         if reading.confidence < self.config.min_read_confidence:
             return "low confidence"
-        if self.formats and not any(f.fullmatch(reading.text) for f in self.formats):
-            return "no format match"
         return None
 
     def pop(self, track_id: int) -> TrackText | None:

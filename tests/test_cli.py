@@ -54,6 +54,8 @@ ERRORS = {
     "string for a list": lambda tmp: with_config(tmp, "[voting]\nformats = 'A'"),
     "bad format regex": lambda tmp: with_config(tmp, "[voting]\nformats = ['[']"),
     "text for a number": lambda tmp: with_config(tmp, "[voting]\ncooldown = 'x'"),
+    "unknown region in the config": lambda tmp: with_config(tmp, "[voting]\nregions = ['xx']"),
+    "unknown region": lambda tmp: ["run", CLIP, "--region", "nl", "--region", "xx"],
     "missing config": lambda tmp: ["run", CLIP, "--config", tmp / "none.toml"],
     "unwritable events": lambda tmp: ["run", CLIP, "--events", "/proc/x/y.jsonl"],
     "unwritable video": lambda tmp: ["run", CLIP, "--output", "/proc/x/out.mp4"],
@@ -165,6 +167,7 @@ def test_config_file_and_flags(tmp_path):
     path = write(
         tmp_path / "c.toml",
         '[source]\ntimeout = 2\nmax_reconnects = 5\n[voting]\nformats = ["[A-Z]+[0-9]+"]\n'
+        'regions = ["de"]\n'
         '[detector]\nmodel = "/models/d.onnx"\ninput_size = [640, 384]\n',
     )
     config = load_config(path)
@@ -174,8 +177,13 @@ def test_config_file_and_flags(tmp_path):
     assert config.detector.model == Path("/models/d.onnx")
     assert config.detector.input_size == (640, 384)
     # flags win over the file
-    args = build_parser().parse_args(["run", "x.mp4", "--max-reconnects", "1", "--threads", "3"])
+    assert config.voting.regions == ["de"]
+    args = build_parser().parse_args(
+        ["run", "x.mp4", "--max-reconnects", "1", "--threads", "3", "--region", "nl", "--region",
+         "be", "--min-confidence", "0.5"]
+    )  # fmt: skip
     config = apply_run_flags(config, args)
+    assert config.voting.regions == ["nl", "be"] and config.voting.min_confidence == 0.5
     assert config.source.max_reconnects == 1
     assert config.detector.workers == config.recognizer.threads == 3
     assert config.detector.threads == 1  # each detection on one thread: they run side by side

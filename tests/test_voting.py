@@ -1,5 +1,7 @@
 """Read scheduling and per-character voting, on hand-made readings over a small charset."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -95,14 +97,39 @@ def test_empty_reads_do_not_vote():
 
 
 def test_rejection_reasons():
-    scheduler = ReadScheduler(VotingConfig(min_read_confidence=0.2, formats=[r"[A-C]{2}[1-3]+"]))
-    assert scheduler.rejection(reading("AB12")) is None
-    assert scheduler.rejection(reading("")) == "no text"
-    assert scheduler.rejection(reading("AB12", char_conf=0.3)) == "low confidence"
-    assert scheduler.rejection(reading("A1B2")) == "no format match"
+    scheduler = ReadScheduler(
+        VotingConfig(min_read_confidence=0.2, formats=[r"[A-C]{2}[1-3]+"], cooldown=0)
+    )
+    reads = [reading("AB12"), reading(""), reading("AB12", char_conf=0.3), reading("A1B2")]
+    reasons = [scheduler.add(1, r, i, 1.0, detection()).rejected for i, r in enumerate(reads)]
+    # "A1B2" is two confident characters away from the format: no fitting text is near it
+    assert reasons == [None, "no text", "low confidence", "no format match"]
     # any one of several formats is enough
     scheduler = ReadScheduler(VotingConfig(formats=[r"[A-C]{2}[1-3]+", r"[1-3]{4}"]))
-    assert scheduler.rejection(reading("1231")) is None
+    assert scheduler.add(1, reading("1231"), 0, 1.0, detection()).rejected is None
+
+
+def test_a_read_one_confusable_character_off_a_format_is_corrected():
+    """The recognizer saw a B where the format wants a digit, and gave the 1 a fair chance."""
+    probs = reading("ABB2").probs.copy()
+    probs[2] = 0.01
+    probs[2, CHARSET.index("B")], probs[2, CHARSET.index("1")] = 0.55, 0.4
+    scheduler = ReadScheduler(VotingConfig(formats=[r"[A-C]{2}[1-3]+"]))
+    read = scheduler.add(1, reading_from_probs(probs, CHARSET), 0, 1.0, detection())
+    assert read.rejected is None
+    assert read.reading.text == "AB12" and read.reading.char_confidences[2] == pytest.approx(0.4)
+    assert scheduler.pop(1).fused()[0] == "AB12"
+
+
+def test_formats_choose_the_plate_length():
+    """Most reads double the last character (a cut-off edge); only the shorter length fits."""
+    reads = [reading("AB123", 0.95)] * 3 + [reading("AB12", 0.8)] * 2
+    assert fuse_reads(reads)[0] == "AB123"
+    text, confidence, char_conf = fuse_reads(reads, (re.compile("[A-C]{2}[1-3]{2}"),))
+    assert text == "AB12" and len(char_conf) == 4
+    assert confidence == pytest.approx(0.8**4 * (2 * 0.8**4 * 0.95) / (
+        3 * 0.95**5 * 0.95 + 2 * 0.8**4 * 0.95), rel=1e-4)  # fmt: skip
+    assert fuse_reads(reads, (re.compile("C+"),)) == ("", 0.0, [])
 
 
 def test_rejected_reads_are_kept_but_do_not_vote(crop):

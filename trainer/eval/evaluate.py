@@ -116,8 +116,11 @@ def scene_groups(root: Path, split: str) -> dict[str, tuple[list, float]]:
     return groups
 
 
-def clip_events(video: Path, detector: Detector, recognizer: Recognizer) -> list[dict]:
-    """Run the whole pipeline on one clip (no video output) and return its plate events."""
+def clip_events(
+    video: Path, detector: Detector, recognizer: Recognizer, regions: list[str] | None = None
+) -> list[dict]:
+    """Run the whole pipeline on one clip (no video output), with the formats of ``regions``
+    if given, and return its plate events."""
     from streamer.config import Config
     from streamer.pipeline import Pipeline
     from streamer.sinks import CropWriter, EventWriter
@@ -127,6 +130,7 @@ def clip_events(video: Path, detector: Detector, recognizer: Recognizer) -> list
     events = EventWriter(None)
     events.write = collected.append
     config = Config()
+    config.voting.regions = list(regions or [])
     detector.score_threshold = detector.spec["score_threshold"]  # the pipeline lowers it per run
     Pipeline(
         VideoSource(str(video), config.source),
@@ -155,12 +159,14 @@ def video_clips(root: Path, samples: Path) -> list[tuple[str, Path, list[str]]]:
     return clips
 
 
-def eval_videos(detector: Detector, recognizer: Recognizer, root: Path) -> dict[str, dict]:
+def eval_videos(
+    detector: Detector, recognizer: Recognizer, root: Path, regions: list[str] | None = None
+) -> dict[str, dict]:
     """Per clip: labelled plates read exactly by some event, missed ones, and false reads."""
     samples = Path(__file__).resolve().parents[2] / "sample_videos"
     out = {}
     for name, path, plates in video_clips(root, samples):
-        texts = [e["text"] for e in clip_events(path, detector, recognizer)]
+        texts = [e["text"] for e in clip_events(path, detector, recognizer, regions)]
         score = score_clip(texts, plates)
         out[name] = {
             "labelled": len(plates),
@@ -187,7 +193,7 @@ def run_eval(args: argparse.Namespace) -> int:
         for name, (items, iou) in scene_groups(root, args.split).items():
             results[name] = eval_scenes(detector, recognizer, items, iou) | {"iou": iou}
     if "videos" in args.groups:
-        videos = eval_videos(detector, recognizer, root)
+        videos = eval_videos(detector, recognizer, root, args.region)
         results["videos-total"] = {
             "n": sum(v["labelled"] for v in videos.values()),
             "accuracy": round(
@@ -246,5 +252,10 @@ def register(sub) -> None:
     )
     p.add_argument("--detector", help="detector ONNX (default: embedded)")
     p.add_argument("--recognizer", help="recognizer ONNX (default: embedded)")
+    p.add_argument(
+        "--region",
+        action="append",
+        help="clips are run with this region's plate formats (as 'platestream run --region')",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_eval)
