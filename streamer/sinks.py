@@ -120,7 +120,7 @@ class VideoWriter:
             raise SinkError(f"cannot write video to {path}: {exc}") from None
         self.rate = Fraction(fps).limit_denominator(1001)
         self.stream = self.container.add_stream("libx264", rate=self.rate)
-        self.stream.width, self.stream.height = size[0] - size[0] % 2, size[1] - size[1] % 2
+        self._set_size(*size)
         self.stream.pix_fmt = "yuv420p"
         self.stream.options = {"preset": "ultrafast", "crf": "23"}
         self.last_pts = -1
@@ -136,6 +136,8 @@ class VideoWriter:
         """Encode one frame with its overlay. ``i420`` (the same picture's planes, as decoded)
         is drawn on in place and encoded when it has the video's size."""
         pts = max(self.last_pts + 1, round(pts_seconds * self.rate))
+        if self.last_pts < 0:  # the first frame sets the size: a rotated video's is turned
+            self._set_size(image.shape[1], image.shape[0])
         h, w = self.stream.height, self.stream.width
         if i420 is None or i420.shape != (h * 3 // 2, w):
             i420 = cv2.cvtColor(self._fit(image), cv2.COLOR_BGR2YUV_I420)
@@ -148,6 +150,9 @@ class VideoWriter:
             self.container.mux(self.stream.encode(frame))
         except (OSError, av.error.FFmpegError) as exc:
             raise SinkError(f"cannot write video to {self.path}: {exc}") from None
+
+    def _set_size(self, width: int, height: int) -> None:
+        self.stream.width, self.stream.height = width - width % 2, height - height % 2
 
     def _fit(self, image: np.ndarray) -> np.ndarray:
         """The frame at the video's size: trimmed to even sides, or scaled when a live stream

@@ -37,7 +37,8 @@ LIMITED_RANGES = (0, 1)
 
 
 def frame_pixels(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray | None]:
-    """The frame's pixels as BGR and, where it is I420 already, its I420 planes too.
+    """The frame's pixels as BGR, turned upright, and, where it is I420 already and needs no
+    turning, its I420 planes too.
 
     For the common case, limited-range BT.601 yuv420p with even sides, OpenCV's conversion of
     the planes gives the same pixels (within 3 levels) as swscale's ``bgr24`` in a third of the
@@ -46,6 +47,10 @@ def frame_pixels(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray | None]:
     instead of converting the BGR frame back. Any other frame is left to swscale, which knows
     every format.
     """
+    if frame.rotation:  # a phone's portrait or upside-down video, turned as players show it
+        return np.ascontiguousarray(
+            np.rot90(frame.to_ndarray(format="bgr24"), frame.rotation // 90)
+        ), None
     if (
         frame.format.name == "yuv420p"
         and frame.width % 2 == 0

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,3 +91,24 @@ def loose_config(tmp_path: Path) -> Path:
     path = tmp_path / "loose.toml"
     path.write_text("[voting]\nmin_confidence = 0.0\n", encoding="utf-8")
     return path
+
+
+def sideways_copy(src: Path, dst: Path, turns: int, frames: int | None = None) -> Path:
+    """``src`` stored turned by ``turns`` quarter turns clockwise, with the display rotation that
+    turns it back: how phones store portrait and upside-down video."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = None
+        for i, frame in enumerate(inp.decode(video=0)):
+            if i == frames:
+                break
+            coded = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="bgr24"), -turns))
+            if stream is None:
+                stream = out.add_stream("libx264", rate=25)
+                stream.height, stream.width = coded.shape[:2]
+                stream.pix_fmt = "yuv420p"
+                stream.set_display_rotation(90 * turns)
+            picture = av.VideoFrame.from_ndarray(coded, format="bgr24")
+            picture.pts = i
+            out.mux(stream.encode(picture))
+        out.mux(stream.encode(None))
+    return dst

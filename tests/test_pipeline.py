@@ -22,6 +22,7 @@ from conftest import (
     read_events,
     run_cli,
     sample,
+    sideways_copy,
 )
 
 from streamer.config import Config
@@ -364,6 +365,20 @@ def test_video_writer_frames_carry_the_planes_exactly(size):
     frame = i420_frame(planes)
     assert (frame.width, frame.height) == (w, h)
     assert np.array_equal(frame.to_ndarray(), planes)
+
+
+@pytest.mark.slow
+def test_a_video_stored_sideways_is_read_and_written_upright(tmp_path):
+    """A phone stores portrait video sideways with a display rotation: the plate is read as
+    players show it, and the annotated video is upright too."""
+    truth = json.loads(sample("cn_gate.mp4").with_suffix(".json").read_text())
+    turned = sideways_copy(sample("cn_gate.mp4"), tmp_path / "sideways.mp4", turns=1)
+    events, out = tmp_path / "events.jsonl", tmp_path / "out.mp4"
+    proc = run_cli("run", turned, "--events", events, "--output", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    texts = [e["text"] for e in read_events(events) if e["type"] == "plate"]
+    assert texts == [t["text"] for t in truth["tracks"]]
+    assert video_facts(out)[2] == (1280, 720)
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run_cli, sample
+from conftest import assert_one_line_error, run_cli, sample, sideways_copy
 
 from streamer.config import SourceConfig
 from streamer.sources import SourceError, VideoSource, frame_pixels, source_kind
@@ -265,3 +265,15 @@ def test_http_live_stream_reconnects_when_it_ends(http_server):
 def test_http_not_found(http_server):
     with pytest.raises(SourceError, match="cannot open .*404"):
         VideoSource(f"{http_server}/nothing.mp4", SourceConfig(timeout=5))
+
+
+@pytest.mark.parametrize("turns", [1, -1, 2])
+def test_rotated_video_is_turned_upright(tmp_path, turns):
+    src = sample("cn_gate.mp4")
+    with av.open(str(src)) as container:
+        upright = next(container.decode(video=0)).to_ndarray(format="bgr24").astype(int)
+    source = VideoSource(str(sideways_copy(src, tmp_path / "turned.mp4", turns, frames=3)))
+    frame = next(source.frames())
+    assert frame.image.shape == upright.shape and frame.i420 is None
+    assert np.abs(frame.image - upright).mean() < 3  # as upright as the encoding allows
+    assert source.size == (upright.shape[1], upright.shape[0])
