@@ -45,7 +45,7 @@ REGION_FORMATS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 #: candidates tried per text, best first, before giving up on a match
-MAX_CANDIDATES = 2000
+MAX_CANDIDATES = 500
 #: a matching text must be at least this probable relative to the plain read
 MIN_RELATIVE_PROBABILITY = 1e-3
 #: characters considered at each position

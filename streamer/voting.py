@@ -76,13 +76,20 @@ class TrackText:
     final: bool = False
     #: plate formats the fused text must fit (none: any text)
     formats: tuple[re.Pattern, ...] = ()
+    #: (reads fused, result): the overlay asks for the text on every frame, reads come seldom
+    _fused: tuple[int, tuple[str, float, list[float]]] = (-1, ("", 0.0, []))
 
     @property
     def accepted(self) -> list[Read]:
         return [r for r in self.reads if r.rejected is None]
 
     def fused(self) -> tuple[str, float, list[float]]:
-        return fuse_reads([r.reading for r in self.accepted], self.formats)
+        if self._fused[0] != len(self.reads):
+            self._fused = (
+                len(self.reads),
+                fuse_reads([r.reading for r in self.accepted], self.formats),
+            )
+        return self._fused[1]
 
     def is_stable(self, reads: int, min_confidence: float) -> bool:
         """The last ``reads`` accepted reads all say the voted text, confidently enough."""
