@@ -1,7 +1,10 @@
 """``platestream bench``: pipeline stage latencies and throughput, or model latencies vs the seed.
 
 The pipeline is run on a video twice, with and without the annotated output, so the cost of
-encoding is visible; stage latencies are medians and 95th percentiles over every frame.
+encoding is visible; stage latencies are medians and 95th percentiles over every frame. Between
+them the video is only decoded, as the reference: the machines are shared and their speed swings
+by a fifth from run to run, and the pipeline's throughput as a share of decoding alone, measured
+in the same minute, swings much less.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,17 +56,31 @@ def run_pipeline(video: Path, with_output: bool):
         return stats, stats.fps, list(source.size or ())
 
 
+def decode_fps(video: Path) -> float:
+    """Frames a second of decoding the video to BGR alone, as the pipeline's source does."""
+    from streamer.sources import VideoSource
+
+    source = VideoSource(str(video))
+    start = time.perf_counter()
+    frames = sum(1 for _ in source.frames())
+    return frames / (time.perf_counter() - start)
+
+
 def bench_pipeline(video: Path, repeat: int = 1) -> list[dict]:
-    """Without and with the annotated video, ``repeat`` times each, alternating so that a burst
-    of load hits both alike: the median throughput, and stage latencies over every frame."""
+    """Without and with the annotated video, and decoding alone, ``repeat`` times each,
+    alternating so that a burst of load hits all alike: the median throughput, its ratio to
+    decoding alone, and stage latencies over every frame."""
     runs: dict[bool, list] = {False: [], True: []}
+    decoding = []
     for _ in range(max(1, repeat)):
         for with_output in runs:
             runs[with_output].append(run_pipeline(video, with_output))
-    return [summarise(video, with_output, done) for with_output, done in runs.items()]
+            decoding.append(decode_fps(video))
+    reference = float(np.median(decoding))
+    return [summarise(video, with_output, done, reference) for with_output, done in runs.items()]
 
 
-def summarise(video: Path, with_output: bool, runs: list) -> dict:
+def summarise(video: Path, with_output: bool, runs: list, decode_fps: float) -> dict:
     stage_ms: dict[str, list] = {}
     for stats, _, _ in runs:
         for name, values in stats.stage_ms.items():
@@ -84,6 +102,8 @@ def summarise(video: Path, with_output: bool, runs: list) -> dict:
         "frames": runs[0][0].frames,
         "fps": round(float(np.median(fps)), 1),
         "fps_runs": fps,
+        "decode_only_fps": round(decode_fps, 1),
+        "share_of_decode_only": round(float(np.median(fps)) / decode_fps, 3),
         "plates": runs[0][0].plates,
         "stages": stages,
     }
@@ -119,7 +139,8 @@ def run_bench(args: argparse.Namespace) -> int:
         for r in results:
             print(
                 f"{r['video']} {r['size']} output video: {r['output_video']}: "
-                f"{r['fps']} fps over {r['frames']} frames (median of runs: {r['fps_runs']})"
+                f"{r['fps']} fps over {r['frames']} frames (median of runs: {r['fps_runs']}), "
+                f"{r['share_of_decode_only']:.3f} of decoding alone ({r['decode_only_fps']} fps)"
             )
             print_rows([{"stage": k, **v} for k, v in r["stages"].items()])
         return 0
