@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import signal
 import sys
 import time
@@ -20,10 +21,12 @@ from pathlib import Path
 import cv2
 
 from streamer.config import Config, ConfigError, load_config, update_section
+from streamer.formats import region_formats
 from streamer.geometry import corners_to_box
 from streamer.modelfile import ModelError
 from streamer.sinks import SinkError
 from streamer.sources import SourceError
+from streamer.voting import conform
 
 USER_ERRORS = (SourceError, ModelError, ConfigError, SinkError, FileNotFoundError)
 
@@ -100,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     read.add_argument("--detector", type=Path)
     read.add_argument("--recognizer", type=Path)
+    read.add_argument(
+        "--region",
+        action="append",
+        dest="regions",
+        help="only plates of this region's formats, reads corrected to fit (as for 'run')",
+    )
     read.set_defaults(func=cmd_read)
 
     bench = sub.add_parser("bench", help="per-stage latency and throughput")
@@ -234,6 +243,10 @@ def cmd_read(args: argparse.Namespace) -> int:
         if args.crops
         else Detector(DetectorConfig(model=args.detector) if args.detector else None)
     )
+    try:
+        formats = [re.compile(f) for f in region_formats(args.regions or [])]
+    except ValueError as exc:
+        raise ConfigError(f"--region: {exc}") from None
     # OpenCV logs its own warning for a missing or broken image: one error line per image is ours
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     status = 0
@@ -245,14 +258,17 @@ def cmd_read(args: argparse.Namespace) -> int:
             status = 2
             continue
         print(
-            json.dumps(read_image(str(path), image, detector, recognizer), ensure_ascii=False),
+            json.dumps(
+                read_image(str(path), image, detector, recognizer, formats), ensure_ascii=False
+            ),
             flush=True,
         )
     return status
 
 
-def read_image(name: str, image, detector, recognizer) -> dict:
-    """One image's plates in the DESIGN.md ``read`` format."""
+def read_image(name: str, image, detector, recognizer, formats: list[re.Pattern]) -> dict:
+    """One image's plates in the DESIGN.md ``read`` format; with formats, only the plates whose
+    read fits one, as the likeliest text that fits."""
     t0 = time.perf_counter()
     if detector is None:
         h, w = image.shape[:2]
@@ -271,6 +287,10 @@ def read_image(name: str, image, detector, recognizer) -> dict:
     t2 = time.perf_counter()
     plates = []
     for det, c, r in zip(dets, corners, readings):
+        if formats:
+            r = conform(r, formats) if r.text else None
+            if r is None:
+                continue
         plates.append({
             "text": r.text,
             "confidence": round(r.confidence, 4),

@@ -160,6 +160,20 @@ def test_read_finds_the_plate_in_a_frame(tmp_path):
     assert inter / union > 0.5
 
 
+def test_read_with_regions_keeps_only_plates_of_their_formats(tmp_path):
+    video = sample("cn_gate.mp4")
+    truth = json.loads(video.with_suffix(".json").read_text())
+    label = max(truth["tracks"][0]["frames"], key=lambda f: f["box"][2] - f["box"][0])
+    path = tmp_path / "frame.png"
+    cv2.imwrite(str(path), frame_of(video, label["frame"]))
+    texts = {}
+    for region in ("cn", "nl"):
+        proc = run_cli("read", path, "--region", region)
+        assert proc.returncode == 0, proc.stderr
+        texts[region] = [p["text"] for p in json.loads(proc.stdout)["plates"]]
+    assert texts == {"cn": [truth["tracks"][0]["text"]], "nl": []}
+
+
 def test_config_file_and_flags(tmp_path):
     from streamer.cli import apply_run_flags, build_parser
     from streamer.config import load_config
