@@ -8,7 +8,8 @@ rewrites, so those are found by the graph path of the node that consumes them
 - recognizer: matrices transposed into ``MatMul`` inputs; dynamic INT8 stores them as int8 +
   scale + zero point, dequantised here, which is close enough to fine-tune from;
 - detector: static INT8 stores weights as ``DequantizeLinear`` of int8 constants, computed
-  here; every BatchNorm is folded into the convolution before it. The folded convolution is
+  here; the stem's kernel is turned back from its space-to-depth form; every BatchNorm is folded
+  into the convolution before it. The folded convolution is
   loaded as is, and its BatchNorm made to add back the folded bias: first as an exact identity,
   then, once real batches have measured each convolution's output statistics, re-parameterised
   (running mean/var = those statistics, gamma/beta compensating) so that it is still exact at
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainer.export import stem_kernel_from_space_to_depth
 from trainer.models.detector import DetectorSpec, PlateDetector
 from trainer.models.recognizer import PlateRecognizer, RecognizerSpec
 
@@ -157,6 +159,8 @@ def detector_from_onnx(path: Path) -> tuple[PlateDetector, DetectorSpec]:
             continue
         conv = _module_path(node.name)
         weights[conv + ".weight"] = init[node.input[1]]
+        if init[node.input[1]].shape[2:] == (2, 2) and modules[conv].kernel_size == (3, 3):
+            weights[conv + ".weight"] = stem_kernel_from_space_to_depth(init[node.input[1]])
         parent, index = conv.rsplit(".", 1)
         bn = f"{parent}.{int(index) + 1}" if index.isdigit() else ""  # conv_bn: conv, BN, ReLU
         if isinstance(modules.get(bn), torch.nn.BatchNorm2d):
