@@ -8,8 +8,8 @@ rewrites, so those are found by the graph path of the node that consumes them
 - recognizer: matrices transposed into ``MatMul`` inputs; dynamic INT8 stores them as int8 +
   scale + zero point, dequantised here, which is close enough to fine-tune from;
 - detector: static INT8 stores weights as ``DequantizeLinear`` of int8 constants, computed
-  here; the stem's kernel is turned back from its space-to-depth form; every BatchNorm is folded
-  into the convolution before it. The folded convolution is
+  here; the rewrites of ``trainer.detector_graph`` are undone; every BatchNorm is folded into
+  the convolution before it. The folded convolution is
   loaded as is, and its BatchNorm made to add back the folded bias: first as an exact identity,
   then, once real batches have measured each convolution's output statistics, re-parameterised
   (running mean/var = those statistics, gamma/beta compensating) so that it is still exact at
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainer.export import stem_kernel_from_space_to_depth
+from trainer.detector_graph import stem_kernel_from_space_to_depth, unmerged_prediction_weights
 from trainer.models.detector import DetectorSpec, PlateDetector
 from trainer.models.recognizer import PlateRecognizer, RecognizerSpec
 
@@ -174,6 +174,7 @@ def detector_from_onnx(path: Path) -> tuple[PlateDetector, DetectorSpec]:
             }
         elif len(node.input) > 2:
             weights[conv + ".bias"] = init[node.input[2]]
+    weights |= unmerged_prediction_weights(init)
     box_scales = [n for n in graph.node if n.op_type == "Mul" and "/head/box" in n.input[0]]
     weights["head.scales"] = np.array([init[n.input[1]] for n in box_scales], np.float32)
     _load(model, weights, path)

@@ -1,0 +1,153 @@
+"""Exact rewrites of an exported detector's ONNX graph that ONNX Runtime runs faster.
+
+Both change how the graph computes, not what: the model, its training and its sidecar stay as
+they are, ``quantize-detector`` applies them to every new INT8 model, and ``rewrite-detector``
+to an existing one. Measured on the embedded INT8 detector at 640x384, one thread, medians of
+interleaved runs: the stem 14.3 -> 13.1 ms, merged prediction convolutions 17.3 -> 15.0 ms (on
+a busier machine).
+
+- The stem, a 3x3 stride-2 convolution on the 3-channel image, becomes SpaceToDepth(2) and a
+  2x2 stride-1 convolution on 12 channels (bit-identical: taps are moved, not mixed; INT8's
+  input quantisation moves behind the SpaceToDepth, which only moves values). ORT's INT8
+  convolution vectorises 12 input channels far better than 3.
+- The head's three FP32 prediction convolutions of a level (score, box, corners), which read
+  the same features, become one convolution with their 13 output channels and a Split (the same
+  dot products, summed in another order: outputs within 2e-4 of an input pixel).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+#: (space-to-depth phase, 2x2 kernel offset) -> the tap of the 3x3 stride-2 kernel it carries:
+#: output row y of a pad-1 stride-2 conv reads input rows 2y-1, 2y, 2y+1, which are phase 1 of
+#: block row y-1 (offset 0) and phases 0 and 1 of block row y (offset 1)
+STEM_TAPS = {(1, 0): 0, (0, 1): 1, (1, 1): 2}
+#: the head's prediction convolutions, in the order their channels are merged
+PREDICTIONS = ("score", "box", "corners")
+
+
+def stem_kernel_to_space_to_depth(kernel: np.ndarray) -> np.ndarray:
+    """(O, C, 3, 3) kernel of a stride-2 pad-1 conv -> the (O, 4C, 2, 2) kernel that computes
+    the same from ONNX ``SpaceToDepth(blocksize=2)`` of its input (channels ordered row phase,
+    column phase, channel), padded at the top and left only."""
+    out_ch, in_ch = kernel.shape[:2]
+    out = np.zeros((out_ch, 4 * in_ch, 2, 2), kernel.dtype)
+    for (row_phase, dy), i in STEM_TAPS.items():
+        for (col_phase, dx), j in STEM_TAPS.items():
+            phase = row_phase * 2 + col_phase
+            out[:, phase * in_ch : (phase + 1) * in_ch, dy, dx] = kernel[:, :, i, j]
+    return out
+
+
+def stem_kernel_from_space_to_depth(kernel: np.ndarray) -> np.ndarray:
+    """The inverse of ``stem_kernel_to_space_to_depth``: the stem's (O, C, 3, 3) kernel."""
+    out_ch, in_ch = kernel.shape[0], kernel.shape[1] // 4
+    out = np.zeros((out_ch, in_ch, 3, 3), kernel.dtype)
+    for (row_phase, dy), i in STEM_TAPS.items():
+        for (col_phase, dx), j in STEM_TAPS.items():
+            phase = row_phase * 2 + col_phase
+            out[:, :, i, j] = kernel[:, phase * in_ch : (phase + 1) * in_ch, dy, dx]
+    return out
+
+
+def rewrite_detector(model: Path, output: Path) -> None:
+    """Both rewrites, each only where it has not been made yet."""
+    import onnx
+
+    proto = onnx.load(str(model))
+    graph = proto.graph
+    if not any(n.op_type == "SpaceToDepth" for n in graph.node):
+        space_to_depth_stem(graph)
+    if any(n.name == f"/model/head/{PREDICTIONS[0]}/Conv" for n in graph.node):
+        merge_prediction_convs(graph)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(output))
+
+
+def space_to_depth_stem(graph) -> None:
+    from onnx import helper, numpy_helper
+
+    image = graph.input[0].name
+    inits = {i.name: i for i in graph.initializer}
+    producers = {out: n for n in graph.node for out in n.output}
+    stem = next(n for n in graph.node if n.op_type == "Conv" and "/stem/" in n.name)
+    reader = stem  # the node that reads the image for the stem: it, or INT8's QuantizeLinear
+    while image not in reader.input:
+        reader = producers[reader.input[0]]
+    weight = stem.input[1] if stem.input[1] in inits else producers[stem.input[1]].input[0]
+    kernel = numpy_helper.to_array(inits[weight])
+    inits[weight].CopyFrom(numpy_helper.from_array(stem_kernel_to_space_to_depth(kernel), weight))
+    for attr, value in (("kernel_shape", [2, 2]), ("strides", [1, 1]), ("pads", [1, 1, 0, 0])):
+        next(a for a in stem.attribute if a.name == attr).ints[:] = value
+    blocks = f"{image}_space_to_depth"
+    reader.input[0] = blocks
+    graph.node.insert(
+        0,
+        helper.make_node(
+            "SpaceToDepth", [image], [blocks], name="stem_space_to_depth", blocksize=2
+        ),
+    )
+
+
+def merge_prediction_convs(graph) -> None:
+    """Per level, the score, box and corner convolutions -> one convolution and a Split whose
+    outputs keep the three convolutions' output names (their consumers are unchanged)."""
+    from onnx import helper, numpy_helper
+
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    params = [f"model.head.{k}.{p}" for p in ("weight", "bias") for k in PREDICTIONS]
+    weight = np.concatenate([inits[f"model.head.{k}.weight"] for k in PREDICTIONS])
+    bias = np.concatenate([inits[f"model.head.{k}.bias"] for k in PREDICTIONS])
+    sizes = np.array([len(inits[f"model.head.{k}.bias"]) for k in PREDICTIONS], np.int64)
+    kept = [i for i in graph.initializer if i.name not in params]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    graph.initializer.extend([
+        numpy_helper.from_array(weight, "model.head.predictions.weight"),
+        numpy_helper.from_array(bias, "model.head.predictions.bias"),
+        numpy_helper.from_array(sizes, "model.head.predictions.split"),
+    ])  # fmt: skip
+    nodes = list(graph.node)
+    for level in sorted(
+        {n.name.split("/")[3] for n in nodes if n.name.startswith("/model/head/score")}
+    ):
+        suffix = level[len("score") :]
+        convs = [
+            next(n for n in nodes if n.name == f"/model/head/{k}{suffix}/Conv") for k in PREDICTIONS
+        ]
+        merged = helper.make_node(
+            "Conv",
+            [convs[0].input[0], "model.head.predictions.weight", "model.head.predictions.bias"],
+            [f"/model/head/predictions{suffix}/Conv_output_0"],
+            name=f"/model/head/predictions{suffix}/Conv",
+        )
+        merged.attribute.extend(convs[0].attribute)
+        split = helper.make_node(
+            "Split",
+            [merged.output[0], "model.head.predictions.split"],
+            [c.output[0] for c in convs],
+            name=f"/model/head/predictions{suffix}/Split",
+            axis=1,
+        )
+        at = min(nodes.index(c) for c in convs)
+        for c in convs:
+            nodes.remove(c)
+        nodes[at:at] = [merged, split]
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
+def unmerged_prediction_weights(init: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The score, box and corner convolutions' weights and biases out of the merged one (torch
+    names), for training from a rewritten model; nothing for a model without it."""
+    if "model.head.predictions.weight" not in init:
+        return {}
+    cuts = np.cumsum(init["model.head.predictions.split"])[:-1]
+    out = {}
+    for param in ("weight", "bias"):
+        parts = np.split(init[f"model.head.predictions.{param}"], cuts)
+        out |= {f"head.{k}.{param}": part for k, part in zip(PREDICTIONS, parts)}
+    return out
