@@ -17,7 +17,7 @@ import numpy as np
 
 #: Built-in formats by region, as texts are compared: letters and digits only, no separators.
 #: Each lists the current series and the older ones still on the road.
-_NL = "BDFGHJKLNPRSTVXZ"  # Dutch series since 1978 use no vowels and no C, M, Q, W, Y
+_NL = "BDFGHJKLMNPRSTVXZ"  # Dutch series since 1978: no vowels, nor C, Q, W, Y (M: motorcycles)
 REGION_FORMATS: dict[str, tuple[str, ...]] = {
     "nl": (
         "[A-Z]{2}[0-9]{2}[0-9]{2}", "[0-9]{2}[0-9]{2}[A-Z]{2}", "[0-9]{2}[A-Z]{2}[0-9]{2}",
