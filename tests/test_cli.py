@@ -133,13 +133,18 @@ def frame_of(video: Path, index: int) -> np.ndarray:
     raise IndexError(index)
 
 
-def test_read_finds_the_plate_in_a_frame(tmp_path):
+def widest_plate_frame(tmp: Path) -> tuple[Path, dict, str]:
+    """The cn_gate frame where its plate is widest, as an image: its path, label and text."""
     video = sample("cn_gate.mp4")
-    truth = json.loads(video.with_suffix(".json").read_text())
-    # the frame where the plate is widest
-    label = max(truth["tracks"][0]["frames"], key=lambda f: f["box"][2] - f["box"][0])
-    path = tmp_path / "frame.png"
+    track = json.loads(video.with_suffix(".json").read_text())["tracks"][0]
+    label = max(track["frames"], key=lambda f: f["box"][2] - f["box"][0])
+    path = tmp / "frame.png"
     cv2.imwrite(str(path), frame_of(video, label["frame"]))
+    return path, label, track["text"]
+
+
+def test_read_finds_the_plate_in_a_frame(tmp_path):
+    path, label, _ = widest_plate_frame(tmp_path)
     proc = run_cli("read", path, tmp_path / "missing.png")
     # a missing image is reported on its own line; the others are still read
     assert proc.returncode == 2
@@ -161,17 +166,13 @@ def test_read_finds_the_plate_in_a_frame(tmp_path):
 
 
 def test_read_with_regions_keeps_only_plates_of_their_formats(tmp_path):
-    video = sample("cn_gate.mp4")
-    truth = json.loads(video.with_suffix(".json").read_text())
-    label = max(truth["tracks"][0]["frames"], key=lambda f: f["box"][2] - f["box"][0])
-    path = tmp_path / "frame.png"
-    cv2.imwrite(str(path), frame_of(video, label["frame"]))
+    path, _, text = widest_plate_frame(tmp_path)
     texts = {}
     for region in ("cn", "nl"):
         proc = run_cli("read", path, "--region", region)
         assert proc.returncode == 0, proc.stderr
         texts[region] = [p["text"] for p in json.loads(proc.stdout)["plates"]]
-    assert texts == {"cn": [truth["tracks"][0]["text"]], "nl": []}
+    assert texts == {"cn": [text], "nl": []}
 
 
 def test_config_file_and_flags(tmp_path):

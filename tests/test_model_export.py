@@ -2,6 +2,7 @@
 must stop the runtime with one clear line."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -160,23 +161,31 @@ def test_fine_tuning_with_frozen_batchnorm_keeps_its_statistics():
         assert not torch.equal(weight, model.head.score.weight)
 
 
+def exported_random_detector(tmp: Path, fp32: Path, int8: Path, rewrite: bool) -> list:
+    """A randomly initialised detector exported to ``fp32`` and quantised to ``int8`` (graph
+    rewritten or not); returns the calibration batches."""
+    from trainer.export import export_detector, quantize_detector_static
+
+    torch.manual_seed(0)
+    spec = DetectorSpec()
+    ckpt = tmp / "detector.pt"
+    torch.save({"spec": spec.to_dict(), "model": PlateDetector(spec).state_dict(), "step": 1}, ckpt)
+    export_detector(ckpt, fp32)
+    calibration = [np.random.default_rng(i).normal(size=(1, 3, 384, 640)).astype(np.float32)
+                   for i in range(3)]  # fmt: skip
+    quantize_detector_static(fp32, int8, calibration, rewrite=rewrite)
+    return calibration
+
+
 def test_static_int8_detector_keeps_its_prediction_convs_fp32_and_its_weights(tmp_path):
     """The INT8 detector quantises the body only (the corners lose precision otherwise), and
     training can still start from it: its weights come back within rounding error."""
     import onnx
 
-    from trainer.export import export_detector, quantize_detector_static
     from trainer.onnx_weights import detector_from_onnx
 
-    torch.manual_seed(0)
-    spec = DetectorSpec()
-    ckpt = tmp_path / "detector.pt"
-    torch.save({"spec": spec.to_dict(), "model": PlateDetector(spec).state_dict(), "step": 1}, ckpt)
     fp32, int8 = tmp_path / "det.onnx", tmp_path / "det.int8.onnx"
-    export_detector(ckpt, fp32)
-    calibration = [np.random.default_rng(i).normal(size=(1, 3, 384, 640)).astype(np.float32)
-                   for i in range(4)]  # fmt: skip
-    quantize_detector_static(fp32, int8, calibration)
+    calibration = exported_random_detector(tmp_path, fp32, int8, rewrite=True)
     int8.with_suffix(".json").write_text(fp32.with_suffix(".json").read_text())
 
     graph = onnx.load(str(int8)).graph
@@ -204,21 +213,13 @@ def test_rewritten_detector_computes_the_same_and_its_weights_come_back(tmp_path
         stem_kernel_from_space_to_depth,
         stem_kernel_to_space_to_depth,
     )
-    from trainer.export import export_detector, quantize_detector_static
     from trainer.onnx_weights import detector_from_onnx
 
     kernel = np.random.default_rng(0).normal(size=(16, 3, 3, 3)).astype(np.float32)
     back = stem_kernel_from_space_to_depth(stem_kernel_to_space_to_depth(kernel))
     assert np.array_equal(back, kernel)
-    torch.manual_seed(0)
-    spec = DetectorSpec()
-    ckpt = tmp_path / "detector.pt"
-    torch.save({"spec": spec.to_dict(), "model": PlateDetector(spec).state_dict(), "step": 1}, ckpt)
     fp32, int8 = tmp_path / "det.onnx", tmp_path / "int8.onnx"
-    export_detector(ckpt, fp32)
-    calibration = [np.random.default_rng(i).normal(size=(1, 3, 384, 640)).astype(np.float32)
-                   for i in range(3)]  # fmt: skip
-    quantize_detector_static(fp32, int8, calibration, rewrite=False)
+    calibration = exported_random_detector(tmp_path, fp32, int8, rewrite=False)
     inputs = [calibration[0], np.random.default_rng(9).normal(size=(1, 3, 256, 320))]
     for plain in (fp32, int8):
         plain.with_suffix(".json").write_text(fp32.with_suffix(".json").read_text())
