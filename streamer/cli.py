@@ -16,12 +16,13 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 
 from streamer.config import Config, ConfigError, load_config, update_section
-from streamer.formats import region_formats
+from streamer.formats import compile_formats
 from streamer.geometry import corners_to_box
 from streamer.modelfile import ModelError
 from streamer.sinks import SinkError
@@ -244,7 +245,7 @@ def cmd_read(args: argparse.Namespace) -> int:
         else Detector(DetectorConfig(model=args.detector) if args.detector else None)
     )
     try:
-        formats = [re.compile(f) for f in region_formats(args.regions or [])]
+        formats = compile_formats([], args.regions or [])
     except ValueError as exc:
         raise ConfigError(f"--region: {exc}") from None
     # OpenCV logs its own warning for a missing or broken image: one error line per image is ours
@@ -266,7 +267,7 @@ def cmd_read(args: argparse.Namespace) -> int:
     return status
 
 
-def read_image(name: str, image, detector, recognizer, formats: list[re.Pattern]) -> dict:
+def read_image(name: str, image, detector, recognizer, formats: Sequence[re.Pattern]) -> dict:
     """One image's plates in the DESIGN.md ``read`` format; with formats, only the plates whose
     read fits one, as the likeliest text that fits."""
     t0 = time.perf_counter()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -62,8 +63,13 @@ def region_formats(regions: list[str]) -> list[str]:
     return [f for r in regions for f in REGION_FORMATS[r.lower()]]
 
 
+def compile_formats(patterns: list[str], regions: list[str]) -> tuple[re.Pattern, ...]:
+    """The given patterns and the named regions' built-in ones, compiled."""
+    return tuple(re.compile(f) for f in [*patterns, *region_formats(regions)])
+
+
 def best_matching_text(
-    probs: np.ndarray, charset: tuple[str, ...], formats: list[re.Pattern]
+    probs: np.ndarray, charset: tuple[str, ...], formats: Sequence[re.Pattern]
 ) -> tuple[str, list[float]] | None:
     """The most probable text of ``len(probs)`` characters that fully matches a format.
 

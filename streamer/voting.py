@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -25,7 +26,7 @@ import numpy as np
 
 from streamer.config import VotingConfig
 from streamer.detector import Detection
-from streamer.formats import best_matching_text, region_formats
+from streamer.formats import best_matching_text, compile_formats
 from streamer.recognizer import Reading
 
 
@@ -127,7 +128,7 @@ def fuse_reads(
         probs = sum(r.probs[:length] * w for r, w in same) / sum(w for _, w in same)
         probs[:, 0] = 0.0  # inside the voted length there is no end
         if formats:
-            match = best_matching_text(probs, charset, list(formats))
+            match = best_matching_text(probs, charset, formats)
             if match is None:
                 continue
             text, char_conf = match
@@ -141,7 +142,7 @@ def fuse_reads(
     return best
 
 
-def conform(reading: Reading, formats: list[re.Pattern]) -> Reading | None:
+def conform(reading: Reading, formats: Sequence[re.Pattern]) -> Reading | None:
     """The read as the likeliest text of its length that fits a format, or None."""
     length = len(reading.text)
     match = best_matching_text(reading.probs[:length], reading.charset, formats)
@@ -157,8 +158,7 @@ class ReadScheduler:
 
     def __init__(self, config: VotingConfig | None = None):
         self.config = config or VotingConfig()
-        patterns = [*self.config.formats, *region_formats(self.config.regions)]
-        self.formats = tuple(re.compile(f) for f in patterns)
+        self.formats = compile_formats(self.config.formats, self.config.regions)
         self.texts: dict[int, TrackText] = {}
 
     def wants_read(
@@ -185,7 +185,7 @@ class ReadScheduler:
         state = self.texts.setdefault(track_id, TrackText(formats=self.formats))
         reason = self.rejection(reading)
         if reason is None and self.formats:
-            fitted = conform(reading, list(self.formats))
+            fitted = conform(reading, self.formats)
             if fitted is None:
                 reason = "no format match"
             else:
