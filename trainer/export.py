@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from streamer.charset import CHARSET
-from trainer.detector_graph import rewrite_detector
+from trainer.detector_graph import rewrite_detector, untie_shared_weights
 from trainer.models.detector import DetectorSpec, ExportedDetector, PlateDetector
 from trainer.models.recognizer import PlateRecognizer, RecognizerSpec, SoftmaxHead
 
@@ -211,13 +211,18 @@ def quantize_detector_static(
             batch = next(self.batches, None)
             return None if batch is None else {"images": batch}
 
-    nodes = detector_nodes_to_quantize(onnx.load(str(onnx_path)).graph)
+    proto = onnx.load(str(onnx_path))
+    untie_shared_weights(proto.graph)
+    nodes = detector_nodes_to_quantize(proto.graph)
     output.parent.mkdir(parents=True, exist_ok=True)
+    untied = output.with_suffix(".untied.onnx")
+    onnx.save(proto, str(untied))
     quantize_static(
-        str(onnx_path), str(output), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+        str(untied), str(output), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
         calibrate_method=CalibrationMethod.MinMax, nodes_to_quantize=nodes,
     )  # fmt: skip
+    untied.unlink()
     if rewrite:
         rewrite_detector(output, output)
     return output
