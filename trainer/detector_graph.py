@@ -9,7 +9,9 @@ a busier machine).
 - The stem, a 3x3 stride-2 convolution on the 3-channel image, becomes SpaceToDepth(2) and a
   2x2 stride-1 convolution on 12 channels (bit-identical: taps are moved, not mixed; INT8's
   input quantisation moves behind the SpaceToDepth, which only moves values). ORT's INT8
-  convolution vectorises 12 input channels far better than 3.
+  convolution vectorises 12 input channels far better than 3. In an INT8 model the
+  SpaceToDepth then moves to after the input's quantisation, where it moves a quarter of the
+  bytes (bit-identical; 0.4 of 10.3 ms).
 - The head's three FP32 prediction convolutions of a level (score, box, corners), which read
   the same features, become one convolution with their 13 output channels and a Split (the same
   dot products, summed in another order: outputs within 2e-4 of an input pixel).
@@ -68,6 +70,7 @@ def rewrite_detector(model: Path, output: Path) -> None:
     graph = proto.graph
     if not any(n.op_type == "SpaceToDepth" for n in graph.node):
         space_to_depth_stem(graph)
+    quantize_before_space_to_depth(graph)
     if any(n.name == f"/model/head/{PREDICTIONS[0]}/Conv" for n in graph.node):
         merge_prediction_convs(graph)
     int8_requantized_weights(graph)
@@ -98,6 +101,22 @@ def space_to_depth_stem(graph) -> None:
             "SpaceToDepth", [image], [blocks], name="stem_space_to_depth", blocksize=2
         ),
     )
+
+
+def quantize_before_space_to_depth(graph) -> None:
+    """image -> SpaceToDepth -> QuantizeLinear becomes image -> QuantizeLinear -> SpaceToDepth
+    (the quantisation's scale and zero point are one per tensor)."""
+    s2d = next((n for n in graph.node if n.op_type == "SpaceToDepth"), None)
+    readers = [n for n in graph.node if s2d and s2d.output[0] in n.input]
+    if len(readers) != 1 or readers[0].op_type != "QuantizeLinear":
+        return
+    quantize = readers[0]
+    quantize.input[0], s2d.input[0] = s2d.input[0], f"{s2d.input[0]}_quantized"
+    quantize.output[0], s2d.output[0] = s2d.input[0], quantize.output[0]
+    nodes = [n for n in graph.node if n is not s2d]
+    nodes.insert(nodes.index(quantize) + 1, s2d)
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def untie_shared_weights(graph) -> None:
