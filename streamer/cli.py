@@ -46,7 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         "source", help="file path, rtsp://..., http(s)://..., /dev/videoN or a webcam index"
     )
     run.add_argument("--output", type=Path, help="annotated H.264 video to write")
-    run.add_argument("--events", type=Path, help="plate events JSONL to write ('-': stdout)")
+    run.add_argument(
+        "--events",
+        type=Path,
+        help="plate events JSONL to write ('-': stdout); a live source appends to it, a file's "
+        "run replaces it",
+    )
     run.add_argument("--crops", type=Path, help="folder for evidence crops")
     run.add_argument(
         "--realtime", action="store_true", default=None, help="pace a file at its frame rate"
@@ -188,8 +193,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     detector = Detector(config.detector)
     recognizer = Recognizer(config.recognizer)
     source = VideoSource(args.source, config.source)
-    events = EventWriter(config.output.events)
-    crops = CropWriter(config.output.crops)
+    events = EventWriter(config.output.events, append=source.live)
+    crops = CropWriter(config.output.crops, time.strftime("%Y%m%d-%H%M%S-") if source.live else "")
     video = None
     if config.output.output:
         size = source.size or (1280, 720)

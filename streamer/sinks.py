@@ -37,9 +37,13 @@ def ascii_text(text: str) -> str:
 
 
 class EventWriter:
-    """One JSON object a line, flushed per event; ``-`` writes to stdout."""
+    """One JSON object a line, flushed per event; ``-`` writes to stdout.
 
-    def __init__(self, path: Path | None):
+    ``append`` keeps what the file holds: a live camera's run restarted with the same command
+    line must not erase the plates it logged before (a file's run is repeatable, and replaces).
+    """
+
+    def __init__(self, path: Path | None, append: bool = False):
         self.path = path
         self.count = 0
         if path is None:
@@ -49,7 +53,7 @@ class EventWriter:
         else:
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-                self.file = open(path, "w", encoding="utf-8")  # noqa: SIM115
+                self.file = open(path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
             except OSError as exc:
                 raise SinkError(f"cannot write events to {path}: {exc.strerror or exc}") from None
 
@@ -70,10 +74,14 @@ class EventWriter:
 
 
 class CropWriter:
-    """Evidence per event: the rectified plate above the frame region around it, one JPEG."""
+    """Evidence per event: the rectified plate above the frame region around it, one JPEG.
 
-    def __init__(self, folder: Path | None):
-        self.folder = folder
+    ``prefix`` starts every file name: a live run's start time, so that a restarted run, whose
+    track ids start again at 1, does not overwrite the crops its earlier events point to.
+    """
+
+    def __init__(self, folder: Path | None, prefix: str = ""):
+        self.folder, self.prefix = folder, prefix
         if folder is not None:
             try:
                 Path(folder).mkdir(parents=True, exist_ok=True)
@@ -98,7 +106,7 @@ class CropWriter:
         plate_big = cv2.resize(
             plate, (context.shape[1], context.shape[1] * plate.shape[0] // plate.shape[1])
         )
-        path = Path(self.folder) / f"{name}.jpg"
+        path = Path(self.folder) / f"{self.prefix}{name}.jpg"
         cv2.imwrite(str(path), np.vstack([plate_big, context]))
         return str(path)
 

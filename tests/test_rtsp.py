@@ -226,43 +226,58 @@ def test_frozen_server_times_out_and_reconnects(server):
     assert np.all(np.diff([f[1] for f in consumer.frames]) > 0)
 
 
-@pytest.mark.slow
-def test_cli_run_on_rtsp_until_ctrl_c(tmp_path, loose_config):
-    srv = RtspServer(sample("eu_street.mp4")).start()
-    events = tmp_path / "events.jsonl"
-    proc = None
+def run_until_ctrl_c(url: str, tmp: Path, loose_config: Path) -> str:
+    """``platestream run URL`` with events and crops in ``tmp``, stopped by SIGINT after 7 s
+    (two plates are in view from the first frame); its stderr."""
+    proc = subprocess.Popen(
+        platestream_command(
+            "run", url, "--events", tmp / "events.jsonl", "--crops", tmp / "crops",
+            "--max-reconnects", "2", "--config", loose_config,
+        ),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
     try:
-        proc = subprocess.Popen(
-            platestream_command(
-                "run", srv.url, "--events", events, "--max-reconnects", "2",
-                "--config", loose_config,
-            ),
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
-        time.sleep(7)  # two plates are in view from the first frame
+        time.sleep(7)
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
     finally:
-        if proc and proc.poll() is None:
+        if proc.poll() is None:
             proc.kill()
-        srv.kill()
     print(stderr)
     assert proc.returncode in (0, 130), stderr
     assert "Traceback" not in stderr
     assert "SIGINT: finishing" in stderr
     assert "| frames " in stderr and "| dropped " in stderr  # the progress line
-    plates = [e for e in read_events(events) if e["type"] == "plate"]
-    assert len(plates) >= 1, stderr
-    for event in plates:
+    return stderr
+
+
+@pytest.mark.slow
+def test_cli_run_on_rtsp_until_ctrl_c_and_again(tmp_path, loose_config):
+    """A restarted live run appends to the events, and its crops do not overwrite the ones the
+    earlier events point to."""
+    srv = RtspServer(sample("eu_street.mp4")).start()
+    runs = []
+    try:
+        for _ in range(2):
+            run_until_ctrl_c(srv.url, tmp_path, loose_config)
+            runs.append([e for e in read_events(tmp_path / "events.jsonl") if e["type"] == "plate"])
+            time.sleep(1)  # the crops' names carry the run's start time, to the second
+    finally:
+        srv.kill()
+    first, both = runs
+    assert len(first) >= 1 and both[: len(first)] == first and len(both) > len(first)
+    for event in both:
         check_plate_event(event)
         assert event["source"] == srv.url
         assert event["first_wallclock"] and event["last_wallclock"]  # live: arrival times
         assert event["first_wallclock"] <= event["last_wallclock"]
+    crops = [e["crop"] for e in both]
+    assert len(set(crops)) == len(crops) and all(Path(c).is_file() for c in crops)
 
 
 # -- the whole pipeline on a live stream --------------------------------------------------------
