@@ -45,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "source", help="file path, rtsp://..., http(s)://..., /dev/videoN or a webcam index"
     )
-    run.add_argument("--output", type=Path, help="annotated H.264 video to write")
+    run.add_argument(
+        "--output",
+        type=Path,
+        help="annotated H.264 video to write; a live source's earlier one is kept, renamed "
+        "with its time",
+    )
     run.add_argument(
         "--events",
         type=Path,
@@ -186,7 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from streamer.detector import Detector
     from streamer.pipeline import Pipeline
     from streamer.recognizer import Recognizer
-    from streamer.sinks import CropWriter, EventWriter, VideoWriter
+    from streamer.sinks import CropWriter, EventWriter, VideoWriter, move_aside
     from streamer.sources import VideoSource
 
     config = apply_run_flags(load_config(args.config), args)
@@ -197,6 +202,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     crops = CropWriter(config.output.crops, time.strftime("%Y%m%d-%H%M%S-") if source.live else "")
     video = None
     if config.output.output:
+        if source.live and (kept := move_aside(config.output.output)):
+            print(f"the earlier {config.output.output} is kept as {kept}", file=sys.stderr)
         size = source.size or (1280, 720)
         video = VideoWriter(config.output.output, source.fps, size)
     pipeline = Pipeline(source, config, detector, recognizer, events, crops, video)

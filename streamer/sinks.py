@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Sequence
 from fractions import Fraction
 from functools import cache
@@ -109,6 +110,22 @@ class CropWriter:
         path = Path(self.folder) / f"{self.prefix}{name}.jpg"
         cv2.imwrite(str(path), np.vstack([plate_big, context]))
         return str(path)
+
+
+def move_aside(path: Path) -> Path | None:
+    """Rename an existing file to its name + its last modification time, and return the new
+    path: a live run restarted with the same ``--output`` keeps the video recorded before (a
+    video cannot be appended to)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(path.stat().st_mtime))
+    kept = path.with_name(f"{path.stem}-{stamp}{path.suffix}")
+    try:
+        path.rename(kept)
+    except OSError as exc:
+        raise SinkError(f"cannot keep the earlier {path}: {exc.strerror or exc}") from None
+    return kept
 
 
 class VideoWriter:

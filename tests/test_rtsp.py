@@ -21,6 +21,7 @@ import time
 from functools import cache
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from conftest import ROOT, check_plate_event, platestream_command, read_events, sample
@@ -227,12 +228,12 @@ def test_frozen_server_times_out_and_reconnects(server):
 
 
 def run_until_ctrl_c(url: str, tmp: Path, loose_config: Path) -> str:
-    """``platestream run URL`` with events and crops in ``tmp``, stopped by SIGINT after 7 s
+    """``platestream run URL`` with events, crops and video in ``tmp``, stopped by SIGINT after 7 s
     (two plates are in view from the first frame); its stderr."""
     proc = subprocess.Popen(
         platestream_command(
             "run", url, "--events", tmp / "events.jsonl", "--crops", tmp / "crops",
-            "--max-reconnects", "2", "--config", loose_config,
+            "--output", tmp / "annotated.mp4", "--max-reconnects", "2", "--config", loose_config,
         ),
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -258,8 +259,8 @@ def run_until_ctrl_c(url: str, tmp: Path, loose_config: Path) -> str:
 
 @pytest.mark.slow
 def test_cli_run_on_rtsp_until_ctrl_c_and_again(tmp_path, loose_config):
-    """A restarted live run appends to the events, and its crops do not overwrite the ones the
-    earlier events point to."""
+    """A restarted live run appends to the events, its crops do not overwrite the ones the
+    earlier events point to, and the earlier annotated video is kept."""
     srv = RtspServer(sample("eu_street.mp4")).start()
     runs = []
     try:
@@ -278,6 +279,11 @@ def test_cli_run_on_rtsp_until_ctrl_c_and_again(tmp_path, loose_config):
         assert event["first_wallclock"] <= event["last_wallclock"]
     crops = [e["crop"] for e in both]
     assert len(set(crops)) == len(crops) and all(Path(c).is_file() for c in crops)
+    videos = sorted(tmp_path.glob("annotated*.mp4"))
+    assert len(videos) == 2
+    for video in videos:  # each finished by its SIGINT: playable to the end
+        with av.open(str(video)) as container:
+            assert sum(1 for _ in container.decode(video=0)) > 100
 
 
 # -- the whole pipeline on a live stream --------------------------------------------------------
