@@ -77,6 +77,17 @@ def test_recognizer_output_is_a_distribution_per_position(recognizer):
         np.testing.assert_allclose(reading.probs.sum(-1), 1.0, atol=1e-4)
 
 
+def test_a_plate_reads_the_same_whatever_is_read_beside_it(recognizer):
+    """The INT8 model's activation scale is set per run, so by default plates are read one by
+    one: a frame's other plates must not change a plate's read."""
+    image, plates = frame_with_big_plates("mixed_traffic", min_width=60)
+    crops = [recognizer.rectify(image, np.array(c, np.float32)) for _, _, c in plates]
+    crops += [np.full((48, 192, 3), 255, np.uint8), np.zeros((48, 192, 3), np.uint8)]
+    alone = recognizer.recognize(crops[:1])[0]
+    beside = recognizer.recognize(crops)[0]
+    np.testing.assert_array_equal(alone.probs, beside.probs)
+
+
 def test_detector_input_follows_the_frame_and_max_side(detector):
     from streamer.config import DetectorConfig
 
