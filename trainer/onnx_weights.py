@@ -121,13 +121,14 @@ def detector_from_onnx(path: Path) -> tuple[PlateDetector, DetectorSpec]:
     modules = dict(model.named_modules())
     graph, init = _initializers(path)
     weights = {k[len("model.") :]: v for k, v in init.items() if k.startswith("model.")}
-    for node in graph.node:  # the shared head's weights reach its later calls through Identity
-        if node.op_type == "Identity" and node.input[0] in init:
-            init[node.output[0]] = init[node.input[0]]
+    seen = set()
     for node in graph.node:
         if node.op_type != "Conv":
             continue
         conv = _module_path(node.name)
+        if conv in seen:  # a head tower's later levels: the first call holds the weights as
+            continue  # trained, later ones may hold a requantised copy
+        seen.add(conv)
         weights[conv + ".weight"] = init[node.input[1]]
         if init[node.input[1]].shape[2:] == (2, 2) and modules[conv].kernel_size == (3, 3):
             weights[conv + ".weight"] = stem_kernel_from_space_to_depth(init[node.input[1]])
