@@ -251,11 +251,11 @@ def cmd_read(args: argparse.Namespace) -> int:
     from streamer.recognizer import Recognizer
 
     recognizer = Recognizer(RecognizerConfig(model=args.recognizer) if args.recognizer else None)
-    detector = (
-        None
-        if args.crops
-        else Detector(DetectorConfig(model=args.detector) if args.detector else None)
-    )
+    # images are detected one at a time, each on both cores of the machine this is sized for
+    detector_config = DetectorConfig(threads=2, spinning=True)
+    if args.detector:
+        detector_config.model = args.detector
+    detector = None if args.crops else Detector(detector_config)
     try:
         formats = compile_formats([], args.regions or [])
     except ValueError as exc:

@@ -55,6 +55,9 @@ class DetectorConfig:
     nms_iou: float | None = None
     #: ONNX Runtime threads per detection.
     threads: int = 1
+    #: let those threads busy-wait between runs (``streamer.modelfile.open_session``): off in the
+    #: pipeline, which needs the CPU for decoding and encoding; on for ``platestream read``.
+    spinning: bool = False
     #: frames the pipeline detects at once, sharing one session. ORT's intra-op threads scale
     #: poorly on a small model: on 2 cores, two single-threaded runs side by side took 10.3 ms
     #: a frame, one run on two threads 13.5 ms, one on one thread 17.8 ms.

@@ -118,7 +118,7 @@ class Detector:
     def __init__(self, config: DetectorConfig | None = None):
         self.config = config or DetectorConfig()
         self.spec = load_sidecar(self.config.model)
-        self.session = open_session(self.config.model, self.config.threads)
+        self.session = open_session(self.config.model, self.config.threads, self.config.spinning)
         self.input_name = self.session.get_inputs()[0].name
         self.score_threshold = self.config.score_threshold or self.spec["score_threshold"]
         self.nms_iou = self.config.nms_iou or self.spec["nms_iou"]
