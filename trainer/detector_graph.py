@@ -15,11 +15,9 @@ a busier machine).
 - The head's three FP32 prediction convolutions of a level (score, box, corners), which read
   the same features, become one convolution with their 13 output channels and a Split (the same
   dot products, summed in another order: outputs within 2e-4 of an input pixel).
-- Convolutions whose weights reach them quantised twice, at run time (per channel, then per
-  tensor, as an activation: the second and third use of a head tower's shared weights in models
-  quantised before ``untie_shared_weights``), get those per-tensor values as UINT8 constants and
-  their bias as INT32, so ONNX Runtime runs them in its 8-bit kernel instead of in FP32. The
-  weights are the same; the bias rounds to within half a step of the accumulator.
+
+Before quantisation, ``untie_shared_weights`` gives every use of a shared weight its own copy,
+so that every quantised convolution reaches ORT's INT8 kernel.
 """
 
 from __future__ import annotations
@@ -27,8 +25,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from trainer.onnx_constants import constant_tensors
 
 #: (space-to-depth phase, 2x2 kernel offset) -> the tap of the 3x3 stride-2 kernel it carries:
 #: output row y of a pad-1 stride-2 conv reads input rows 2y-1, 2y, 2y+1, which are phase 1 of
@@ -73,7 +69,6 @@ def rewrite_detector(model: Path, output: Path) -> None:
     quantize_before_space_to_depth(graph)
     if any(n.name == f"/model/head/{PREDICTIONS[0]}/Conv" for n in graph.node):
         merge_prediction_convs(graph)
-    int8_requantized_weights(graph)
     onnx.checker.check_model(proto)
     onnx.save(proto, str(output))
 
@@ -136,57 +131,6 @@ def untie_shared_weights(graph) -> None:
     kept = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in copied)]
     del graph.node[:]
     graph.node.extend(kept)
-
-
-def int8_requantized_weights(graph) -> None:
-    from onnx import helper, numpy_helper
-
-    values = constant_tensors(graph)
-    producers = {out: n for n in graph.node for out in n.output}
-    for conv in [n for n in graph.node if n.op_type == "Conv"]:
-        weight_dq = producers.get(conv.input[1])
-        weight_q = producers.get(weight_dq.input[0]) if weight_dq else None
-        if weight_q is None or weight_q.op_type != "QuantizeLinear" or len(conv.input) < 3:
-            continue
-        scale, zero = values[weight_dq.input[1]], values[weight_dq.input[2]]
-        input_scale = values[producers[conv.input[0]].input[1]]
-        bias = np.rint(values[conv.input[2]] / (input_scale * scale)).astype(np.int32)
-        constants = {
-            "weight": (values[weight_dq.input[0]], scale, zero),
-            "bias": (bias, input_scale * scale, np.zeros((), np.int32)),
-        }
-        for role, (q, q_scale, q_zero) in constants.items():
-            name = f"{conv.name}_{role}"
-            graph.initializer.extend([
-                numpy_helper.from_array(q, f"{name}_quantized"),
-                numpy_helper.from_array(np.asarray(q_scale, np.float32), f"{name}_scale"),
-                numpy_helper.from_array(q_zero, f"{name}_zero_point"),
-            ])  # fmt: skip
-            dq = helper.make_node(
-                "DequantizeLinear",
-                [f"{name}_quantized", f"{name}_scale", f"{name}_zero_point"],
-                [name],
-                name=f"{name}_dq",
-            )
-            graph.node.insert(list(graph.node).index(conv), dq)
-        conv.input[1:3] = [f"{conv.name}_weight", f"{conv.name}_bias"]
-    remove_dead_nodes(graph)
-
-
-def remove_dead_nodes(graph) -> None:
-    """Nodes whose outputs nothing reads, and initializers no node reads."""
-    outputs = {o.name for o in graph.output}
-    while True:
-        read = outputs | {name for n in graph.node for name in n.input}
-        dead = [n for n in graph.node if not any(out in read for out in n.output)]
-        if not dead:
-            break
-        for node in dead:
-            graph.node.remove(node)
-    read = {name for n in graph.node for name in n.input}
-    kept = [i for i in graph.initializer if i.name in read]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
 
 
 def merge_prediction_convs(graph) -> None:

@@ -1,10 +1,9 @@
 """Constant folding of quantised ONNX graphs in numpy: the tensors a graph computes from its
 initializers alone, through (de)quantisation and Identity nodes.
 
-Static INT8 stores a weight as int8 -> DequantizeLinear, and a weight shared through an
-Identity as Identity -> QuantizeLinear -> DequantizeLinear; reading those values lets the
-trainer resume from a quantised model (``trainer.onnx_weights``) and lets the graph rewrites
-hand ONNX Runtime constants it can fuse (``trainer.detector_graph``).
+Static INT8 stores a weight as int8 -> DequantizeLinear (and, before the detector's shared
+weights were untied, a shared one as Identity -> QuantizeLinear -> DequantizeLinear); reading
+those values lets the trainer resume from a quantised model (``trainer.onnx_weights``).
 """
 
 from __future__ import annotations

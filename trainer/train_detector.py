@@ -455,11 +455,9 @@ def run_quantize(args) -> int:
 
 REWRITE_NOTE = (
     "rewritten exactly (trainer/detector_graph.py): the stem as SpaceToDepth(2) + 2x2 "
-    "convolution on 12 channels, after the input's quantisation (bit-identical), the "
+    "convolution on 12 channels, after the input's quantisation (bit-identical), and the "
     "score/box/corner convolutions of each level as one convolution + Split (within float "
-    "rounding), and head-tower weights that were requantised at run time as constants with an "
-    "INT32 bias, so they run in INT8 (the same weights; 1 quantum in under 0.5 % of their "
-    "outputs)"
+    "rounding)"
 )
 
 
