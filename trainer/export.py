@@ -215,14 +215,11 @@ def quantize_detector_static(
     untie_shared_weights(proto.graph)
     nodes = detector_nodes_to_quantize(proto.graph)
     output.parent.mkdir(parents=True, exist_ok=True)
-    untied = output.with_suffix(".untied.onnx")
-    onnx.save(proto, str(untied))
     quantize_static(
-        str(untied), str(output), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+        proto, str(output), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
         calibrate_method=CalibrationMethod.MinMax, nodes_to_quantize=nodes,
     )  # fmt: skip
-    untied.unlink()
     if rewrite:
         rewrite_detector(output, output)
     return output

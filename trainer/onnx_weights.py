@@ -27,18 +27,48 @@ import torch
 from trainer.detector_graph import stem_kernel_from_space_to_depth, unmerged_prediction_weights
 from trainer.models.detector import DetectorSpec, PlateDetector
 from trainer.models.recognizer import PlateRecognizer, RecognizerSpec
-from trainer.onnx_constants import constant_tensors
 
 ATTENTION_MODULES = ("self_attn", "multihead_attn")
 
 
 def _initializers(path: Path) -> tuple:
-    """The graph and its constant tensors (quantised weights computed), so a quantised model
-    reads like an FP32 one."""
+    """The graph and its constant tensors, with the (de)quantisation and Identity nodes on
+    constants computed (static INT8 stores a weight as int8 -> DequantizeLinear; a detector
+    quantised before its shared weights were untied stored a shared one as Identity ->
+    QuantizeLinear -> DequantizeLinear), so a quantised model reads like an FP32 one."""
     import onnx
+    from onnx import numpy_helper
 
     graph = onnx.load(str(path)).graph
-    return graph, constant_tensors(graph)
+    init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    fold = {"Identity": lambda x: x, "DequantizeLinear": _dequantize, "QuantizeLinear": _quantize}
+    for node in graph.node:  # in topological order
+        if node.op_type in fold and all(name in init for name in node.input if name):
+            attrs = {a.name: a.i for a in node.attribute}
+            args = [init[name] for name in node.input if name]
+            init[node.output[0]] = fold[node.op_type](*args, **attrs)
+    return graph, init
+
+
+def _channel_shape(x: np.ndarray, scale: np.ndarray, axis: int) -> list[int]:
+    """Broadcast shape of a per-tensor or per-channel (along ``axis``) scale."""
+    shape = [1] * x.ndim
+    if scale.size > 1:  # a quantised bias is one channel a value
+        shape[axis % x.ndim] = -1
+    return shape
+
+
+def _dequantize(q: np.ndarray, scale: np.ndarray, zero=None, axis: int = 1) -> np.ndarray:
+    shape = _channel_shape(q, scale, axis)
+    zero = np.zeros_like(scale) if zero is None else zero.astype(np.float32)
+    return (q.astype(np.float32) - zero.reshape(shape)) * scale.reshape(shape)
+
+
+def _quantize(x: np.ndarray, scale: np.ndarray, zero: np.ndarray, axis: int = 1) -> np.ndarray:
+    shape = _channel_shape(x, scale, axis)
+    info = np.iinfo(zero.dtype)
+    q = np.rint(x / scale.reshape(shape)) + zero.reshape(shape).astype(np.float32)
+    return np.clip(q, info.min, info.max).astype(zero.dtype)
 
 
 def _module_path(node_name: str) -> str:
