@@ -83,6 +83,10 @@ class TrackerConfig:
     #: a detection below the detector's threshold times this still extends a track (ByteTrack's
     #: second pass), but never starts one.
     low_score_factor: float = 0.5
+    #: a weak detection extends a track only where it overlaps the prediction this much (IoU):
+    #: near the threshold sit spurious boxes beside an occluded plate, and one taken by the
+    #: track throws its velocity off so that the plate, back in view, starts a second track.
+    low_score_min_iou: float = 0.3
     #: hits before a track is confirmed (and read).
     confirm_hits: int = 2
     #: frames a confirmed track may go unseen before it ends.

@@ -3,9 +3,10 @@
 State is the box centre, width and height with their velocities (filterpy). Each frame, the
 detections above the detector's threshold are matched first (Hungarian, on a cost mixing IoU
 and centre distance in plate widths), then the weaker ones extend only the tracks still
-unmatched (ByteTrack), so a plate that blurs for a frame keeps its track. The distance gate,
-rather than IoU alone, still matches a small fast plate whose boxes do not overlap between
-frames. Life cycle: tentative -> confirmed (after ``confirm_hits``) -> lost -> removed.
+unmatched, and only where they overlap the prediction (ByteTrack), so a plate that blurs for a
+frame keeps its track. The distance gate, rather than IoU alone, still matches a small fast
+plate whose boxes do not overlap between frames. Life cycle: tentative -> confirmed (after
+``confirm_hits``) -> lost -> removed.
 """
 
 from __future__ import annotations
@@ -107,12 +108,18 @@ class Track:
 
 
 def association_cost(
-    tracks: list[Track], detections: list[Detection], gate: float, size_gate: float
+    tracks: list[Track],
+    detections: list[Detection],
+    gate: float,
+    size_gate: float,
+    min_iou: float = 0.0,
 ) -> np.ndarray:
     """1 - IoU plus the centre distance in plate widths; pairs outside the gate are infeasible,
     and so are pairs whose widths differ by more than ``size_gate`` times: a lost track's
     prediction must not take over the plate of another car that appears where it was heading
-    (a plate grows or shrinks a few per cent a frame, which the filter's size velocity follows)."""
+    (a plate grows or shrinks a few per cent a frame, which the filter's size velocity follows).
+    Pairs overlapping less than ``min_iou`` are infeasible too (the weak pass asks for overlap,
+    as ByteTrack's does, where the distance gate would take any box nearby)."""
     if not tracks or not detections:
         return np.zeros((len(tracks), len(detections)))
     pred = np.stack([t.predicted_box for t in tracks])
@@ -124,6 +131,7 @@ def association_cost(
     dist = np.linalg.norm(pc - dc, axis=-1) / np.maximum(width, 1.0)
     cost = (1 - iou) + 0.5 * dist
     cost[(iou < 0.05) & (dist > gate)] = INFEASIBLE
+    cost[iou < min_iou] = INFEASIBLE
     ratio = (pred[:, None, 2] - pred[:, None, 0]) / np.maximum(
         det[None, :, 2] - det[None, :, 0], 1.0
     )
@@ -171,7 +179,13 @@ class Tracker:
             if self.tracks[i].state != TrackState.TENTATIVE
         ]
         pairs_low, _, _ = assign(
-            association_cost(remaining, low, self.config.gate, self.config.size_gate)
+            association_cost(
+                remaining,
+                low,
+                self.config.gate,
+                self.config.size_gate,
+                self.config.low_score_min_iou,
+            )
         )
         for i, j in pairs_low:
             remaining[i].update(low[j], frame)

@@ -133,6 +133,22 @@ def test_low_score_detections_only_extend_existing_tracks():
     assert track.state == TrackState.LOST and len(tracker.tracks) == 1
 
 
+def test_a_weak_box_beside_an_occluded_plate_does_not_drag_its_track_away():
+    """The sideways cn_gate copy: while the plate was hidden, a weak, wider box beside it
+    extended the track, the filter took its jump for velocity, and the plate, back in view,
+    started a second track (two events for one plate)."""
+    tracker = Tracker(TrackerConfig(), high_score=0.5)
+    seen = [det(100 + 6 * i, 100 + 4 * i) for i in range(10)]
+    run(tracker, [[d] for d in seen])
+    first = id_of(tracker, seen[-1])
+    spurious = det(100 + 6 * 11 + 70, 100 + 4 * 11 + 25, score=0.3, w=125, h=30)
+    run(tracker, [[], [spurious]] + [[]] * 6, start=10)
+    back = det(100 + 6 * 18, 100 + 4 * 18)
+    run(tracker, [[back]], start=18)
+    assert id_of(tracker, back) == first
+    assert len(tracker.tracks) == 1
+
+
 def test_high_score_detections_are_preferred_in_the_first_pass():
     tracker = Tracker(TrackerConfig(), high_score=0.5)
     run(tracker, [[det(100, 100)] for _ in range(3)])
