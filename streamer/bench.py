@@ -46,7 +46,9 @@ def run_pipeline(video: Path, with_output: bool):
     source = VideoSource(str(video), config.source)
     with tempfile.TemporaryDirectory() as tmp:
         writer = (
-            VideoWriter(Path(tmp) / "out.mp4", source.fps, source.size) if with_output else None
+            VideoWriter(Path(tmp) / "out.mp4", source.fps, source.size, config.output.video_crf)
+            if with_output
+            else None
         )
         pipeline = Pipeline(
             source, config, Detector(config.detector), Recognizer(config.recognizer),

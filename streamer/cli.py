@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="plate events JSONL to write ('-': stdout); a live source appends to it, a file's "
         "run replaces it",
     )
+    run.add_argument(
+        "--video-crf",
+        type=int,
+        help="quality of the annotated video: x264's constant rate factor, 0-51, lower is "
+        "better and bigger (default 28)",
+    )
     run.add_argument("--crops", type=Path, help="folder for evidence crops")
     run.add_argument(
         "--realtime", action="store_true", default=None, help="pace a file at its frame rate"
@@ -145,6 +151,7 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
     """Command-line flags win over the TOML file, which wins over the defaults."""
     for section, key, value in (
         ("output", "output", args.output),
+        ("output", "video_crf", args.video_crf),
         ("output", "events", args.events),
         ("output", "crops", args.crops),
         ("source", "realtime", args.realtime),
@@ -205,7 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if source.live and (kept := move_aside(config.output.output)):
             print(f"the earlier {config.output.output} is kept as {kept}", file=sys.stderr)
         size = source.size or (1280, 720)
-        video = VideoWriter(config.output.output, source.fps, size)
+        video = VideoWriter(config.output.output, source.fps, size, config.output.video_crf)
     pipeline = Pipeline(source, config, detector, recognizer, events, crops, video)
 
     def on_signal(signum, _frame):

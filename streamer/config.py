@@ -134,6 +134,10 @@ class VotingConfig:
 @dataclass
 class OutputConfig:
     output: Path | None = None
+    #: x264 constant rate factor of the annotated video (lower: better and bigger). 28 against
+    #: 23 cost 20-25 % less encoding CPU (13.7 against 18.0 ms a 1080p frame, a third of the
+    #: pipeline's) and half the bytes, at 42 dB PSNR on the Hangzhou camera clip, plates as legible.
+    video_crf: int = 28
     events: Path | None = None
     crops: Path | None = None
     #: the progress line on stderr.

@@ -136,8 +136,10 @@ class VideoWriter:
     to annotate and encode), else the BGR frame converted once.
     """
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int]):
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], crf: int = 28):
         self.path = path
+        if not 0 <= crf <= 51:
+            raise SinkError(f"video quality (x264 crf) must be 0-51, not {crf}")
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.container = av.open(str(path), "w")
@@ -147,7 +149,7 @@ class VideoWriter:
         self.stream = self.container.add_stream("libx264", rate=self.rate)
         self._set_size(*size)
         self.stream.pix_fmt = "yuv420p"
-        self.stream.options = {"preset": "ultrafast", "crf": "23"}
+        self.stream.options = {"preset": "ultrafast", "crf": str(crf)}
         self.last_pts = -1
 
     def write(

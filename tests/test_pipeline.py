@@ -328,6 +328,24 @@ def test_video_writer_scales_a_frame_of_another_size(tmp_path):
     assert times == pytest.approx([0, 0.04, 0.08, 0.12])
 
 
+def test_video_writer_quality_setting_reaches_the_encoder(tmp_path):
+    """A lower x264 rate factor gives a bigger, closer video of the same frames."""
+    rng = np.random.default_rng(0)
+    frames = [cv2.GaussianBlur(rng.integers(0, 256, (120, 160, 3), np.uint8), (5, 5), 0)] * 5
+    sizes, errors = {}, {}
+    for crf in (18, 35):
+        path = tmp_path / f"crf{crf}.mp4"
+        writer = VideoWriter(path, 25.0, (160, 120), crf=crf)
+        for i, frame in enumerate(frames):
+            writer.write(frame, i / 25)
+        writer.close()
+        sizes[crf] = path.stat().st_size
+        with av.open(str(path)) as container:
+            first = next(container.decode(video=0)).to_ndarray(format="bgr24").astype(int)
+        errors[crf] = np.abs(first - frames[0]).mean()
+    assert sizes[18] > sizes[35] and errors[18] < errors[35]
+
+
 def test_overlay_drawn_on_i420_planes_keeps_its_colours():
     """The overlay is drawn on the YUV planes that are encoded; decoded back, a green box is
     green and the picture around it is untouched."""
