@@ -23,11 +23,11 @@ import cv2
 
 from streamer.config import Config, ConfigError, load_config, update_section
 from streamer.formats import compile_formats
-from streamer.geometry import corners_to_box
+from streamer.geometry import box_to_corners, corners_to_box
 from streamer.modelfile import ModelError
 from streamer.sinks import SinkError
 from streamer.sources import SourceError
-from streamer.voting import conform
+from streamer.voting import read_plate_crops, read_still
 
 USER_ERRORS = (SourceError, ModelError, ConfigError, SinkError, FileNotFoundError)
 
@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     read.add_argument("--detector", type=Path)
     read.add_argument("--recognizer", type=Path)
+    read.add_argument(
+        "--views",
+        type=int,
+        help="read each plate in N views (the plate as found, then shifted to each side) and "
+        "fuse them (default 3; 1: one read)",
+    )
     read.add_argument(
         "--region",
         action="append",
@@ -257,7 +263,14 @@ def cmd_read(args: argparse.Namespace) -> int:
     from streamer.detector import Detector
     from streamer.recognizer import Recognizer
 
-    recognizer = Recognizer(RecognizerConfig(model=args.recognizer) if args.recognizer else None)
+    recognizer_config = RecognizerConfig()
+    if args.recognizer:
+        recognizer_config.model = args.recognizer
+    if args.views is not None:
+        if args.views < 1:
+            raise ConfigError(f"--views must be 1 or more, not {args.views}")
+        recognizer_config.still_views = args.views
+    recognizer = Recognizer(recognizer_config)
     # images are detected one at a time, each on both cores of the machine this is sized for
     detector_config = DetectorConfig(threads=2, spinning=True)
     if args.detector:
@@ -292,29 +305,25 @@ def read_image(name: str, image, detector, recognizer, formats: Sequence[re.Patt
     t0 = time.perf_counter()
     if detector is None:
         h, w = image.shape[:2]
-        dets, corners = [None], [[[0, 0], [w, 0], [w, h], [0, h]]]
+        dets, corners = [None], [box_to_corners([0, 0, w, h])]
     else:
         dets = detector.detect(image)
         corners = [d.corners for d in dets]
     t1 = time.perf_counter()
-    readings = (
-        recognizer.recognize([image])
+    reads = (
+        read_plate_crops(recognizer, [image], tuple(formats))
         if detector is None
-        else recognizer.read(image, corners)
-        if dets
-        else []
+        else read_still(recognizer, image, corners, tuple(formats))
     )
     t2 = time.perf_counter()
     plates = []
-    for det, c, r in zip(dets, corners, readings):
-        if formats:
-            r = conform(r, formats) if r.text else None
-            if r is None:
-                continue
+    for det, c, (text, confidence, char_confidences) in zip(dets, corners, reads):
+        if formats and not text:
+            continue
         plates.append({
-            "text": r.text,
-            "confidence": round(r.confidence, 4),
-            "char_confidences": [round(x, 4) for x in r.char_confidences],
+            "text": text,
+            "confidence": round(confidence, 4),
+            "char_confidences": [round(x, 4) for x in char_confidences],
             "box": [round(float(v), 1) for v in (det.box if det else corners_to_box(c))],
             "corners": [[round(float(x), 1), round(float(y), 1)] for x, y in c],
             "det_score": round(det.score, 4) if det else None,

@@ -15,6 +15,7 @@ probable.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -27,7 +28,8 @@ import numpy as np
 from streamer.config import VotingConfig
 from streamer.detector import Detection
 from streamer.formats import best_matching_text, compile_formats
-from streamer.recognizer import Reading
+from streamer.geometry import box_to_corners
+from streamer.recognizer import Reading, Recognizer
 
 
 def sharpness(crop: np.ndarray) -> float:
@@ -140,6 +142,50 @@ def fuse_reads(
         if not best[0] or confidence > best[1]:
             best = (text, confidence, char_conf)
     return best
+
+
+def shifted_corners(corners: np.ndarray, fraction: float) -> np.ndarray:
+    """The plate's corners moved along its width by ``fraction`` of it."""
+    c = np.asarray(corners, dtype=np.float32).reshape(4, 2)
+    along = ((c[1] - c[0]) + (c[2] - c[3])) / 2
+    return (c + fraction * along).astype(np.float32)
+
+
+def view_shifts(views: int, step: float) -> list[float]:
+    """0, -step, +step, -2 step, +2 step, ...: ``views`` of them."""
+    sides = itertools.cycle((-1, 1))
+    return [0.0] + [next(sides) * step * (1 + i // 2) for i in range(max(views, 1) - 1)]
+
+
+def read_still(
+    recognizer: Recognizer,
+    image: np.ndarray,
+    corners_list: Sequence[np.ndarray],
+    formats: tuple[re.Pattern, ...] = (),
+) -> list[tuple[str, float, list[float]]]:
+    """Each plate of one still image read in a few views and fused as a track's reads are:
+    where a video gives every plate several frames, a photo gives one, and a character the
+    model is unsure of in one framing is often clear in a slightly shifted one."""
+    shifts = view_shifts(recognizer.config.still_views, recognizer.config.view_shift)
+    crops = [recognizer.rectify(image, shifted_corners(c, s)) for c in corners_list for s in shifts]
+    readings = recognizer.recognize(crops)
+    n = len(shifts)
+    return [fuse_reads(readings[i * n : (i + 1) * n], formats) for i in range(len(corners_list))]
+
+
+def read_plate_crops(
+    recognizer: Recognizer, crops: Sequence[np.ndarray], formats: tuple[re.Pattern, ...] = ()
+) -> list[tuple[str, float, list[float]]]:
+    """Whole-plate crops read as ``read_still`` reads a photo's plates; each crop is first
+    scaled to the model's input (as a single view would be), so the views are shifts of it."""
+    w, h = recognizer.input_size
+    whole = box_to_corners([0, 0, w, h])
+    return [
+        read_still(
+            recognizer, cv2.resize(c, (w, h), interpolation=cv2.INTER_AREA), [whole], formats
+        )[0]
+        for c in crops
+    ]
 
 
 def conform(reading: Reading, formats: Sequence[re.Pattern]) -> Reading | None:

@@ -97,3 +97,41 @@ def test_detector_input_follows_the_frame_and_max_side(detector):
     assert larger.input_size((1920, 1080)) == (960, 544)
     frame, _ = frame_with_big_plates("eu_street")
     assert len(larger.detect(frame)) >= 1
+
+
+def test_still_views_are_the_plate_and_its_shifts_along_its_width():
+    from streamer.voting import shifted_corners, view_shifts
+
+    assert view_shifts(1, 0.03) == [0.0]
+    assert view_shifts(3, 0.03) == [0.0, -0.03, 0.03]
+    assert view_shifts(5, 0.03) == [0.0, -0.03, 0.03, -0.06, 0.06]
+    # a plate tilted by 30 degrees moves along its own top edge, not along the image's x axis
+    angle = np.deg2rad(30)
+    along, down = (
+        np.array([np.cos(angle), np.sin(angle)]),
+        np.array([-np.sin(angle), np.cos(angle)]),
+    )
+    corners = np.array([0 * along, 200 * along, 200 * along + 50 * down, 50 * down]) + 100
+    moved = shifted_corners(corners, 0.1)
+    np.testing.assert_allclose(moved - corners, np.tile(20 * along, (4, 1)), atol=1e-4)
+
+
+def test_a_still_plate_is_read_in_fused_views(recognizer):
+    """One view is the plain read; three views fuse the reads of the plate as found and
+    shifted to each side into one text, the plate's, on the sample frames' large plates."""
+    from dataclasses import replace
+
+    from streamer.voting import read_still
+
+    image, plates = frame_with_big_plates("mixed_traffic", min_width=130)
+    corners = [np.array(c, np.float32) for _, _, c in plates]
+    single = Recognizer(replace(recognizer.config, still_views=1))
+    plain = single.read(image, corners)
+    for (text, _, char_conf), reading in zip(read_still(single, image, corners), plain):
+        assert text == reading.text
+        np.testing.assert_allclose(char_conf, reading.char_confidences, rtol=1e-6)
+    fused = read_still(recognizer, image, corners)
+    assert recognizer.config.still_views == 3
+    assert [text for text, _, _ in fused] == [normalize_text(t) for _, t, _ in plates]
+    for text, confidence, char_conf in fused:
+        assert len(char_conf) == len(text) and 0.0 < confidence <= 1.0

@@ -18,6 +18,7 @@ import numpy as np
 from streamer.config import DetectorConfig, RecognizerConfig
 from streamer.detector import Detector
 from streamer.recognizer import Recognizer
+from streamer.voting import read_plate_crops, read_still
 from trainer.data.ccpd import read_ccpd
 from trainer.data.shared import data_root, read_crops, read_scenes, read_videos, split_of
 from trainer.eval.metrics import (
@@ -35,7 +36,8 @@ def in_split(path: Path, split: str) -> bool:
 
 
 def eval_crops(recognizer: Recognizer, root: Path, split: str) -> dict[str, dict]:
-    """Recognition only: each labelled crop read as a whole plate."""
+    """Recognition only: each labelled crop read as a whole plate, as ``platestream read
+    --crops`` reads it."""
     labels, _ = read_crops(root)
     by_region: dict[str, list] = {}
     for lab in labels:
@@ -44,7 +46,7 @@ def eval_crops(recognizer: Recognizer, root: Path, split: str) -> dict[str, dict
     out = {}
     for region, labs in sorted(by_region.items()):
         crops = [cv2.imread(str(lab.image)) for lab in labs]
-        texts = [r.text for r in recognizer.recognize(crops)]
+        texts = [text for text, _, _ in read_plate_crops(recognizer, crops)]
         expected = [lab.text for lab in labs]
         out[f"crops-{region}"] = {
             "n": len(labs),
@@ -65,13 +67,13 @@ def eval_scenes(
         if image is None:
             continue
         dets = detector.detect(image)
-        reads = recognizer.read(image, [d.corners for d in dets]) if dets else []
+        reads = read_still(recognizer, image, [d.corners for d in dets])
         preds.append(
             (np.array([d.box for d in dets]).reshape(-1, 4), np.array([d.score for d in dets]))
         )
         gts.append(np.array([p[0] for p in plates]).reshape(-1, 4))
         texted = [(p[0], p[1]) for p in plates if p[1]]
-        score = end_to_end_image([(d.box, r.text) for d, r in zip(dets, reads)], texted, iou)
+        score = end_to_end_image([(d.box, r[0]) for d, r in zip(dets, reads)], texted, iou)
         e2e_correct, e2e_labels = e2e_correct + score.correct, e2e_labels + score.labels
         for box, _, corners in plates:
             if corners is not None and dets:
@@ -182,9 +184,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise FileNotFoundError(f"data folder not found: {root}")
     detector = Detector(DetectorConfig(model=Path(args.detector)) if args.detector else None)
-    recognizer = Recognizer(
-        RecognizerConfig(model=Path(args.recognizer)) if args.recognizer else None
-    )
+    recognizer_config = RecognizerConfig(still_views=args.views)
+    if args.recognizer:
+        recognizer_config.model = Path(args.recognizer)
+    recognizer = Recognizer(recognizer_config)
     results: dict[str, dict] = {}
     t0 = time.time()
     if "crops" in args.groups:
@@ -256,6 +259,12 @@ def register(sub) -> None:
         "--region",
         action="append",
         help="clips are run with this region's plate formats (as 'platestream run --region')",
+    )
+    p.add_argument(
+        "--views",
+        type=int,
+        default=RecognizerConfig.still_views,
+        help="views a crop or a scene's plate is read in, as 'platestream read --views'",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_eval)
