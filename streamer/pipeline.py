@@ -217,7 +217,7 @@ class Pipeline:
         while (taken := self._take_frame())[1] is not END:
             seq, frame = taken
             t0 = time.perf_counter()
-            detections = self.detector.detect(frame.image)
+            detections = self.detector.detect_frame(frame)
             self._time("detect", t0)
             self.detected_q.put((seq, frame, detections))
         with self.take_lock:
@@ -284,7 +284,7 @@ class Pipeline:
                     f"fps {self.stats.fps:5.1f}  frame {frame.index}  drops {self.stats.dropped}  "
                     f"tracks {self.stats.active_tracks}  plates {self.stats.plates}"
                 )
-                self.video.write(frame.image, frame.pts, overlay, status, frame.i420)
+                self.video.write(frame.bgr, frame.pts, overlay, status, frame.i420)
                 self._time("encode", t0)
         finally:
             self.video.close()  # what was written stays playable, whatever stopped the run
@@ -301,7 +301,7 @@ class Pipeline:
         """Read the confirmed tracks whose view improved, in one recognizer batch."""
         chosen: list[tuple[Track, np.ndarray, float]] = []
         for track in self.tracker.confirmed():
-            crop = self.recognizer.rectify(frame.image, track.detection.corners)
+            crop = self.recognizer.rectify_frame(frame, track.detection.corners)
             quality = self.scheduler.wants_read(track.id, track.detection, crop, frame.index)
             if quality is not None:
                 chosen.append((track, crop, quality))

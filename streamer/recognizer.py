@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from streamer.charset import decode_probs
 from streamer.config import RecognizerConfig
-from streamer.geometry import rectify
+from streamer.geometry import rectify, rectify_i420
+
+if TYPE_CHECKING:
+    from streamer.sources import Frame
 from streamer.modelfile import load_sidecar, normalize_image, open_session
 
 
@@ -66,6 +70,12 @@ class Recognizer:
 
     def rectify(self, frame_bgr: np.ndarray, corners: np.ndarray) -> np.ndarray:
         return rectify(frame_bgr, corners, self.input_size)
+
+    def rectify_frame(self, frame: Frame, corners: np.ndarray) -> np.ndarray:
+        """The plate of a decoded frame, from its I420 planes where it has them."""
+        if frame.i420 is None:
+            return self.rectify(frame.image, corners)
+        return rectify_i420(frame.i420, corners, self.input_size)
 
     def recognize(self, crops: list[np.ndarray]) -> list[Reading]:
         readings: list[Reading] = []

@@ -154,19 +154,25 @@ class VideoWriter:
 
     def write(
         self,
-        image: np.ndarray,
+        image: np.ndarray | None,
         pts_seconds: float,
         tracks: Sequence[dict] = (),
         status: str = "",
         i420: np.ndarray | None = None,
     ) -> None:
         """Encode one frame with its overlay. ``i420`` (the same picture's planes, as decoded)
-        is drawn on in place and encoded when it has the video's size."""
+        is drawn on in place and encoded when it has the video's size; ``image`` may then be
+        None (the planes stand for it)."""
         pts = max(self.last_pts + 1, round(pts_seconds * self.rate))
-        if self.last_pts < 0:  # the first frame sets the size: a rotated video's is turned
+        if image is None:  # the planes stand for the picture
+            if self.last_pts < 0:
+                self._set_size(i420.shape[1], i420.shape[0] * 2 // 3)
+        elif self.last_pts < 0:  # the first frame sets the size: a rotated video's is turned
             self._set_size(image.shape[1], image.shape[0])
         h, w = self.stream.height, self.stream.width
         if i420 is None or i420.shape != (h * 3 // 2, w):
+            if image is None:
+                image = cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
             i420 = cv2.cvtColor(self._fit(image), cv2.COLOR_BGR2YUV_I420)
         annotate(I420Canvas(i420), tracks, status)
         frame = i420_frame(i420)

@@ -36,16 +36,15 @@ BT601_COLORSPACES = (2, 5, 6)
 LIMITED_RANGES = (0, 1)
 
 
-def frame_pixels(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray | None]:
-    """The frame's pixels as BGR, turned upright, and, where it is I420 already and needs no
-    turning, its I420 planes too.
+def frame_pixels(frame: av.VideoFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The frame's pixels: (None, its I420 planes) where it is I420 already and needs no
+    turning, else (BGR turned upright, None).
 
-    For the common case, limited-range BT.601 yuv420p with even sides, OpenCV's conversion of
-    the planes gives the same pixels (within 3 levels) as swscale's ``bgr24`` in a third of the
-    time (1.2 against 3.9 ms for a 1080p frame, which was over half of the decode stage), and
-    the planes are kept: the annotated video draws on them and encodes them as they are,
-    instead of converting the BGR frame back. Any other frame is left to swscale, which knows
-    every format.
+    For the common case, limited-range BT.601 yuv420p with even sides, the planes are all the
+    pipeline needs: the detector scales them before converting, a plate is rectified from them,
+    and the annotated video draws on them and encodes them as they are. ``Frame.image`` converts
+    them with OpenCV (the same pixels within 3 levels as swscale's ``bgr24`` in a third of the
+    time) only if asked. Any other frame is left to swscale, which knows every format.
     """
     if frame.rotation:  # a phone's portrait or upside-down video, turned as players show it
         return np.ascontiguousarray(
@@ -58,8 +57,7 @@ def frame_pixels(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray | None]:
         and frame.colorspace in BT601_COLORSPACES
         and frame.color_range in LIMITED_RANGES
     ):
-        planes = frame.to_ndarray()
-        return cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420), planes
+        return None, frame.to_ndarray()
     return frame.to_ndarray(format="bgr24"), None
 
 
@@ -69,7 +67,6 @@ class SourceError(RuntimeError):
 
 @dataclass
 class Frame:
-    image: np.ndarray  # BGR, HxWx3 uint8
     index: int  # decoded frames so far, from 0
     pts: float  # media time in seconds from stream start
     wallclock: float | None  # time.time() at arrival, for live sources
@@ -78,6 +75,22 @@ class Frame:
     #: the decoded I420 planes, (H*3/2)xW uint8, where the stream was limited-range BT.601
     #: yuv420p; the annotated video draws on them in place
     i420: np.ndarray | None = None
+    #: BGR, HxWx3 uint8: given where there are no planes, else converted on first use
+    bgr: np.ndarray | None = None
+
+    @property
+    def image(self) -> np.ndarray:
+        """The frame as BGR. Where only planes were decoded, the conversion (1.2-2.3 ms for a
+        1080p frame) is paid by the few frames that need it, such as an evidence crop's."""
+        if self.bgr is None:
+            self.bgr = cv2.cvtColor(self.i420, cv2.COLOR_YUV2BGR_I420)
+        return self.bgr
+
+    @property
+    def size(self) -> tuple[int, int]:
+        if self.bgr is not None:
+            return self.bgr.shape[1], self.bgr.shape[0]
+        return self.i420.shape[1], self.i420.shape[0] * 2 // 3
 
 
 @dataclass
@@ -242,16 +255,16 @@ class VideoSource:
                     # spacing from the previous frame, so that media time always increases
                     base = frame.time - expected
                 last = frame.time - base if frame.time is not None else expected
-                image, i420 = frame_pixels(frame)
-                self.size = (image.shape[1], image.shape[0])
+                bgr, i420 = frame_pixels(frame)
                 out = Frame(
-                    image=image,
+                    bgr=bgr,
                     i420=i420,
                     index=self.stats.frames,
                     pts=pts_offset + last,
                     wallclock=time.time() if self.live else None,
                     segment=self.stats.reconnects,
                 )
+                self.size = out.size
                 self.stats.frames += 1
                 yield out
 

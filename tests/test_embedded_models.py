@@ -88,6 +88,31 @@ def test_a_plate_reads_the_same_whatever_is_read_beside_it(recognizer):
     np.testing.assert_array_equal(alone.probs, beside.probs)
 
 
+@pytest.mark.parametrize("clip", ["mixed_traffic", "cn_gate"])
+def test_detector_finds_the_same_plates_in_the_decoded_planes(detector, clip):
+    """The pipeline detects on a frame's I420 planes, scaled before conversion: the plates
+    found are the ones found in the frame converted to BGR first."""
+    import cv2
+
+    image, _ = frame_with_big_plates(clip)
+    with av.open(str(SAMPLES / f"{clip}.mp4")) as container:
+        planes = next(
+            f.to_ndarray()
+            for f in container.decode(video=0)
+            if np.array_equal(f.to_ndarray(format="bgr24"), image)
+        )
+    from_bgr = detector.detect(cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420))
+    from_planes = detector.detect_i420(planes)
+    assert len(from_planes) == len(from_bgr) >= 1
+    ious = box_iou(np.stack([d.box for d in from_bgr]), np.stack([d.box for d in from_planes]))
+    assert (ious.max(1) > 0.9).all()
+    # a 300x360 frame scales to 533x640: the chroma planes cannot follow, the BGR path is taken
+    crop = np.ascontiguousarray(cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420)[:360, :300])
+    odd = cv2.cvtColor(crop, cv2.COLOR_BGR2YUV_I420)
+    expected = [d.box for d in detector.detect(cv2.cvtColor(odd, cv2.COLOR_YUV2BGR_I420))]
+    np.testing.assert_array_equal([d.box for d in detector.detect_i420(odd)], expected)
+
+
 def test_detector_input_follows_the_frame_and_max_side(detector):
     from streamer.config import DetectorConfig
 

@@ -14,6 +14,7 @@ from streamer.geometry import (
     order_corners,
     plate_width,
     rectify,
+    rectify_i420,
 )
 
 # a plate seen from slightly below and to the right: a skewed, non-rectangular quadrilateral
@@ -71,6 +72,20 @@ def test_rectify_turns_a_drawn_quadrilateral_into_an_upright_plate():
     assert top.max() < 60  # the black bar runs along the whole top
     assert (left[..., 2] > 200).all() and (left[..., :2] < 60).all()  # red
     assert (right[..., 0] > 200).all() and (right[..., 1:] < 60).all()  # blue
+
+
+def test_rectify_from_i420_planes_matches_rectify_of_the_converted_frame():
+    """The pipeline rectifies plates straight from the decoded planes; the plate must be the
+    one that rectifying the BGR conversion of the frame gives."""
+    rng = np.random.default_rng(0)  # colours vary smoothly, as a camera's chroma does
+    image = cv2.GaussianBlur(rng.integers(0, 256, (200, 320, 3), np.uint8), (31, 31), 0)
+    cv2.putText(image, "AB 123", (70, 105), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (20, 20, 20), 4)
+    planes = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
+    expected = rectify(cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420), TILTED, (192, 48))
+    plate = rectify_i420(planes, TILTED, (192, 48))
+    assert plate.shape == expected.shape == (48, 192, 3)
+    diff = np.abs(plate.astype(int) - expected.astype(int))
+    assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 16
 
 
 def test_normalize_text():

@@ -195,7 +195,7 @@ def test_a_crashing_stage_ends_the_run(stage, tmp_path):
     if stage == "decode":
         pipeline.source.frames = decoding_failing_at(4, pipeline.source.frames)
     elif stage == "detect":
-        pipeline.detector.detect = failing_at(4, pipeline.detector.detect)
+        pipeline.detector.detect_frame = failing_at(4, pipeline.detector.detect_frame)
     else:
         pipeline.tracker.update = failing_at(4, pipeline.tracker.update)
     outcome: list[BaseException | None] = []
@@ -252,17 +252,17 @@ def test_frames_reach_the_tracker_in_order_whichever_detection_ends_first(worker
         source, config, Detector(config.detector), Recognizer(config.recognizer),
         EventWriter(None), CropWriter(None),
     )  # fmt: skip
-    detect, rng, lock = pipeline.detector.detect, np.random.default_rng(0), threading.Lock()
+    detect, rng, lock = pipeline.detector.detect_frame, np.random.default_rng(0), threading.Lock()
 
-    def slow_at_random(image):
+    def slow_at_random(frame):
         with lock:
             delay = rng.uniform(0, 0.01)
         time.sleep(delay)
-        return detect(image)
+        return detect(frame)
 
     seen: list[int] = []
     update = pipeline.tracker.update
-    pipeline.detector.detect = slow_at_random
+    pipeline.detector.detect_frame = slow_at_random
     pipeline.tracker.update = lambda dets, index: seen.append(index) or update(dets, index)
     stats = pipeline.run()
     assert seen == list(range(video_facts(sample("cn_gate.mp4"))[0]))

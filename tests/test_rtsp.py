@@ -347,8 +347,8 @@ class LivePipeline:
 
 def test_slow_live_pipeline_drops_the_oldest_frames(server):
     live = LivePipeline(server.url, queue_size=2)
-    detect = live.pipeline.detector.detect
-    live.pipeline.detector.detect = lambda image: (time.sleep(0.2), detect(image))[1]
+    detect = live.pipeline.detector.detect_frame
+    live.pipeline.detector.detect_frame = lambda frame: (time.sleep(0.2), detect(frame))[1]
     live.wait_for(75, segment=0, timeout=20)
     live.finish()
     stats = live.pipeline.stats

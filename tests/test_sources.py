@@ -17,7 +17,7 @@ import pytest
 from conftest import assert_one_line_error, run_cli, sample, sideways_copy
 
 from streamer.config import SourceConfig
-from streamer.sources import SourceError, VideoSource, frame_pixels, source_kind
+from streamer.sources import Frame, SourceError, VideoSource, frame_pixels, source_kind
 
 
 def truncated_copy(src: Path, dst: Path, fraction: float = 0.6) -> Path:
@@ -71,15 +71,19 @@ def test_file_decodes_every_frame_with_increasing_pts():
 
 
 def test_fast_bgr_conversion_matches_swscale():
-    """The OpenCV path for yuv420p must give the pixels swscale would, and other formats
-    (full-range JPEG YUV of MJPEG webcams, odd sides) must still convert correctly."""
+    """yuv420p frames stay I420 planes, and converted on demand they give the pixels swscale
+    would; other formats (full-range JPEG YUV of MJPEG webcams, odd sides) are converted
+    correctly at once."""
     with av.open(str(sample("mixed_traffic.mp4"))) as container:
         frame = next(container.decode(video=0))
     assert frame.format.name == "yuv420p"
-    fast, planes = frame_pixels(frame)
-    assert planes.shape == (1620, 1920)  # the I420 planes are kept for the annotated video
+    bgr, planes = frame_pixels(frame)
+    assert bgr is None and planes.shape == (1620, 1920)  # the pipeline works on the planes
     assert np.array_equal(planes, frame.to_ndarray())
-    fast = fast.astype(int)
+    decoded = Frame(index=0, pts=0.0, wallclock=None, i420=planes)
+    assert decoded.size == (1920, 1080)
+    fast = decoded.image.astype(int)
+    assert decoded.image is decoded.bgr  # converted once
     slow = frame.to_ndarray(format="bgr24").astype(int)
     assert fast.shape == slow.shape == (1080, 1920, 3)
     assert np.abs(fast - slow).max() <= 3
