@@ -328,6 +328,22 @@ def test_video_writer_scales_a_frame_of_another_size(tmp_path):
     assert times == pytest.approx([0, 0.04, 0.08, 0.12])
 
 
+def test_video_writer_takes_planes_alone_of_any_size(tmp_path):
+    """Decoded I420 frames come without a BGR copy; planes of another size than the video's
+    (a live stream back at another resolution) are converted and scaled."""
+    path = tmp_path / "planes_sizes.mp4"
+    writer = VideoWriter(path, 25.0, (320, 240))
+    for i, (w, h) in enumerate([(320, 240), (640, 480), (320, 240)]):
+        grey = np.full((h, w, 3), 40 + 80 * i, np.uint8)
+        writer.write(None, i / 25, [], "", cv2.cvtColor(grey, cv2.COLOR_BGR2YUV_I420))
+    writer.close()
+    frames, fps, size, _ = video_facts(path)
+    assert (frames, fps, size) == (3, 25.0, (320, 240))
+    with av.open(str(path)) as container:
+        means = [f.to_ndarray(format="gray").mean() for f in container.decode(video=0)]
+    assert means == pytest.approx([40, 120, 200], abs=4)
+
+
 def test_video_writer_quality_setting_reaches_the_encoder(tmp_path):
     """A lower x264 rate factor gives a bigger, closer video of the same frames."""
     rng = np.random.default_rng(0)
