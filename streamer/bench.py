@@ -59,7 +59,8 @@ def run_pipeline(video: Path, with_output: bool):
 
 
 def decode_fps(video: Path) -> float:
-    """Frames a second of decoding the video to BGR alone, as the pipeline's source does."""
+    """Frames a second of decoding the video alone, as the pipeline's source does (to I420
+    planes where the stream is yuv420p, else to BGR)."""
     from streamer.sources import VideoSource
 
     source = VideoSource(str(video))
