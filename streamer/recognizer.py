@@ -17,10 +17,10 @@ import numpy as np
 from streamer.charset import decode_probs
 from streamer.config import RecognizerConfig
 from streamer.geometry import rectify, rectify_i420
+from streamer.modelfile import load_sidecar, normalize_image, open_session
 
 if TYPE_CHECKING:
     from streamer.sources import Frame
-from streamer.modelfile import load_sidecar, normalize_image, open_session
 
 
 @dataclass

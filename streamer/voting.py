@@ -10,7 +10,8 @@ probability vectors are summed with the same weights and the best character take
 One bad read among good ones is outvoted; a read of the wrong length does not shift the others.
 With plate formats (``formats``, ``regions``), each read and the fused text become the likeliest
 text that fits one (``streamer.formats``), and the length is the one whose fitting text is most
-probable.
+probable. A still image has no track: its plates are read in a few shifted views, fused the same
+way (``read_still``).
 """
 
 from __future__ import annotations
