@@ -149,6 +149,22 @@ def test_a_weak_box_beside_an_occluded_plate_does_not_drag_its_track_away():
     assert len(tracker.tracks) == 1
 
 
+def test_a_weak_box_larger_than_the_plate_does_not_resize_its_track():
+    """The sample mixed_traffic: a weak box of the plate with its surround, a third wider,
+    extended the track; taken for a change of size, it made the plate's next strong box fail
+    the size gate, and that box started a second track."""
+    tracker = Tracker(TrackerConfig(), high_score=0.5)
+    seen = [det(300 - 2 * i, 200, w=50, h=20) for i in range(8)]
+    run(tracker, [[d] for d in seen])
+    first = id_of(tracker, seen[-1])
+    surround = det(300 - 2 * 8 + 4, 200, score=0.3, w=72, h=30)
+    run(tracker, [[surround], [det(300 - 2 * 9 + 3, 200, score=0.3, w=74, h=28)]], start=8)
+    back = det(300 - 2 * 10, 200, w=48, h=19)
+    run(tracker, [[back]], start=10)
+    assert id_of(tracker, back) == first
+    assert len(tracker.tracks) == 1
+
+
 def test_high_score_detections_are_preferred_in_the_first_pass():
     tracker = Tracker(TrackerConfig(), high_score=0.5)
     run(tracker, [[det(100, 100)] for _ in range(3)])
