@@ -141,7 +141,7 @@ def test_stop_signal_leaves_playable_video_and_whole_events(tmp_path, signum):
 @pytest.mark.parametrize("name", ["eu_street", "cn_gate", "mixed_traffic"])
 def test_sample_clip_read_exactly(tmp_path, name, capsys):
     """With the shipped models and settings, every plate of each sample clip is read exactly,
-    and nothing else is (the per-clip score is printed)."""
+    once (one track, one event), and nothing else is (the per-clip score is printed)."""
     truth = json.loads(sample(f"{name}.mp4").with_suffix(".json").read_text())
     events = tmp_path / "events.jsonl"
     proc = run_cli("run", sample(f"{name}.mp4"), "--events", events, "--quiet")
@@ -154,6 +154,7 @@ def test_sample_clip_read_exactly(tmp_path, name, capsys):
             f"missed {score.missed}, false reads {score.false_reads}"
         )
     assert not score.missed and not score.false_reads, score
+    assert sorted(texts) == sorted(t["text"] for t in truth["tracks"]), "a plate split in two"
 
 
 # -- a crashing stage stops the run instead of hanging it ------------------------------------
