@@ -17,13 +17,13 @@ import numpy as np
 
 from streamer.config import DetectorConfig
 from streamer.geometry import (
-    LETTERBOX_FILL,
     Letterbox,
     box_iou,
     from_i420,
     i420_planes,
     letterbox,
     letterbox_params,
+    pad_letterbox,
 )
 from streamer.modelfile import load_sidecar, normalize_image, open_session
 
@@ -73,9 +73,7 @@ def preprocess_i420(
         cv2.resize(v, (new_w // 2, new_h // 2), interpolation=cv2.INTER_LINEAR),
         cv2.COLOR_YUV2RGB_I420,
     )
-    boxed = np.full((input_wh[1], input_wh[0], 3), LETTERBOX_FILL, dtype=np.uint8)
-    px, py = int(lb.pad_x), int(lb.pad_y)
-    boxed[py : py + new_h, px : px + new_w] = rgb
+    boxed = pad_letterbox(rgb, input_wh, lb)
     return normalize_image(boxed[None], spec["mean"], spec["std"]), lb
 
 

@@ -85,6 +85,3 @@ class Recognizer:
             probs = self.session.run(None, {self.input_name: batch})[0]
             readings.extend(reading_from_probs(p, self.charset) for p in probs)
         return readings
-
-    def read(self, frame_bgr: np.ndarray, corners_list: list[np.ndarray]) -> list[Reading]:
-        return self.recognize([self.rectify(frame_bgr, c) for c in corners_list])

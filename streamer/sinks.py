@@ -19,6 +19,8 @@ import av
 import cv2
 import numpy as np
 
+from streamer.geometry import i420_planes
+
 #: pinyin for the province characters, which cv2.putText cannot draw (overlay only).
 PROVINCE_PINYIN = dict(
     zip(
@@ -164,16 +166,10 @@ class VideoWriter:
         is drawn on in place and encoded when it has the video's size; ``image`` may then be
         None (the planes stand for it)."""
         pts = max(self.last_pts + 1, round(pts_seconds * self.rate))
-        if image is None:  # the planes stand for the picture
-            if self.last_pts < 0:
-                self._set_size(i420.shape[1], i420.shape[0] * 2 // 3)
-        elif self.last_pts < 0:  # the first frame sets the size: a rotated video's is turned
-            self._set_size(image.shape[1], image.shape[0])
-        h, w = self.stream.height, self.stream.width
-        if i420 is None or i420.shape != (h * 3 // 2, w):
-            if image is None:
-                image = cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
-            i420 = cv2.cvtColor(self._fit(image), cv2.COLOR_BGR2YUV_I420)
+        if self.last_pts < 0:  # the first frame sets the size: a rotated video's is turned
+            h, w = image.shape[:2] if image is not None else (i420.shape[0] * 2 // 3, i420.shape[1])
+            self._set_size(w, h)
+        i420 = self._planes_to_encode(image, i420)
         annotate(I420Canvas(i420), tracks, status)
         frame = i420_frame(i420)
         frame.pts = pts
@@ -186,6 +182,16 @@ class VideoWriter:
 
     def _set_size(self, width: int, height: int) -> None:
         self.stream.width, self.stream.height = width - width % 2, height - height % 2
+
+    def _planes_to_encode(self, image: np.ndarray | None, i420: np.ndarray | None) -> np.ndarray:
+        """The decoded planes where they have the video's size; otherwise the picture, fitted
+        to that size, converted to new planes."""
+        h, w = self.stream.height, self.stream.width
+        if i420 is not None and i420.shape == (h * 3 // 2, w):
+            return i420
+        if image is None:
+            image = cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
+        return cv2.cvtColor(self._fit(image), cv2.COLOR_BGR2YUV_I420)
 
     def _fit(self, image: np.ndarray) -> np.ndarray:
         """The frame at the video's size: trimmed to even sides, or scaled when a live stream
@@ -232,10 +238,9 @@ class I420Canvas:
     """
 
     def __init__(self, planes: np.ndarray):
-        h, w = planes.shape[0] * 2 // 3, planes.shape[1]
-        self.height = h
-        chroma = planes[h:].reshape(2, h // 2, w // 2)  # views: drawing writes into ``planes``
-        self.planes = ((planes[:h], 1.0), (chroma[0], 0.5), (chroma[1], 0.5))
+        y, u, v = i420_planes(planes)  # views: drawing writes into ``planes``
+        self.height = y.shape[0]
+        self.planes = ((y, 1.0), (u, 0.5), (v, 0.5))
 
     def _each(self, colour, draw) -> None:
         for (plane, scale), value in zip(self.planes, yuv_of(colour)):

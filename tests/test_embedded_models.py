@@ -60,7 +60,9 @@ def test_recognizer_reads_labelled_corners_of_sample_frames(recognizer):
     right = total = 0
     for clip in ("eu_street", "mixed_traffic", "cn_gate"):
         image, plates = frame_with_big_plates(clip, min_width=130)
-        readings = recognizer.read(image, [np.array(c, np.float32) for _, _, c in plates])
+        readings = recognizer.recognize(
+            [recognizer.rectify(image, np.array(c, np.float32)) for _, _, c in plates]
+        )
         for reading, (_, text, _) in zip(readings, plates):
             total += 1
             right += reading.text == normalize_text(text)
@@ -151,7 +153,7 @@ def test_a_still_plate_is_read_in_fused_views(recognizer):
     image, plates = frame_with_big_plates("mixed_traffic", min_width=130)
     corners = [np.array(c, np.float32) for _, _, c in plates]
     single = Recognizer(replace(recognizer.config, still_views=1))
-    plain = single.read(image, corners)
+    plain = single.recognize([single.rectify(image, c) for c in corners])
     for (text, _, char_conf), reading in zip(read_still(single, image, corners), plain):
         assert text == reading.text
         np.testing.assert_allclose(char_conf, reading.char_confidences, rtol=1e-6)
