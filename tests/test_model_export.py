@@ -292,3 +292,33 @@ def test_every_quantised_detector_conv_runs_in_the_int8_kernel(tmp_path, monkeyp
     tied = tmp_path / "tied.onnx"
     quantize_detector_static(fp32, tied, calibration, rewrite=False)
     assert len(tower_weights_computed_at_run_time(tied)) == 4  # 2 towers x their 2nd, 3rd level
+
+
+def test_recognizer_soup_averages_weights_of_one_spec_only(tmp_path):
+    """``platestream-train soup-recognizer``'s average: every float weight the mean of the
+    ingredients', and checkpoints of different models refused rather than mixed."""
+    from trainer.soup import average_checkpoints
+    from trainer.train_recognizer import save_ocr
+
+    spec = RecognizerSpec(dim=64, encoder_layers=1, decoder_layers=1)
+    paths, models = [], []
+    for seed, steps in ((0, 100), (1, 300)):
+        torch.manual_seed(seed)
+        models.append(PlateRecognizer(spec))
+        paths.append(tmp_path / f"round{seed}.pt")
+        save_ocr(paths[-1], models[-1], spec, steps, 60.0)
+    soup = average_checkpoints(paths)
+    a, b = (m.state_dict() for m in models)
+    for name, tensor in soup["model"].items():
+        torch.testing.assert_close(
+            tensor, (a[name] + b[name]) / 2 if tensor.is_floating_point() else a[name]
+        )
+    assert soup["step"] == 300 and [i["steps"] for i in soup["soup_of"]] == [100, 300]
+    PlateRecognizer(spec).load_state_dict(soup["model"])
+
+    other = RecognizerSpec(dim=64, encoder_layers=2, decoder_layers=1)
+    save_ocr(tmp_path / "other.pt", PlateRecognizer(other), other, 10, 1.0)
+    with pytest.raises(ValueError, match="another model spec"):
+        average_checkpoints([paths[0], tmp_path / "other.pt"])
+    with pytest.raises(ValueError, match="at least two"):
+        average_checkpoints(paths[:1])

@@ -163,6 +163,7 @@ def quantize_dynamic_int8(onnx_path: Path, output: Path) -> Path:
     """ONNX Runtime dynamic INT8 quantisation (weights INT8, activations quantised on the fly)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    output.parent.mkdir(parents=True, exist_ok=True)
     quantize_dynamic(str(onnx_path), str(output), weight_type=QuantType.QInt8)
     return output
 

@@ -250,6 +250,26 @@ def run_ocr(args) -> int:
     return 0
 
 
+def run_soup(args) -> int:
+    """Average fine-tuned recognizers (``trainer.soup``) and score the average as a training
+    run is scored, so that ``export-recognizer --summary`` records it."""
+    from trainer.soup import average_checkpoints
+
+    soup = average_checkpoints([Path(p) for p in args.checkpoints])
+    model = PlateRecognizer(RecognizerSpec(**soup["spec"]))
+    model.load_state_dict(soup["model"])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(soup, out / "ocr.pt")
+    summary = {
+        "soup_of": soup["soup_of"],
+        "val": evaluate(model, load_real_samples(data_root(), "val")),
+    }
+    (out / "ocr_summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def save_ocr(path: Path, model: PlateRecognizer, spec: RecognizerSpec, step: int, seconds: float):
     torch.save(
         {"spec": spec.to_dict(), "model": model.state_dict(), "step": step, "seconds": seconds},
@@ -308,6 +328,13 @@ def register(sub) -> None:
     p.add_argument("--strength", type=float, default=1.0, help="augmentation strength")
     p.add_argument("--resume", action="store_true")
     p.set_defaults(func=run_ocr)
+
+    p = sub.add_parser(
+        "soup-recognizer", help="average recognizers fine-tuned from one model (a model soup)"
+    )
+    p.add_argument("checkpoints", nargs="+", help="ocr.pt files of rounds from one model")
+    p.add_argument("--out", default="runs/recognizer-soup", help="folder for ocr.pt and summary")
+    p.set_defaults(func=run_soup)
 
     p = sub.add_parser("export-recognizer", help="export a recognizer checkpoint to ONNX + sidecar")
     p.add_argument("checkpoint")
