@@ -32,6 +32,10 @@ from streamer.voting import read_plate_crops, read_still
 USER_ERRORS = (SourceError, ModelError, ConfigError, SinkError, FileNotFoundError)
 
 
+#: the built-in settings, for the help texts
+DEFAULTS = Config()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="platestream", description="License plate recognition for video streams."
@@ -61,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--video-crf",
         type=int,
         help="quality of the annotated video: x264's constant rate factor, 0-51, lower is "
-        "better and bigger (default 28)",
+        f"better and bigger (default {DEFAULTS.output.video_crf})",
     )
     run.add_argument("--crops", type=Path, help="folder for evidence crops")
     run.add_argument(
@@ -102,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--min-confidence",
         type=float,
-        help="voted confidence below which a track gives no plate (default 0.3)",
+        help="voted confidence below which a track gives no plate "
+        f"(default {DEFAULTS.voting.min_confidence})",
     )
     run.add_argument(
         "--rejected",
@@ -124,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--views",
         type=int,
         help="read each plate in N views (the plate as found, then shifted to each side) and "
-        "fuse them (default 3; 1: one read)",
+        f"fuse them (default {DEFAULTS.recognizer.still_views}; 1: one read)",
     )
     read.add_argument(
         "--region",
