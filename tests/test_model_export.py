@@ -322,3 +322,42 @@ def test_recognizer_soup_averages_weights_of_one_spec_only(tmp_path):
         average_checkpoints([paths[0], tmp_path / "other.pt"])
     with pytest.raises(ValueError, match="at least two"):
         average_checkpoints(paths[:1])
+
+
+def test_detector_soup_reads_its_ingredients_back_from_onnx(tmp_path):
+    """A fine-tuning round recalibrates the BatchNorms it unfolds: the same network in other
+    parameters. Averaging checkpoints would mix the two parametrisations; averaging the models
+    as read back from ONNX (every BatchNorm folded alike) gives the network itself."""
+    from trainer.export import export_detector
+    from trainer.onnx_weights import detector_from_onnx, recalibrate_folded_batchnorm
+    from trainer.soup import average_detectors, average_weights
+
+    torch.manual_seed(0)
+    spec = DetectorSpec()
+    trained = PlateDetector(spec)
+    with torch.no_grad():
+        for m in trained.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    torch.save(
+        {"spec": spec.to_dict(), "model": trained.state_dict(), "step": 1}, tmp_path / "a.pt"
+    )
+    export_detector(tmp_path / "a.pt", tmp_path / "a.onnx")
+    recalibrated, _ = detector_from_onnx(tmp_path / "a.onnx")
+    recalibrate_folded_batchnorm(recalibrated, torch.randn(4, 3, 320, 320))
+    torch.save(
+        {"spec": spec.to_dict(), "model": recalibrated.state_dict(), "step": 1}, tmp_path / "b.pt"
+    )
+    export_detector(tmp_path / "b.pt", tmp_path / "b.onnx")
+
+    x = torch.randn(1, 3, 384, 640)
+    expected = open_session(tmp_path / "a.onnx", threads=1).run(None, {"images": x.numpy()})[0]
+    soup = PlateDetector(spec)
+    soup.load_state_dict(average_detectors([tmp_path / "a.onnx", tmp_path / "b.onnx"])["model"])
+    naive = PlateDetector(spec)
+    naive.load_state_dict(average_weights([trained.state_dict(), recalibrated.state_dict()]))
+    with torch.no_grad():
+        np.testing.assert_allclose(ExportedDetector(soup.eval())(x).numpy(), expected, atol=1e-3)
+        mixed = ExportedDetector(naive.eval())(x).numpy()
+    assert not np.allclose(mixed, expected, atol=1e-2)

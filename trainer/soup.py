@@ -6,36 +6,64 @@ of that basin too, and usually a better one than any single round: each round's 
 augmentation pull it towards a different corner of the validation set, and the average keeps
 what they agree on. Here the recognizer's rounds 10-11, each a wash against round 9 on its own,
 averaged with round 9 read more validation crops and clips than any of them.
+
+Detectors are averaged as read back from their ONNX files: a fine-tuning round recalibrates
+the BatchNorms it unfolds, so two checkpoints of one network can hold the same function in
+different parametrisations; read back from ONNX, every BatchNorm is folded into its
+convolution alike, and the weights are comparable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 
-def average_checkpoints(paths: list[Path]) -> dict:
-    """A checkpoint whose weights are the mean of ``paths``' weights (same spec required);
-    integer buffers are taken from the first. ``soup_of`` lists the ingredients and their
-    steps, ``step`` is the most any of them took."""
-    if len(paths) < 2:
-        raise ValueError("a soup needs at least two checkpoints")
-    ckpts = [torch.load(p, map_location="cpu", weights_only=False) for p in paths]
-    first = ckpts[0]
-    for path, ckpt in zip(paths[1:], ckpts[1:]):
-        if ckpt["spec"] != first["spec"]:
-            raise ValueError(f"{path} has another model spec than {paths[0]}: no soup")
-    weights = {
-        name: torch.stack([c["model"][name].float() for c in ckpts]).mean(0).to(tensor.dtype)
+def average_weights(state_dicts: Sequence[dict]) -> dict:
+    """The mean of every floating-point tensor; integer buffers are taken from the first."""
+    first = state_dicts[0]
+    return {
+        name: torch.stack([sd[name].float() for sd in state_dicts]).mean(0).to(tensor.dtype)
         if tensor.is_floating_point()
         else tensor
-        for name, tensor in first["model"].items()
+        for name, tensor in first.items()
     }
+
+
+def _check_same_spec(paths: Sequence[Path], specs: Sequence[dict]) -> None:
+    if len(paths) < 2:
+        raise ValueError("a soup needs at least two models")
+    for path, spec in zip(paths[1:], specs[1:]):
+        if spec != specs[0]:
+            raise ValueError(f"{path} has another model spec than {paths[0]}: no soup")
+
+
+def average_checkpoints(paths: Sequence[Path]) -> dict:
+    """A checkpoint whose weights are the mean of ``paths``' weights (same spec required).
+    ``soup_of`` lists the ingredients and their steps, ``step`` is the most any of them took."""
+    ckpts = [torch.load(p, map_location="cpu", weights_only=False) for p in paths]
+    _check_same_spec(paths, [c["spec"] for c in ckpts])
     return {
-        "spec": first["spec"],
-        "model": weights,
+        "spec": ckpts[0]["spec"],
+        "model": average_weights([c["model"] for c in ckpts]),
         "step": max(c["step"] for c in ckpts),
         "seconds": sum(c.get("seconds", 0.0) for c in ckpts),
-        "soup_of": [{"checkpoint": str(p), "steps": c["step"]} for p, c in zip(paths, ckpts)],
+        "soup_of": [{"model": str(p), "steps": c["step"]} for p, c in zip(paths, ckpts)],
+    }
+
+
+def average_detectors(paths: Sequence[Path]) -> dict:
+    """A detector checkpoint averaging exported detectors (FP32 or INT8 ONNX files)."""
+    from trainer.onnx_weights import detector_from_onnx
+
+    models = [detector_from_onnx(Path(p)) for p in paths]
+    _check_same_spec(paths, [spec.to_dict() for _, spec in models])
+    return {
+        "spec": models[0][1].to_dict(),
+        "model": average_weights([model.state_dict() for model, _ in models]),
+        "step": 0,
+        "seconds": 0.0,
+        "soup_of": [{"model": str(p)} for p in paths],
     }

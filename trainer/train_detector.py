@@ -398,6 +398,26 @@ def run_detector(args) -> int:
     return 0
 
 
+def run_soup(args) -> int:
+    """Average exported detectors (``trainer.soup``) into a checkpoint, scored and given its
+    threshold as a training run's is, so that ``export-detector --summary`` records it."""
+    from trainer.soup import average_detectors
+
+    soup = average_detectors([Path(p) for p in args.models])
+    model = PlateDetector(DetectorSpec(**soup["spec"]))
+    model.load_state_dict(soup["model"])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(soup, out / "detector.pt")
+    summary = {
+        "soup_of": soup["soup_of"],
+        "val": evaluate(model, load_det_scenes(data_root(), "val")),
+    }
+    (out / "detector_summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def run_export(args) -> int:
     from trainer.export import export_detector
 
@@ -500,6 +520,13 @@ def register(sub) -> None:
         help="keep the BatchNorm statistics fixed (fine-tuning: the corners drift without it)",
     )
     p.set_defaults(func=run_detector)
+
+    p = sub.add_parser(
+        "soup-detector", help="average detectors fine-tuned from one model (a model soup)"
+    )
+    p.add_argument("models", nargs="+", help="detector ONNX files (FP32 or INT8) of the rounds")
+    p.add_argument("--out", default="runs/detector-soup", help="folder for detector.pt and summary")
+    p.set_defaults(func=run_soup)
 
     p = sub.add_parser("export-detector", help="export a detector checkpoint to ONNX + sidecar")
     p.add_argument("checkpoint")
