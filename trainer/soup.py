@@ -5,7 +5,8 @@ Fine-tuning rounds from one model land in one basin of the loss, so their averag
 of that basin too, and usually a better one than any single round: each round's data draw and
 augmentation pull it towards a different corner of the validation set, and the average keeps
 what they agree on. Here the recognizer's rounds 10-11, each a wash against round 9 on its own,
-averaged with round 9 read more validation crops and clips than any of them.
+averaged with round 9 read more validation crops than any of them (512 of 563 against 508-510)
+and as many clip plates as the best (39 of 41).
 
 Detectors are averaged as read back from their ONNX files: a fine-tuning round recalibrates
 the BatchNorms it unfolds, so two checkpoints of one network can hold the same function in
