@@ -16,6 +16,7 @@ convolution alike, and the weights are comparable.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -59,6 +60,9 @@ def average_detectors(paths: Sequence[Path]) -> dict:
     """A detector checkpoint averaging exported detectors (FP32 or INT8 ONNX files)."""
     from trainer.onnx_weights import detector_from_onnx
 
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no such detector: {path}")
     models = [detector_from_onnx(Path(p)) for p in paths]
     _check_same_spec(paths, [spec.to_dict() for _, spec in models])
     return {
@@ -68,3 +72,13 @@ def average_detectors(paths: Sequence[Path]) -> dict:
         "seconds": 0.0,
         "soup_of": [{"model": str(p)} for p in paths],
     }
+
+
+def write_soup(soup: dict, out: Path, stem: str, val: dict) -> None:
+    """``stem``.pt and ``stem``_summary.json in ``out``, as a training run leaves them, so that
+    export records the soup and its validation scores in the sidecar."""
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(soup, out / f"{stem}.pt")
+    summary = {"soup_of": soup["soup_of"], "val": val}
+    (out / f"{stem}_summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))

@@ -401,20 +401,13 @@ def run_detector(args) -> int:
 def run_soup(args) -> int:
     """Average exported detectors (``trainer.soup``) into a checkpoint, scored and given its
     threshold as a training run's is, so that ``export-detector --summary`` records it."""
-    from trainer.soup import average_detectors
+    from trainer.soup import average_detectors, write_soup
 
     soup = average_detectors([Path(p) for p in args.models])
     model = PlateDetector(DetectorSpec(**soup["spec"]))
     model.load_state_dict(soup["model"])
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save(soup, out / "detector.pt")
-    summary = {
-        "soup_of": soup["soup_of"],
-        "val": evaluate(model, load_det_scenes(data_root(), "val")),
-    }
-    (out / "detector_summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps(summary, indent=2))
+    val = evaluate(model, load_det_scenes(data_root(), "val"))
+    write_soup(soup, Path(args.out), "detector", val)
     return 0
 
 

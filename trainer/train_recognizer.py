@@ -253,20 +253,12 @@ def run_ocr(args) -> int:
 def run_soup(args) -> int:
     """Average fine-tuned recognizers (``trainer.soup``) and score the average as a training
     run is scored, so that ``export-recognizer --summary`` records it."""
-    from trainer.soup import average_checkpoints
+    from trainer.soup import average_checkpoints, write_soup
 
     soup = average_checkpoints([Path(p) for p in args.checkpoints])
     model = PlateRecognizer(RecognizerSpec(**soup["spec"]))
     model.load_state_dict(soup["model"])
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save(soup, out / "ocr.pt")
-    summary = {
-        "soup_of": soup["soup_of"],
-        "val": evaluate(model, load_real_samples(data_root(), "val")),
-    }
-    (out / "ocr_summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps(summary, indent=2))
+    write_soup(soup, Path(args.out), "ocr", evaluate(model, load_real_samples(data_root(), "val")))
     return 0
 
 
