@@ -121,9 +121,10 @@ class VotingConfig:
     #: reads below this plate confidence are rejected (kept in the log with their reason).
     min_read_confidence: float = 0.05
     #: a finished track with a fused confidence below this emits no event. Midway between the
-    #: clips' lowest right read and highest false one (0.30 and 0.23 with the embedded models,
-    #: sample and real clips); at 0.3 a right read of 0.304 sat on the edge.
-    min_confidence: float = 0.26
+    #: clips' lowest right read and highest false one (sample and real clips: 0.28 and 0.17 with
+    #: the embedded models, 0.30 and 0.23 with the previous detector); at 0.3 the sample
+    #: eu_street's MV184VT, read right at 0.28-0.30, was lost or on the edge.
+    min_confidence: float = 0.25
     #: optional regular expressions a read must fully match (any of them), on letters and
     #: digits only; a read that misses by confusable characters is corrected to the likeliest
     #: text that fits (``streamer.formats``).
