@@ -228,27 +228,43 @@ def test_frozen_server_times_out_and_reconnects(server):
 
 
 def run_until_ctrl_c(url: str, tmp: Path, loose_config: Path) -> str:
-    """``platestream run URL`` with events, crops and video in ``tmp``, stopped by SIGINT after 7 s
-    (two plates are in view from the first frame); its stderr."""
+    """``platestream run URL`` with events, crops and video in ``tmp``, stopped by SIGINT 5 s of
+    stream after its first progress line (two plates are in view from the first frame; a fixed
+    time from the start left too few frames when a loaded machine was slow to start); its
+    stderr."""
     proc = subprocess.Popen(
         platestream_command(
             "run", url, "--events", tmp / "events.jsonl", "--crops", tmp / "crops",
             "--output", tmp / "annotated.mp4", "--max-reconnects", "2", "--config", loose_config,
         ),
         cwd=ROOT,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
+    lines: list[str] = []
+
+    def collect() -> None:
+        for line in proc.stderr:
+            lines.append(line)
+
+    reader = threading.Thread(target=collect, daemon=True)
+    reader.start()
     try:
-        time.sleep(7)
-        assert proc.poll() is None, proc.communicate()
+        deadline = time.monotonic() + 60
+        while not any("| frames " in line for line in lines) and time.monotonic() < deadline:
+            assert proc.poll() is None, "".join(lines)
+            time.sleep(0.1)
+        time.sleep(5)
+        assert proc.poll() is None, "".join(lines)
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
+    stderr = "".join(lines)
     print(stderr)
     assert proc.returncode in (0, 130), stderr
     assert "Traceback" not in stderr
