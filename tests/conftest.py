@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import av
@@ -45,6 +48,35 @@ def run_cli(*args, timeout: float = 120, cwd: Path | None = None) -> subprocess.
         cwd=cwd or ROOT,
         env=env,
     )
+
+
+def stop_when_running(proc: subprocess.Popen, seconds: float, signum: int = signal.SIGINT) -> str:
+    """Send ``signum`` to a ``platestream run`` (stderr piped, text) ``seconds`` after its first
+    progress line, and wait for it to finish; its whole stderr. A fixed time from the start
+    depends on how fast a loaded machine starts the run (CI once left 89 frames where more than
+    100 were asserted)."""
+    lines: list[str] = []
+
+    def collect() -> None:
+        for line in proc.stderr:
+            lines.append(line)
+
+    reader = threading.Thread(target=collect, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any("| frames " in line for line in lines) and time.monotonic() < deadline:
+            assert proc.poll() is None, "".join(lines)
+            time.sleep(0.1)
+        time.sleep(seconds)
+        assert proc.poll() is None, "".join(lines)
+        proc.send_signal(signum)
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return "".join(lines)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess) -> None:

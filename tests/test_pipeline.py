@@ -23,6 +23,7 @@ from conftest import (
     run_cli,
     sample,
     sideways_copy,
+    stop_when_running,
 )
 
 from streamer.config import Config
@@ -113,18 +114,11 @@ def test_stop_signal_leaves_playable_video_and_whole_events(tmp_path, signum):
             "run", video, "--output", out, "--events", events, "--config", config, "--realtime",
         ),
         cwd=ROOT,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
-    try:
-        time.sleep(3.5)  # the clip lasts 8 s at its own rate
-        assert proc.poll() is None, proc.communicate()
-        proc.send_signal(signum)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    stderr = stop_when_running(proc, 2.5, signum)  # the clip lasts 8 s at its own rate
     assert proc.returncode in (0, 130), stderr
     assert f"{signal.Signals(signum).name}: finishing" in stderr
     assert "Traceback" not in stderr

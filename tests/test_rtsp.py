@@ -24,7 +24,14 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import ROOT, check_plate_event, platestream_command, read_events, sample
+from conftest import (
+    ROOT,
+    check_plate_event,
+    platestream_command,
+    read_events,
+    sample,
+    stop_when_running,
+)
 
 from streamer.config import Config, SourceConfig
 from streamer.detector import Detector
@@ -228,10 +235,8 @@ def test_frozen_server_times_out_and_reconnects(server):
 
 
 def run_until_ctrl_c(url: str, tmp: Path, loose_config: Path) -> str:
-    """``platestream run URL`` with events, crops and video in ``tmp``, stopped by SIGINT 5 s of
-    stream after its first progress line (two plates are in view from the first frame; a fixed
-    time from the start left too few frames when a loaded machine was slow to start); its
-    stderr."""
+    """``platestream run URL`` with events, crops and video in ``tmp``, stopped by SIGINT 5 s
+    after its first progress line (two plates are in view from the first frame); its stderr."""
     proc = subprocess.Popen(
         platestream_command(
             "run", url, "--events", tmp / "events.jsonl", "--crops", tmp / "crops",
@@ -243,28 +248,7 @@ def run_until_ctrl_c(url: str, tmp: Path, loose_config: Path) -> str:
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
-    lines: list[str] = []
-
-    def collect() -> None:
-        for line in proc.stderr:
-            lines.append(line)
-
-    reader = threading.Thread(target=collect, daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not any("| frames " in line for line in lines) and time.monotonic() < deadline:
-            assert proc.poll() is None, "".join(lines)
-            time.sleep(0.1)
-        time.sleep(5)
-        assert proc.poll() is None, "".join(lines)
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-        reader.join(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    stderr = "".join(lines)
+    stderr = stop_when_running(proc, 5)
     print(stderr)
     assert proc.returncode in (0, 130), stderr
     assert "Traceback" not in stderr
