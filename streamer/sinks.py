@@ -144,6 +144,7 @@ class VideoWriter:
             raise SinkError(f"video quality (x264 crf) must be 0-51, not {crf}")
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).open("wb").close()  # FFmpeg opens the file only at its first packet
             self.container = av.open(str(path), "w")
         except (OSError, av.error.FFmpegError) as exc:
             raise SinkError(f"cannot write video to {path}: {exc}") from None

@@ -59,6 +59,7 @@ ERRORS = {
     "missing config": lambda tmp: ["run", CLIP, "--config", tmp / "none.toml"],
     "unwritable events": lambda tmp: ["run", CLIP, "--events", "/proc/x/y.jsonl"],
     "unwritable video": lambda tmp: ["run", CLIP, "--output", "/proc/x/out.mp4"],
+    "video in a folder that takes no files": lambda tmp: ["run", CLIP, "--output", "/proc/o.mp4"],
     "video crf out of range": lambda tmp: [
         "run",
         CLIP,
