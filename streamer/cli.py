@@ -119,7 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     read = sub.add_parser("read", help="read the plates of still images (JSON per image)")
-    read.add_argument("paths", nargs="+", type=Path)
+    read.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="an image, or a folder: its images (and its subfolders'), in name order",
+    )
     read.add_argument(
         "--crops", action="store_true", help="each image is one plate crop: recognize only"
     )
@@ -288,20 +294,33 @@ def cmd_read(args: argparse.Namespace) -> int:
     # OpenCV logs its own warning for a missing or broken image: one error line per image is ours
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     status = 0
-    for path in args.paths:
-        image = cv2.imread(str(path)) if path.is_file() else None
-        if image is None:
-            reason = "not a readable image" if path.exists() else "no such file"
-            print(f"platestream: error: cannot read image {path}: {reason}", file=sys.stderr)
+    for given in args.paths:
+        images = images_of(given)
+        if not images:
+            print(f"platestream: error: no images in {given}", file=sys.stderr)
             status = 2
-            continue
-        print(
-            json.dumps(
-                read_image(str(path), image, detector, recognizer, formats), ensure_ascii=False
-            ),
-            flush=True,
-        )
+        for path in images:
+            image = cv2.imread(str(path)) if path.is_file() else None
+            if image is None:
+                reason = "not a readable image" if path.exists() else "no such file"
+                print(f"platestream: error: cannot read image {path}: {reason}", file=sys.stderr)
+                status = 2
+                continue
+            result = read_image(str(path), image, detector, recognizer, formats)
+            print(json.dumps(result, ensure_ascii=False), flush=True)
     return status
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def images_of(path: Path) -> list[Path]:
+    """A folder's images (by suffix, subfolders too, in name order), so that a folder of
+    camera snapshots is read in one command; any other path as given, so that a file that
+    cannot be read is still reported."""
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    return [path]
 
 
 def read_image(name: str, image, detector, recognizer, formats: Sequence[re.Pattern]) -> dict:

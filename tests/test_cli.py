@@ -72,6 +72,7 @@ ERRORS = {
     "unreadable image": lambda tmp: ["read", write(tmp / "x.png", b"not a png")],
     "truncated image": lambda tmp: ["read", truncated_png(tmp)],
     "missing image": lambda tmp: ["read", "--crops", tmp / "none.png"],
+    "folder without images": lambda tmp: ["read", tmp],
 }
 
 
@@ -95,6 +96,7 @@ def test_usage_errors_exit_2():
 
 def plate_crops(tmp: Path) -> list[Path]:
     """A few plate-like images: dark text on a light plate, and a blank one."""
+    tmp.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, text in enumerate(["AB123", "7XK42", ""]):
         img = np.full((48, 192, 3), 235, np.uint8)
@@ -132,6 +134,16 @@ def test_read_crops_prints_json_per_image(tmp_path):
         (plate,) = result["plates"]  # a crop is one plate
         check_plate(plate, with_detection=False)
         assert plate["box"] == [0, 0, 192, 48]
+
+
+def test_read_a_folder_reads_its_images_in_name_order(tmp_path):
+    crops = plate_crops(tmp_path / "shots" / "cam1")
+    write(tmp_path / "shots" / "notes.txt", b"not an image")  # not an image suffix: skipped
+    proc = run_cli("read", "--crops", tmp_path / "shots")
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["image"] for line in proc.stdout.splitlines()] == [
+        str(p) for p in sorted(crops)
+    ]
 
 
 def frame_of(video: Path, index: int) -> np.ndarray:
