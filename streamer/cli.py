@@ -246,6 +246,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         events.close()
     print_summary(source, stats, sys.stderr)
+    if not source.live and stats.frames < config.tracker.confirm_hits:
+        print(
+            f"(a track is confirmed after {config.tracker.confirm_hits} frames: read still images "
+            "with 'platestream read')",
+            file=sys.stderr,
+        )
     return 0
 
 

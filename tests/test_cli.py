@@ -186,6 +186,13 @@ def test_read_finds_the_plate_in_a_frame(tmp_path):
     assert inter / union > 0.5
 
 
+def test_run_on_a_still_image_points_to_read(tmp_path):
+    path, _, _ = widest_plate_frame(tmp_path)
+    proc = run_cli("run", path, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 frames" in proc.stderr and "platestream read" in proc.stderr
+
+
 def test_read_with_regions_keeps_only_plates_of_their_formats(tmp_path):
     path, _, text = widest_plate_frame(tmp_path)
     texts = {}
