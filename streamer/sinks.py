@@ -139,12 +139,12 @@ class VideoWriter:
     """
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int], crf: int = 28):
-        self.path = path
+        self.path = path = Path(path)
         if not 0 <= crf <= 51:
             raise SinkError(f"video quality (x264 crf) must be 0-51, not {crf}")
         try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).open("wb").close()  # FFmpeg opens the file only at its first packet
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.open("wb").close()  # FFmpeg opens the file only at its first packet
             self.container = av.open(str(path), "w")
         except (OSError, av.error.FFmpegError) as exc:
             raise SinkError(f"cannot write video to {path}: {exc}") from None
