@@ -17,6 +17,7 @@ from trainer.synth.commands import register
 from trainer.synth.glyphs import FONT_FILES, glyph
 from trainer.synth.plates import REGIONS, STYLE_SIZES_MM, STYLES, render_plate
 from trainer.synth.scenes import random_plate_crop, random_plate_sample, random_scene
+from trainer.synth.vehicles import car_face
 from trainer.synth.video import READABLE_PX, synth_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,6 +94,20 @@ def test_scenes_are_reproducible_from_the_seed():
     a, la = random_scene(np.random.default_rng(7), (320, 240))
     b, lb = random_scene(np.random.default_rng(7), (320, 240))
     assert np.array_equal(a, b) and [x["text"] for x in la] == [x["text"] for x in lb]
+
+
+def test_badges_are_lettering_beside_the_plate_slot_only():
+    """Scene cars carry model badges as hard negatives; the same seed draws the same car, so
+    the badges are the only difference, and none of it lies in the plate's slot."""
+    changed = 0
+    for seed in range(20):
+        plain = car_face(np.random.default_rng(seed), (520, 110), 0.5, rear=True)
+        badged = car_face(np.random.default_rng(seed), (520, 110), 0.5, rear=True, badges=True)
+        differs = (plain.image != badged.image).any(-1)
+        x, y, w, h = (round(v * plain.px_per_mm) for v in plain.plate_mm)
+        assert not differs[y : y + h, x : x + w].any()
+        changed += differs.any()
+    assert changed >= 10
 
 
 def test_plate_samples_and_crops():

@@ -15,6 +15,7 @@ import numpy as np
 from trainer.synth.glyphs import draw_glyph, glyph
 
 SIGN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+LED_COLORS = ((0, 170, 255), (0, 230, 120), (40, 40, 255), (230, 230, 230))  # BGR
 
 
 def fit_background(
@@ -131,7 +132,12 @@ def draw_signs(img: np.ndarray, rng: np.random.Generator, count: int) -> None:
         ch = int(rng.uniform(8, 40))
         sw, sh = int(n * ch * rng.uniform(0.6, 1.0) + ch), int(ch * rng.uniform(1.3, 2.2))
         x, y = int(rng.integers(-sw // 4, w)), int(rng.integers(-sh // 4, h))
-        bg, ink = _random_color(rng), _random_color(rng)
+        led = rng.random() < 0.25  # a bus's destination display, a shop's scrolling sign
+        bg, ink = (
+            ((15, 15, 15), LED_COLORS[rng.integers(len(LED_COLORS))])
+            if led
+            else (_random_color(rng), _random_color(rng))
+        )
         cv2.rectangle(img, (x, y), (x + sw, y + sh), bg, -1)
         x1, y1, x2, y2 = max(x, 0), max(y, 0), min(x + sw, w), min(y + sh, h)
         if x2 <= x1 or y2 <= y1:
@@ -142,7 +148,17 @@ def draw_signs(img: np.ndarray, rng: np.random.Generator, count: int) -> None:
             c = SIGN_CHARS[rng.integers(len(SIGN_CHARS))]
             box = (x - x1 + ch / 2 + i * cell, y - y1 + (sh - ch) / 2, cell * 0.9, ch)
             draw_glyph(roi, glyph(c, font), box, ink)
+        if led:
+            roi *= led_dots(roi.shape[:2], max(2, ch // 7))[..., None]
         img[y1:y2, x1:x2] = roi.astype(np.uint8)
+
+
+def led_dots(shape: tuple[int, int], pitch: int) -> np.ndarray:
+    """A grid of round lamps, ``pitch`` px apart: multiplied in, it turns lettering into the dot
+    matrix of a display."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    d = np.hypot(yy % pitch - (pitch - 1) / 2, xx % pitch - (pitch - 1) / 2)
+    return np.clip(1.2 - d / (pitch * 0.45), 0.15, 1.0).astype(np.float32)
 
 
 def procedural_background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:

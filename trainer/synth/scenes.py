@@ -187,7 +187,7 @@ def draw_plate_on_car(
 def random_face(rng: np.random.Generator, plate: Plate, width_px: float) -> CarFace:
     """A car face drawn at about its size on screen (never finer than the plate)."""
     w_mm, h_mm = plate_size_mm(plate)
-    return car_face(rng, (w_mm, h_mm), min(PLATE_PX_PER_MM, 1.3 * width_px / w_mm))
+    return car_face(rng, (w_mm, h_mm), min(PLATE_PX_PER_MM, 1.3 * width_px / w_mm), badges=True)
 
 
 def footprint(pose: Pose, plate: Plate, face: CarFace | None, size: tuple[int, int]) -> np.ndarray:
