@@ -21,10 +21,11 @@ from pathlib import Path
 
 import cv2
 
+from streamer import __version__
 from streamer.config import Config, ConfigError, load_config, update_section
 from streamer.formats import compile_formats
 from streamer.geometry import box_to_corners, corners_to_box
-from streamer.modelfile import ModelError
+from streamer.modelfile import ModelError, load_sidecar
 from streamer.sinks import SinkError
 from streamer.sources import SourceError
 from streamer.voting import read_plate_crops, read_still
@@ -36,6 +37,18 @@ USER_ERRORS = (SourceError, ModelError, ConfigError, SinkError, FileNotFoundErro
 DEFAULTS = Config()
 
 
+def version_text() -> str:
+    """The package's version and the embedded models' (a bug report needs both: the models
+    are retrained between releases)."""
+    models = []
+    for name, config in (("detector", DEFAULTS.detector), ("recognizer", DEFAULTS.recognizer)):
+        try:
+            models.append(f"{name} {load_sidecar(config.model).get('version', '?')}")
+        except ModelError:
+            models.append(f"{name} missing")
+    return f"platestream {__version__} ({', '.join(models)})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="platestream", description="License plate recognition for video streams."
@@ -43,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="also log every track's rejected reads"
     )
+    parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="process a video file, RTSP/HTTP stream or webcam")

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from conftest import SAMPLES, assert_one_line_error, run_cli, sample
 
+import streamer
+
 CLIP = SAMPLES / "cn_gate.mp4"
 
 
@@ -92,6 +94,19 @@ def test_missing_model_names_the_model_given():
 def test_usage_errors_exit_2():
     proc = run_cli("run")
     assert proc.returncode == 2 and "usage:" in proc.stderr
+
+
+def test_version_names_the_package_and_the_embedded_models():
+    proc = run_cli("--version")
+    models = Path(streamer.__file__).parent / "models"
+    detector, recognizer = (
+        json.loads((models / f"{m}.json").read_text())["version"]
+        for m in ("detector", "recognizer")
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == (
+        f"platestream {streamer.__version__} (detector {detector}, recognizer {recognizer})"
+    )
 
 
 def plate_crops(tmp: Path) -> list[Path]:
