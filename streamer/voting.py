@@ -91,7 +91,11 @@ class TrackText:
         if self._fused[0] != len(self.reads):
             self._fused = (
                 len(self.reads),
-                fuse_reads([r.reading for r in self.accepted], self.formats),
+                fuse_reads(
+                    [r.reading for r in self.accepted],
+                    self.formats,
+                    [float(r.detection.box[2] - r.detection.box[0]) for r in self.accepted],
+                ),
             )
         return self._fused[1]
 
@@ -113,14 +117,25 @@ class TrackText:
 
 
 def fuse_reads(
-    readings: list[Reading], formats: tuple[re.Pattern, ...] = ()
+    readings: list[Reading],
+    formats: tuple[re.Pattern, ...] = (),
+    view_widths: Sequence[float] | None = None,
 ) -> tuple[str, float, list[float]]:
     """Length vote, then confidence-weighted sum of per-position probabilities; with formats,
-    the length and text whose fitting text is most probable."""
-    readings = [r for r in readings if r.text]
-    if not readings:
+    the length and text whose fitting text is most probable.
+
+    ``view_widths`` (a track's plate widths, in pixels) make a read count in proportion to its
+    view's width too: a track is read far more often while small, and those reads are the
+    doubtful ones (6 or 8 in a 41 px MV184VT), so by count alone they outweigh the few close
+    ones. The confidence is unchanged in scale: it is the voted length's share of the weight.
+    """
+    kept = [i for i, r in enumerate(readings) if r.text]
+    if not kept:
         return "", 0.0, []
+    readings = [readings[i] for i in kept]
     weights = [max(r.confidence, 1e-3) for r in readings]
+    if view_widths is not None:
+        weights = [w * max(float(view_widths[i]), 1.0) for w, i in zip(weights, kept)]
     lengths: Counter = Counter()
     for r, w in zip(readings, weights):
         lengths[len(r.text)] += w

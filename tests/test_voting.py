@@ -85,6 +85,20 @@ def test_characters_are_weighted_by_confidence():
     assert fuse_reads([reading("ABC1"), reading("ABC1"), reading("ABC2")])[0] == "ABC1"
 
 
+def test_wider_views_count_for_more():
+    # three reads of a small, far plate say "1"; two of it up close say "2"
+    far, near = [reading("AB1C", 0.6)] * 3, [reading("AB2C", 0.6)] * 2
+    assert fuse_reads(far + near)[0] == "AB1C"
+    text, confidence, _ = fuse_reads(far + near, view_widths=[41, 42, 45, 93, 117])
+    assert text == "AB2C"
+    # the scale of the widths does not matter, only their ratios; an empty read still
+    # does not vote, and its width goes with it
+    assert fuse_reads(far + near, view_widths=[4.1, 4.2, 4.5, 9.3, 11.7])[1] == pytest.approx(
+        confidence
+    )
+    assert fuse_reads([reading("")] + far[:1] + near, view_widths=[500, 40, 90, 90])[0] == "AB2C"
+
+
 def test_empty_reads_do_not_vote():
     assert fuse_reads([]) == ("", 0.0, [])
     empty = reading("")
