@@ -5,8 +5,9 @@ is read when confirmed and again only when its detection is clearly better than 
 so far (wider, sharper, more frontal, more confident), within a per-track cap and cool-down.
 
 The reads are fused per character position: first the plate length is voted (each read's weight
-is its plate confidence), then, over the reads of that length, the recognizer's per-position
-probability vectors are summed with the same weights and the best character taken at each place.
+is its plate confidence times, for a track, its view's width), then, over the reads of that
+length, the recognizer's per-position probability vectors are summed with the same weights and
+the best character taken at each place.
 One bad read among good ones is outvoted; a read of the wrong length does not shift the others.
 With plate formats (``formats``, ``regions``), each read and the fused text become the likeliest
 text that fits one (``streamer.formats``), and the length is the one whose fitting text is most
