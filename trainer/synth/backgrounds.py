@@ -14,7 +14,8 @@ import numpy as np
 
 from trainer.synth.glyphs import draw_glyph, glyph
 
-SIGN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+SIGN_CHARS = LETTERS + "0123456789"
 LED_COLORS = ((0, 170, 255), (0, 230, 120), (40, 40, 255), (230, 230, 230))  # BGR
 
 

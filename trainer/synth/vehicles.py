@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from trainer.synth.backgrounds import LETTERS, SIGN_CHARS
 from trainer.synth.glyphs import draw_mask, glyph
 
 BODY_COLORS = (  # BGR, roughly the world's car colour shares
@@ -132,9 +133,6 @@ def car_face(
     return CarFace(img, alpha.astype(np.float32) / 255, r, (plate_x, plate_y, pw, ph), lamps, rear)
 
 
-BADGE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-
 def _draw_badges(img, r, w_mm, rows_mm, plate_span_mm, rear, rng) -> None:
     """Model names in chrome or dark letters beside or above the plate ("UNO", "J1", "TDI").
 
@@ -145,7 +143,7 @@ def _draw_badges(img, r, w_mm, rows_mm, plate_span_mm, rear, rng) -> None:
     lamp_y, bumper_top, ground = rows_mm
     for _ in range(int(rng.choice(3, p=[0.35, 0.45, 0.2] if rear else [0.7, 0.25, 0.05]))):
         text = "".join(
-            BADGE_CHARS[rng.integers(26 if rng.random() < 0.75 else 36)]
+            SIGN_CHARS[rng.integers(len(LETTERS) if rng.random() < 0.75 else len(SIGN_CHARS))]
             for _ in range(int(rng.integers(1, 7)))
         )
         height = rng.uniform(20, 55)
