@@ -49,6 +49,17 @@ def version_text() -> str:
     return f"platestream {__version__} ({', '.join(models)})"
 
 
+class VersionAction(argparse.Action):
+    """``--version`` that reads the sidecars only when asked, not on every command's start."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="platestream", description="License plate recognition for video streams."
@@ -56,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="also log every track's rejected reads"
     )
-    parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument(
+        "--version", action=VersionAction, help="show the package's and the models' versions"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="process a video file, RTSP/HTTP stream or webcam")
