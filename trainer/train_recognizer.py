@@ -197,9 +197,6 @@ def run_ocr(args) -> int:
         from trainer.onnx_weights import recognizer_from_onnx
 
         model, spec = recognizer_from_onnx(Path(args.init_onnx))
-        if args.grow_decoder:
-            model.decoder = model.decoder.grown(args.grow_decoder)
-            spec = model.spec = model.decoder.spec
         done_seconds, step = 0.0, 0
         print("validation of the starting model:", json.dumps(evaluate(model, val)), flush=True)
     else:
@@ -322,12 +319,6 @@ def register(sub) -> None:
     p.add_argument("--init-encoder", help="mae.pt from 'platestream-train mae'")
     p.add_argument(
         "--init-onnx", help="start from an exported recognizer (e.g. the embedded one, INT8 too)"
-    )
-    p.add_argument(
-        "--grow-decoder",
-        type=int,
-        default=0,
-        help="with --init-onnx: add this many decoder layers, starting as the identity",
     )
     p.add_argument(
         "--freeze-minutes", type=float, default=3, help="minutes with the encoder frozen"

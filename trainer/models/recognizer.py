@@ -134,7 +134,6 @@ class QueryDecoder(nn.Module):
 
     def __init__(self, spec: RecognizerSpec):
         super().__init__()
-        self.spec = spec
         self.queries = nn.Parameter(torch.zeros(1, spec.max_length, spec.dim))
         nn.init.trunc_normal_(self.queries, std=0.02)
         layer = nn.TransformerDecoderLayer(
@@ -153,25 +152,6 @@ class QueryDecoder(nn.Module):
     def forward(self, memory: torch.Tensor) -> torch.Tensor:
         q = self.queries.expand(memory.shape[0], -1, -1)
         return self.classify(self.norm(self.blocks(q, memory)))
-
-    def grown(self, extra_layers: int) -> QueryDecoder:
-        """This decoder with ``extra_layers`` more layers on top that start as the identity.
-
-        Non-autoregressive queries must each find their own character, and with two layers
-        they miscount on plates whose characters sit where the training plates' did not (a
-        doubled or dropped letter on a wide vanity plate). Layers whose residual branches
-        end in zero keep what the model reads now, so a fine-tuning round can grow the
-        decoder without starting over.
-        """
-        old = self.blocks.layers
-        spec = RecognizerSpec(**{**self.spec.to_dict(), "decoder_layers": len(old) + extra_layers})
-        bigger = QueryDecoder(spec)
-        bigger.load_state_dict(self.state_dict(), strict=False)
-        for layer in bigger.blocks.layers[len(old) :]:
-            for out in (layer.self_attn.out_proj, layer.multihead_attn.out_proj, layer.linear2):
-                nn.init.zeros_(out.weight)
-                nn.init.zeros_(out.bias)
-        return bigger
 
 
 class PlateRecognizer(nn.Module):
