@@ -32,11 +32,8 @@ INPUT_SPEC = {"input_size": [192, 48], "mean": [127.5] * 3, "std": [127.5] * 3, 
 #: share of each batch per group; groups absent from the data are dropped and the rest rescaled.
 GROUP_WEIGHTS = {
     "cn": 0.16, "ccpd": 0.08, "br": 0.13, "us": 0.15, "ar": 0.08,
-    "br-scene": 0.04, "us-scene": 0.06, "eu-scene": 0.06, "synth": 0.3,
+    "br-scene": 0.04, "us-scene": 0.06, "eu-scene": 0.06, "synth": 0.24,
 }  # fmt: skip
-#: how often each region comes in the synthetic pool: the regions read worst get the most, and
-#: Chinese plates, which the real data covers best, the least.
-SYNTH_REGION_WEIGHTS = {"CN": 0.12, "EU": 0.25, "US": 0.33, "BR": 0.12, "AR": 0.18}
 
 
 def province_and_ending_balanced(samples: list[PlateSample]) -> np.ndarray | None:
@@ -92,10 +89,7 @@ def synthetic_pool(seed: int, size: int) -> list[PlateSample]:
 
     rng = np.random.default_rng(seed)
     return [
-        PlateSample(
-            *random_plate_sample(rng, READ_REGIONS, weights=SYNTH_REGION_WEIGHTS), group="synth"
-        )
-        for _ in range(size)
+        PlateSample(*random_plate_sample(rng, READ_REGIONS), group="synth") for _ in range(size)
     ]
 
 

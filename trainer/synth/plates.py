@@ -503,12 +503,7 @@ US_SLOGANS = (
 
 
 def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
-    """12x6 inch plate: a state's colours, its name on top, a slogan, registration stickers.
-
-    States use many type faces, from thin (Washington) to tall condensed (Utah) to wide: a
-    reader trained on a few faces at their own width drops or doubles letters in the others,
-    so the number's weight and width vary widely.
-    """
+    """12x6 inch plate: a state's colours, its name on top, a slogan, registration stickers."""
     printed = us_text(rng)
     state = list(US_STATES)[rng.integers(len(US_STATES))]
     text_color, name_color, top, bottom = (_jitter(rng, v, 10) for v in US_STATES[state])
@@ -537,8 +532,8 @@ def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
         cut = int(rng.integers(1, len(printed)))
         printed = printed[:cut] + " " + printed[cut:]
     tag = rng.random() < 0.2
-    font = ["sans", "din", "mono", "sans-book"][rng.choice(4, p=[0.4, 0.25, 0.15, 0.2])]
-    weight = {"sans": 0, "din": 3, "mono": 0, "sans-book": 0}[font] + int(rng.integers(0, 2))
+    font = ["sans", "din", "mono"][rng.choice(3, p=[0.5, 0.3, 0.2])]
+    weight = {"sans": 0, "din": 3, "mono": 0}[font] + int(rng.integers(0, 2))
     height = rng.uniform(62, 75)
     left = rng.uniform(32, 40) if tag else 16
     placed = draw_text(
@@ -550,7 +545,6 @@ def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
         gap=c.mm(rng.uniform(2, 6))[0],
         separators={" ": c.mm(rng.uniform(40, 60) if emblem else 14)[0], "-": c.mm(16)[0]},
         rng=rng,
-        widen=float(np.exp(rng.uniform(np.log(0.7), np.log(1.3)))),
     )
     apply_ink(c, text_color, rng.uniform(0.3, 1.0), rng)
     if emblem:
@@ -890,17 +884,14 @@ def smallest_plate_mm(regions: tuple[str, ...] | list[str] | None = None) -> flo
 
 
 def choose_style(
-    rng: np.random.Generator,
-    regions: tuple[str, ...] | list[str] | None = None,
-    weights: dict[str, float] | None = None,
+    rng: np.random.Generator, regions: tuple[str, ...] | list[str] | None = None
 ) -> str:
-    """A style of one of ``regions`` (all by default), weighted by ``weights`` (default
-    ``REGION_WEIGHTS``)."""
+    """A style of one of ``regions`` (all by default), weighted by ``REGION_WEIGHTS``."""
     regions = tuple(regions or REGIONS)
     unknown = set(regions) - set(REGION_STYLES)
     if unknown:
         raise ValueError(f"unknown regions {sorted(unknown)}; known: {', '.join(REGIONS)}")
-    p = np.array([(weights or REGION_WEIGHTS)[r] for r in regions])
+    p = np.array([REGION_WEIGHTS[r] for r in regions])
     region = regions[rng.choice(len(regions), p=p / p.sum())]
     styles = REGION_STYLES[region]
     return list(styles)[rng.choice(len(styles), p=list(styles.values()))]
@@ -911,7 +902,6 @@ def render_plate(
     regions: tuple[str, ...] | list[str] | None = None,
     style: str | None = None,
     px_per_mm: float = 1.0,
-    weights: dict[str, float] | None = None,
 ) -> Plate:
     """A random plate of one of ``regions`` (or exactly ``style``), front-on, at ``px_per_mm``."""
-    return STYLES[style or choose_style(rng, regions, weights)](rng, px_per_mm)
+    return STYLES[style or choose_style(rng, regions)](rng, px_per_mm)

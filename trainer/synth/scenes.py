@@ -300,15 +300,14 @@ def random_plate_sample(
     rng: np.random.Generator,
     regions: tuple[str, ...] | list[str] | None = None,
     strength: float = 0.6,
-    weights: dict[str, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """One plate in a small context image: (context BGR, corners (4, 2) TL TR BR BL, text).
 
     The plate is 40-260 px wide with a mild pose, on a car face or a textured surface, with the
     camera's blur and noise; the recognizer's trainer crops and re-rectifies it with its own
-    corner jitter, as it does for real plates. ``weights`` overrides how often each region comes.
+    corner jitter, as it does for real plates.
     """
-    plate = render_plate(rng, regions, px_per_mm=PLATE_PX_PER_MM, weights=weights)
+    plate = render_plate(rng, regions, px_per_mm=PLATE_PX_PER_MM)
     width = float(np.exp(rng.uniform(np.log(40), np.log(260))))
     pose = random_pose(rng, width, severity=0.6)
     quad = plate_quad(pose, plate)
