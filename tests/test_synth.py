@@ -43,7 +43,7 @@ def test_every_plate_character_has_a_glyph():
     assert all(path.is_file() for path in FONT_FILES.values())
     for ch in PROVINCES:
         assert glyph(ch, "cjk").mask.max() > 0
-    for font in ("din", "sans", "mono", "serif"):
+    for font in ("din", "sans", "sans-book", "mono", "serif"):
         for ch in LATIN:
             assert glyph(ch, font).mask.max() > 0
 

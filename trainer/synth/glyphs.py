@@ -3,8 +3,8 @@
 Fonts come from two places so that a fresh ``pip install .[train]`` can render every style:
 
 - matplotlib (a dependency of filterpy and of the ``[train]`` extra) ships the DejaVu Sans,
-  Sans Mono and Serif bold faces; they are found through ``matplotlib.get_data_path()`` and not
-  copied here.
+  Sans Mono and Serif bold faces and the book-weight Sans (the thin strokes of many US plates);
+  they are found through ``matplotlib.get_data_path()`` and not copied here.
 - ``fonts/`` beside this file ships two SIL OFL fonts: OSP-DIN (a DIN 1451 revival, the family
   that the Dutch "Kenteken" and the German/Mercosur "FE-Schrift" plate faces descend from) and
   "Platestream Provinces", a 10 kB subset of Noto Sans CJK SC Bold holding only the 33 province
@@ -35,6 +35,7 @@ _DEJAVU = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 FONT_FILES = {
     "din": FONT_DIR / "OSP-DIN.ttf",
     "sans": _DEJAVU / "DejaVuSans-Bold.ttf",
+    "sans-book": _DEJAVU / "DejaVuSans.ttf",
     "mono": _DEJAVU / "DejaVuSansMono-Bold.ttf",
     "serif": _DEJAVU / "DejaVuSerif-Bold.ttf",
     "cjk": FONT_DIR / "PlatestreamProvinces-Bold.otf",

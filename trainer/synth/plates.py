@@ -503,7 +503,11 @@ US_SLOGANS = (
 
 
 def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
-    """12x6 inch plate: a state's colours, its name on top, a slogan, registration stickers."""
+    """12x6 inch plate: a state's colours, its name on top, a slogan, registration stickers.
+
+    States use many type faces, from thin (Washington) to tall condensed (Utah) to wide, so the
+    number's weight and width vary widely.
+    """
     printed = us_text(rng)
     state = list(US_STATES)[rng.integers(len(US_STATES))]
     text_color, name_color, top, bottom = (_jitter(rng, v, 10) for v in US_STATES[state])
@@ -532,8 +536,8 @@ def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
         cut = int(rng.integers(1, len(printed)))
         printed = printed[:cut] + " " + printed[cut:]
     tag = rng.random() < 0.2
-    font = ["sans", "din", "mono"][rng.choice(3, p=[0.5, 0.3, 0.2])]
-    weight = {"sans": 0, "din": 3, "mono": 0}[font] + int(rng.integers(0, 2))
+    font = ["sans", "din", "mono", "sans-book"][rng.choice(4, p=[0.4, 0.25, 0.15, 0.2])]
+    weight = {"sans": 0, "din": 3, "mono": 0, "sans-book": 0}[font] + int(rng.integers(0, 2))
     height = rng.uniform(62, 75)
     left = rng.uniform(32, 40) if tag else 16
     placed = draw_text(
@@ -545,6 +549,7 @@ def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
         gap=c.mm(rng.uniform(2, 6))[0],
         separators={" ": c.mm(rng.uniform(40, 60) if emblem else 14)[0], "-": c.mm(16)[0]},
         rng=rng,
+        widen=float(np.exp(rng.uniform(np.log(0.7), np.log(1.3)))),
     )
     apply_ink(c, text_color, rng.uniform(0.3, 1.0), rng)
     if emblem:
