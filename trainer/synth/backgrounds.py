@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 
 from trainer.synth.glyphs import draw_glyph, glyph
+from trainer.synth.texts import DIGITS, LETTERS
 
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-SIGN_CHARS = LETTERS + "0123456789"
+SIGN_CHARS = LETTERS + DIGITS
 LED_COLORS = ((0, 170, 255), (0, 230, 120), (40, 40, 255), (230, 230, 230))  # BGR
 
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from trainer.synth.backgrounds import LETTERS, SIGN_CHARS
+from trainer.synth.backgrounds import SIGN_CHARS
 from trainer.synth.glyphs import draw_mask, glyph
+from trainer.synth.texts import LETTERS
 
 BODY_COLORS = (  # BGR, roughly the world's car colour shares
     (235, 235, 235),
