@@ -65,3 +65,24 @@ def decode_probs(
         text.append(charset[cls])
         confs.append(float(probs[pos, cls]))
     return "".join(text), confs
+
+
+def decode_ctc(
+    probs: np.ndarray, charset: tuple[str, ...] | list[str] = CHARSET
+) -> tuple[str, list[float]]:
+    """Greedy CTC read of one plate's (strips, classes) probabilities, class 0 being the blank.
+
+    Runs of one class are one character (a blank separates a doubled one); each character's
+    probability is the highest it reaches over its run.
+    """
+    best = probs.argmax(-1)
+    text, confs = [], []
+    previous = 0
+    for strip, cls in enumerate(best):
+        if cls != 0 and cls == previous:
+            confs[-1] = max(confs[-1], float(probs[strip, cls]))
+        elif cls != 0:
+            text.append(charset[cls])
+            confs.append(float(probs[strip, cls]))
+        previous = cls
+    return "".join(text), confs

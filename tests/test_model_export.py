@@ -78,14 +78,16 @@ def test_corrupt_model_file_is_a_one_line_error(tmp_path):
         Detector(DetectorConfig(model=model))
 
 
-def test_recognizer_weights_come_back_from_fp32_and_int8_onnx(tmp_path):
+@pytest.mark.parametrize("ctc_head", [False, True])
+def test_recognizer_weights_come_back_from_fp32_and_int8_onnx(tmp_path, ctc_head):
     """Training can resume from an exported model: the rebuilt torch module computes what the
-    ONNX file computes (exactly for FP32, up to activation quantisation for INT8)."""
+    ONNX file computes (exactly for FP32, up to activation quantisation for INT8), the CTC
+    head's output too where the model has one."""
     from trainer.export import export_recognizer, quantize_dynamic_int8
     from trainer.onnx_weights import recognizer_from_onnx
 
     torch.manual_seed(0)
-    spec = RecognizerSpec(dim=64, encoder_layers=2, decoder_layers=1)
+    spec = RecognizerSpec(dim=64, encoder_layers=2, decoder_layers=1, ctc_head=ctc_head)
     trained = PlateRecognizer(spec)
     with torch.no_grad():  # distinct values, as after training (the exporter merges equal ones)
         for p in trained.parameters():
@@ -101,9 +103,12 @@ def test_recognizer_weights_come_back_from_fp32_and_int8_onnx(tmp_path):
         model, got_spec = recognizer_from_onnx(path)
         assert got_spec == spec
         with torch.no_grad():
-            rebuilt = SoftmaxHead(model.eval())(x).numpy()
-        onnx_out = open_session(path, threads=1).run(None, {"images": x.numpy()})[0]
-        np.testing.assert_allclose(rebuilt, onnx_out, atol=atol)
+            rebuilt = SoftmaxHead(model.eval())(x)
+        rebuilt = [t.numpy() for t in rebuilt] if ctc_head else [rebuilt.numpy()]
+        onnx_out = open_session(path, threads=1).run(None, {"images": x.numpy()})
+        assert len(onnx_out) == len(rebuilt)
+        for torch_out, ort_out in zip(rebuilt, onnx_out):
+            np.testing.assert_allclose(torch_out, ort_out, atol=atol)
 
 
 def test_detector_weights_come_back_from_onnx_with_batchnorm_unfolded(tmp_path):

@@ -25,14 +25,20 @@ from trainer.models.recognizer import PlateRecognizer, RecognizerSpec, SoftmaxHe
 OPSET = 17
 
 
-def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, dynamic: dict) -> None:
+def export_onnx(
+    module: torch.nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    dynamic: dict,
+    outputs: tuple[str, ...] = ("output",),
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     module.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module, example, str(path), dynamo=False, opset_version=OPSET,
-            input_names=["images"], output_names=["output"], dynamic_axes=dynamic,
+            input_names=["images"], output_names=list(outputs), dynamic_axes=dynamic,
         )  # fmt: skip
 
 
@@ -90,12 +96,15 @@ def export_recognizer(checkpoint: Path, output: Path, summary: Path | None = Non
     model = PlateRecognizer(spec)
     model.load_state_dict(ckpt["model"])
     example = torch.zeros(1, 3, spec.input_height, spec.input_width)
+    outputs = ("output", "ctc") if spec.ctc_head else ("output",)
     export_onnx(
         SoftmaxHead(with_fixed_shape_attention(model)),
         example,
         output,
-        {"images": {0: "batch"}, "output": {0: "batch"}},
+        {"images": {0: "batch"}} | {name: {0: "batch"} for name in outputs},
+        outputs,
     )
+    ctc = {"ctc_output": "(B, strips, classes) softmax per strip; class 0 = CTC blank"}
     write_sidecar(output, {
         "name": "platestream-recognizer",
         "architecture": "MaskOCR-style: strip ViT encoder (MAE), character-query decoder",
@@ -106,6 +115,7 @@ def export_recognizer(checkpoint: Path, output: Path, summary: Path | None = Non
         "max_length": spec.max_length,
         "pad_class": 0,
         "output": "(B, max_length, classes) softmax per position; class 0 = end/pad",
+        **(ctc if spec.ctc_head else {}),
         **training_record(summary, ckpt),
     })  # fmt: skip
 

@@ -11,13 +11,15 @@ import argparse
 import json
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from streamer.charset import CHARSET, MAX_LENGTH, PROVINCES, encode
+from streamer.charset import CHARSET, MAX_LENGTH, PROVINCES, decode_ctc, encode
 from streamer.recognizer import preprocess_plates, reading_from_probs
 from trainer.data.augment import augmented_plate
 from trainer.data.plates import PlateSample, load_real_samples
@@ -101,32 +103,74 @@ def load_groups(root: Path, split: str, synth: int, seed: int) -> dict[str, list
 
 
 def evaluate(model: PlateRecognizer, groups: dict[str, list[PlateSample]]) -> dict[str, dict]:
-    """Exact-plate accuracy per group on un-augmented rectified plates."""
+    """Exact-plate accuracy per group on un-augmented rectified plates (of the CTC head too,
+    where the model has one)."""
     model.eval()
     results = {}
     with torch.no_grad():
         for name, samples in sorted(groups.items()):
-            correct = 0
+            correct = ctc_correct = 0
             for i in range(0, len(samples), 64):
                 chunk = samples[i : i + 64]
                 crops = [
                     augmented_plate(s.context, s.corners, tuple(INPUT_SPEC["input_size"]), None, 0)
                     for s in chunk
                 ]
-                probs = (
-                    model(torch.from_numpy(preprocess_plates(crops, INPUT_SPEC)))
-                    .softmax(-1)
-                    .numpy()
-                )
+                x = torch.from_numpy(preprocess_plates(crops, INPUT_SPEC))
+                if model.ctc is None:
+                    logits, ctc_logits = model(x), None
+                else:
+                    logits, ctc_logits = model(x, with_ctc=True)
+                probs = logits.softmax(-1).numpy()
                 correct += sum(
                     reading_from_probs(p, CHARSET).text == s.text for p, s in zip(probs, chunk)
                 )
-            results[name] = {
-                "n": len(samples),
-                "accuracy": round(correct / max(1, len(samples)), 4),
-            }
+                if ctc_logits is not None:
+                    ctc_probs = ctc_logits.softmax(-1).numpy()
+                    ctc_correct += sum(
+                        decode_ctc(p, CHARSET)[0] == s.text for p, s in zip(ctc_probs, chunk)
+                    )
+            n = max(1, len(samples))
+            results[name] = {"n": len(samples), "accuracy": round(correct / n, 4)}
+            if model.ctc is not None:
+                results[name]["ctc_accuracy"] = round(ctc_correct / n, 4)
     model.train()
     return results
+
+
+def ctc_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """CTC loss of strip logits (B, strips, classes) against end-padded targets (B, max_length)."""
+    log_probs = logits.log_softmax(-1).transpose(0, 1)
+    strips = torch.full((logits.shape[0],), logits.shape[1], dtype=torch.long)
+    return F.ctc_loss(log_probs, targets, strips, (targets > 0).sum(1), zero_infinity=True)
+
+
+def parameter_groups(model: PlateRecognizer, lr: float, new_head: bool) -> list[dict]:
+    """A new CTC head learns at 10x the rate of the trained network it is added to: at the
+    fine-tuning rate a linear layer from random weights takes thousands of steps to read."""
+    head = list(model.ctc.parameters()) if new_head else []
+    ids = {id(p) for p in head}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    groups = [{"params": rest, "lr": lr, "initial_lr": lr}]
+    if head:
+        groups.append({"params": head, "lr": 10 * lr, "initial_lr": 10 * lr})
+    return groups
+
+
+def warm_up(opt: torch.optim.Optimizer, fraction: float) -> None:
+    """Linear learning-rate warm-up: Adam's first steps, with its moment estimates still empty,
+    move every weight by about the full rate and knock a trained model off its minimum."""
+    for group in opt.param_groups:
+        group["lr"] = group["initial_lr"] * fraction
+
+
+def with_ctc_head(model: PlateRecognizer) -> PlateRecognizer:
+    """The same recognizer with a new CTC head beside its query decoder."""
+    if model.ctc is not None:
+        return model
+    joint = PlateRecognizer(replace(model.spec, ctc_head=True))
+    joint.load_state_dict(model.state_dict(), strict=False)
+    return joint
 
 
 def spec_from_args(args) -> RecognizerSpec:
@@ -187,6 +231,12 @@ def run_ocr(args) -> int:
         model = PlateRecognizer(spec)
         model.load_state_dict(ckpt["model"])
         done_seconds, step = ckpt["seconds"], ckpt["step"]
+    elif args.init_checkpoint:
+        ckpt = torch.load(args.init_checkpoint, weights_only=False)
+        spec = RecognizerSpec(**ckpt["spec"])
+        model = PlateRecognizer(spec)
+        model.load_state_dict(ckpt["model"])
+        done_seconds, step = 0.0, 0
     elif args.init_onnx:
         from trainer.onnx_weights import recognizer_from_onnx
 
@@ -201,24 +251,36 @@ def run_ocr(args) -> int:
             model.encoder.load_state_dict(
                 torch.load(args.init_encoder, weights_only=False)["encoder"]
             )
+    new_head = args.ctc_weight > 0 and model.ctc is None
+    if new_head:
+        model = with_ctc_head(model)
+        spec = model.spec
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
+    opt = torch.optim.AdamW(parameter_groups(model, args.lr, new_head), weight_decay=0.05)
     sched = PlateauScheduler(opt, patience=args.patience)
     log = TrainLog(
         out / "ocr_log.csv", ["step", "seconds", "loss", "lr", "frozen"], append=args.resume
     )
     start = time.time() - done_seconds
-    freeze_until = args.freeze_minutes * 60 if args.init_encoder and not args.resume else 0
+    # a new part learns first on the trained encoder, so its first gradients do not scramble it
+    starts_new = (args.init_encoder or new_head) and not args.resume
+    freeze_until = args.freeze_minutes * 60 if starts_new else 0
     losses = []
     while time.time() - start < args.minutes * 60:
         frozen = time.time() - start < freeze_until
         model.encoder.requires_grad_(not frozen)
         x, y = train.draw(args.batch)
-        logits = model(x)
-        loss = loss_fn(logits.flatten(0, 1), y.flatten())
+        if model.ctc is None:
+            loss = loss_fn(model(x).flatten(0, 1), y.flatten())
+        else:
+            logits, ctc_logits = model(x, with_ctc=True)
+            loss = loss_fn(logits.flatten(0, 1), y.flatten())
+            loss = loss + args.ctc_weight * ctc_loss(ctc_logits, y)
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+        if step < args.warmup and not args.resume:
+            warm_up(opt, (step + 1) / args.warmup)
         opt.step()
         sched.step(loss.item())
         losses.append(loss.item())
@@ -240,7 +302,7 @@ def run_ocr(args) -> int:
     summary = {
         "steps": step, "seconds": round(seconds), "batch": args.batch, "strength": args.strength,
         "init_encoder": str(args.init_encoder or ""), "init_onnx": str(args.init_onnx or ""),
-        "freeze_minutes": args.freeze_minutes,
+        "freeze_minutes": args.freeze_minutes, "ctc_weight": args.ctc_weight,
         "synthetic_pool": args.synth,
         "lr_drops": sched.drops, "val": metrics,
     }  # fmt: skip
@@ -314,10 +376,21 @@ def register(sub) -> None:
     p.add_argument(
         "--init-onnx", help="start from an exported recognizer (e.g. the embedded one, INT8 too)"
     )
+    p.add_argument("--init-checkpoint", help="start from an ocr.pt (a training run's or a soup's)")
     p.add_argument(
-        "--freeze-minutes", type=float, default=3, help="minutes with the encoder frozen"
+        "--ctc-weight",
+        type=float,
+        default=0.0,
+        help="weight of a CTC head's loss trained beside the query decoder (0: no CTC head)",
+    )
+    p.add_argument(
+        "--freeze-minutes",
+        type=float,
+        default=3,
+        help="minutes with the encoder frozen (after --init-encoder or a new CTC head)",
     )
     p.add_argument("--strength", type=float, default=1.0, help="augmentation strength")
+    p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up")
     p.add_argument("--resume", action="store_true")
     p.set_defaults(func=run_ocr)
 

@@ -33,6 +33,7 @@ class RecognizerSpec:
     num_classes: int = 70
     mae_decoder_dim: int = 128
     mae_decoder_layers: int = 1
+    ctc_head: bool = False
 
     @property
     def num_strips(self) -> int:
@@ -155,24 +156,43 @@ class QueryDecoder(nn.Module):
 
 
 class PlateRecognizer(nn.Module):
-    """Encoder + query decoder; returns logits (B, max_length, num_classes)."""
+    """Encoder + query decoder; returns logits (B, max_length, num_classes).
+
+    With ``spec.ctc_head`` a linear CTC classifier (Graves et al., 2006) reads every strip token
+    too, class 0 doubling as the blank. The queries find their character by attention alone and
+    can lose count on free-form plates (a letter read twice or skipped); CTC has to align each
+    character to its own strips, and training both on one encoder (joint CTC-attention, Kim et
+    al., 2017) teaches the tokens where the characters are.
+    """
 
     def __init__(self, spec: RecognizerSpec):
         super().__init__()
         self.spec = spec
         self.encoder = StripViTEncoder(spec)
         self.decoder = QueryDecoder(spec)
+        self.ctc = nn.Linear(spec.dim, spec.num_classes) if spec.ctc_head else None
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(images))
+    def forward(
+        self, images: torch.Tensor, with_ctc: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Query logits (B, max_length, classes); ``with_ctc``: and CTC logits (B, strips,
+        classes)."""
+        memory = self.encoder(images)
+        if with_ctc:
+            return self.decoder(memory), self.ctc(memory)
+        return self.decoder(memory)
 
 
 class SoftmaxHead(nn.Module):
-    """What is exported: probabilities, so the runtime needs no torch-side knowledge."""
+    """What is exported: probabilities, so the runtime needs no torch-side knowledge; the
+    CTC head's per-strip ones as a second output where the model has one."""
 
     def __init__(self, model: PlateRecognizer):
         super().__init__()
         self.model = model
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(images).softmax(-1)
+    def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if self.model.ctc is None:
+            return self.model(images).softmax(-1)
+        chars, strips = self.model(images, with_ctc=True)
+        return chars.softmax(-1), strips.softmax(-1)
