@@ -271,3 +271,24 @@ def test_some_us_plates_have_a_picture_inside_the_number(monkeypatch):
     for (char, left, width), drawn in gaps:
         assert char == " " and width >= 20 and left > 16 and drawn
     assert all(" " not in p.text and p.text == normalize_text(p.printed) for p in plates)
+
+
+def test_us_numbers_vary_in_type_face_and_glyph_width(monkeypatch):
+    """US states print their numbers in thin, bold, condensed and wide faces; a recognizer that
+    sees one width only loses count of the letters of the others."""
+    import trainer.synth.plates as plates
+
+    drawn: list[tuple[str, float]] = []
+    draw_text = plates.draw_text
+
+    def recording(canvas, printed, box, font, weight, **kwargs):
+        drawn.append((font, kwargs.get("widen", 1.0)))
+        return draw_text(canvas, printed, box, font, weight, **kwargs)
+
+    monkeypatch.setattr(plates, "draw_text", recording)
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        plates.render_us(rng)
+    widths = [w for _, w in drawn]
+    assert min(widths) < 0.8 and max(widths) > 1.2
+    assert {"sans", "din", "mono", "sans-book"} <= {f for f, _ in drawn}
