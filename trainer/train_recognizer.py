@@ -302,6 +302,7 @@ def run_ocr(args) -> int:
     summary = {
         "steps": step, "seconds": round(seconds), "batch": args.batch, "strength": args.strength,
         "init_encoder": str(args.init_encoder or ""), "init_onnx": str(args.init_onnx or ""),
+        "init_checkpoint": str(args.init_checkpoint or ""), "warmup": args.warmup,
         "freeze_minutes": args.freeze_minutes, "ctc_weight": args.ctc_weight,
         "synthetic_pool": args.synth,
         "lr_drops": sched.drops, "val": metrics,
