@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from streamer.charset import CHARSET
 from trainer.detector_graph import rewrite_detector, untie_shared_weights
 from trainer.models.detector import DetectorSpec, ExportedDetector, PlateDetector
-from trainer.models.recognizer import PlateRecognizer, RecognizerSpec, SoftmaxHead
+from trainer.models.recognizer import PlateRecognizer, SoftmaxHead
 
 OPSET = 17
 
@@ -89,12 +89,10 @@ def export_detector(checkpoint: Path, output: Path, summary: Path | None = None)
 
 
 def export_recognizer(checkpoint: Path, output: Path, summary: Path | None = None) -> None:
-    from trainer.train_recognizer import INPUT_SPEC
+    from trainer.train_recognizer import INPUT_SPEC, load_ocr
 
-    ckpt = torch.load(checkpoint, weights_only=False)
-    spec = RecognizerSpec(**ckpt["spec"])
-    model = PlateRecognizer(spec)
-    model.load_state_dict(ckpt["model"])
+    model, ckpt = load_ocr(checkpoint)
+    spec = model.spec
     example = torch.zeros(1, 3, spec.input_height, spec.input_width)
     outputs = ("output", "ctc") if spec.ctc_head else ("output",)
     export_onnx(

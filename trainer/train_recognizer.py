@@ -226,17 +226,11 @@ def run_ocr(args) -> int:
     val = load_real_samples(root, "val")
     ckpt_path = out / "ocr.pt"
     if args.resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False)
-        spec = RecognizerSpec(**ckpt["spec"])
-        model = PlateRecognizer(spec)
-        model.load_state_dict(ckpt["model"])
-        done_seconds, step = ckpt["seconds"], ckpt["step"]
+        model, ckpt = load_ocr(ckpt_path)
+        spec, done_seconds, step = model.spec, ckpt["seconds"], ckpt["step"]
     elif args.init_checkpoint:
-        ckpt = torch.load(args.init_checkpoint, weights_only=False)
-        spec = RecognizerSpec(**ckpt["spec"])
-        model = PlateRecognizer(spec)
-        model.load_state_dict(ckpt["model"])
-        done_seconds, step = 0.0, 0
+        model, _ = load_ocr(Path(args.init_checkpoint))
+        spec, done_seconds, step = model.spec, 0.0, 0
     elif args.init_onnx:
         from trainer.onnx_weights import recognizer_from_onnx
 
@@ -330,6 +324,14 @@ def save_ocr(path: Path, model: PlateRecognizer, spec: RecognizerSpec, step: int
         {"spec": spec.to_dict(), "model": model.state_dict(), "step": step, "seconds": seconds},
         path,
     )
+
+
+def load_ocr(path: Path) -> tuple[PlateRecognizer, dict]:
+    """The recognizer an ``ocr.pt`` (``save_ocr``'s or a soup's) holds, and the checkpoint."""
+    ckpt = torch.load(path, weights_only=False)
+    model = PlateRecognizer(RecognizerSpec(**ckpt["spec"]))
+    model.load_state_dict(ckpt["model"])
+    return model, ckpt
 
 
 def run_export(args) -> int:
