@@ -198,17 +198,13 @@ def detector_nodes_to_quantize(graph) -> list[str]:
 
 
 def quantize_detector_static(
-    onnx_path: Path,
-    output: Path,
-    calibration: list[np.ndarray],
-    rewrite: bool = True,
-    reduce_range: bool = True,
+    onnx_path: Path, output: Path, calibration: list[np.ndarray], rewrite: bool = True
 ) -> Path:
     """ONNX Runtime static INT8 (QDQ, per-channel weights, min/max activation ranges measured
     on ``calibration``: preprocessed (1, 3, H, W) batches of real frames), then rewritten in
     the exactly equal form ONNX Runtime runs faster (``trainer.detector_graph``).
 
-    ``reduce_range`` keeps the weights to 7 bits. On x86 CPUs without VNNI (AVX2 only, as on
+    The weights are kept to 7 bits (``reduce_range``). On x86 CPUs without VNNI (AVX2 only, as on
     many AMD EPYC hosts) ONNX Runtime multiplies u8 activations by s8 weights with VPMADDUBSW,
     whose 16-bit pair sums saturate with 8-bit weights: the same model then finds fewer
     plates there than on a VNNI CPU. With 7-bit weights no pair sum can saturate, so the
@@ -238,7 +234,7 @@ def quantize_detector_static(
         proto, str(output), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
         calibrate_method=CalibrationMethod.MinMax, nodes_to_quantize=nodes,
-        reduce_range=reduce_range,
+        reduce_range=True,
     )  # fmt: skip
     if rewrite:
         rewrite_detector(output, output)

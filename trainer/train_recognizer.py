@@ -298,9 +298,6 @@ def run_ocr(args) -> int:
     seconds = time.time() - start
     save_ocr(ckpt_path, model, spec, step, seconds)
     metrics = evaluate(model, val)
-    if ema is not None:
-        save_ocr(out / "ocr_ema.pt", ema.module, spec, step, seconds)
-        (out / "ocr_ema_val.json").write_text(json.dumps(evaluate(ema.module, val), indent=2))
     summary = {
         "steps": step, "seconds": round(seconds), "batch": args.batch, "strength": args.strength,
         "init_encoder": str(args.init_encoder or ""), "init_onnx": str(args.init_onnx or ""),
@@ -310,6 +307,10 @@ def run_ocr(args) -> int:
         "lr_drops": sched.drops, "val": metrics,
     }  # fmt: skip
     (out / "ocr_summary.json").write_text(json.dumps(summary, indent=2))
+    if ema is not None:  # exported as any run: export-recognizer ocr_ema.pt --summary ...
+        save_ocr(out / "ocr_ema.pt", ema.module, spec, step, seconds)
+        summary_ema = summary | {"weights": "EMA", "val": evaluate(ema.module, val)}
+        (out / "ocr_ema_summary.json").write_text(json.dumps(summary_ema, indent=2))
     log.plot()
     print(json.dumps(summary, indent=2))
     return 0
@@ -422,7 +423,7 @@ def register(sub) -> None:
         type=float,
         default=0.0,
         help="decay of an exponential moving average of the weights, saved as ocr_ema.pt "
-        "beside ocr.pt and scored in ocr_ema_val.json (0: none)",
+        "beside ocr.pt and scored in ocr_ema_summary.json (0: none)",
     )
     p.add_argument("--resume", action="store_true")
     p.set_defaults(func=run_ocr)
