@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 
 from streamer import __version__
-from streamer.config import Config, ConfigError, load_config, update_section
+from streamer.config import Config, ConfigError, check_limits, load_config, update_section
 from streamer.formats import compile_formats
 from streamer.geometry import box_to_corners, corners_to_box
 from streamer.modelfile import ModelError, load_sidecar
@@ -193,29 +193,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
     """Command-line flags win over the TOML file, which wins over the defaults."""
-    for section, key, value in (
-        ("output", "output", args.output),
-        ("output", "video_crf", args.video_crf),
-        ("output", "events", args.events),
-        ("output", "crops", args.crops),
-        ("source", "realtime", args.realtime),
-        ("source", "max_reconnects", args.max_reconnects),
-        ("source", "rtsp_transport", args.rtsp_transport),
-        ("detector", "model", args.detector),
-        ("recognizer", "model", args.recognizer),
-        ("detector", "workers", args.threads),
-        ("recognizer", "threads", args.threads),
-        ("voting", "updates", args.updates),
-        ("voting", "final_reads", args.final_reads),
-        ("voting", "min_confidence", args.min_confidence),
-        ("output", "rejected", args.rejected),
+    flags = {}
+    for section, key, value, flag in (
+        ("output", "output", args.output, "--output"),
+        ("output", "video_crf", args.video_crf, "--video-crf"),
+        ("output", "events", args.events, "--events"),
+        ("output", "crops", args.crops, "--crops"),
+        ("source", "realtime", args.realtime, "--realtime"),
+        ("source", "max_reconnects", args.max_reconnects, "--max-reconnects"),
+        ("source", "rtsp_transport", args.rtsp_transport, "--rtsp-transport"),
+        ("detector", "model", args.detector, "--detector"),
+        ("recognizer", "model", args.recognizer, "--recognizer"),
+        ("detector", "workers", args.threads, "--threads"),
+        ("recognizer", "threads", args.threads, "--threads"),
+        ("voting", "updates", args.updates, "--updates"),
+        ("voting", "final_reads", args.final_reads, "--final-reads"),
+        ("voting", "min_confidence", args.min_confidence, "--min-confidence"),
+        ("output", "rejected", args.rejected, "--rejected"),
     ):
         if value is not None:
             setattr(getattr(config, section), key, value)
+            flags[section, key] = flag
     if args.regions:  # checked as the TOML setting is: an unknown region is a one-line error
         update_section(config.voting, {"regions": args.regions}, "--region")
     if args.quiet:
         config.output.progress = False
+    check_limits(config, flags)
     return config
 
 

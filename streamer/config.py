@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,17 +167,80 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
-def _coerce(value, current, name: str, where: str):
-    """TOML values into the field's type (paths and tuples are not TOML types).
+#: inclusive bounds (low, high; None: open) of the numeric settings. A value outside is refused
+#: with its name before anything runs: zero workers or a confidence above 1 would otherwise run
+#: to the end and silently read nothing. (The video's crf is checked where x264 is opened.)
+LIMITS: dict[str, dict[str, tuple[float | None, float | None]]] = {
+    "source": {
+        "timeout": (0.1, None), "max_reconnects": (0, None), "backoff_initial": (0, None),
+        "backoff_max": (0, None), "queue_size": (1, None),
+    },
+    "detector": {
+        "input_size": (32, 8192), "max_side": (32, 8192), "score_threshold": (0, 1),
+        "nms_iou": (0, 1), "threads": (1, None), "workers": (1, None),
+    },
+    "recognizer": {
+        "threads": (1, None), "batch_size": (1, None), "still_views": (1, None),
+        "view_shift": (0, 0.5),
+    },
+    "tracker": {
+        "low_score_factor": (0, 1), "low_score_min_iou": (0, 1), "confirm_hits": (1, None),
+        "max_lost": (0, None), "gate": (0, None), "size_gate": (1, None),
+    },
+    "voting": {
+        "max_reads": (1, None), "cooldown": (0, None), "min_reads": (1, None),
+        "improvement": (0, None), "min_width": (0, None), "min_read_confidence": (0, 1),
+        "min_confidence": (0, 1), "final_reads": (0, None),
+    },
+}  # fmt: skip
+
+
+def check_limits(config: Config, names: dict[tuple[str, str], str] | None = None) -> None:
+    """Refuse a setting outside ``LIMITS``, named as ``names`` gives it (a command-line flag)
+    or as its TOML section and key."""
+    for section, limits in LIMITS.items():
+        for key, (low, high) in limits.items():
+            value = getattr(getattr(config, section), key)
+            numbers = value if isinstance(value, tuple) else (value,)
+            if any(_outside(v, low, high) for v in numbers if v is not None):
+                name = (names or {}).get((section, key), f"[{section}] {key}")
+                raise ConfigError(f"{name} must be {_range_text(low, high)}, not {value}")
+
+
+def _outside(value: float, low: float | None, high: float | None) -> bool:
+    return (low is not None and value < low) or (high is not None and value > high)
+
+
+def _range_text(low: float | None, high: float | None) -> str:
+    if high is None:
+        return f"at least {low}"
+    return f"between {low} and {high}"
+
+
+def _declared_type(section, name: str) -> type | None:
+    """The type a setting holds when set: its annotation, without ``| None``."""
+    hint = typing.get_type_hints(type(section))[name]
+    if isinstance(hint, types.UnionType):
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    origin = typing.get_origin(hint) or hint
+    return origin if isinstance(origin, type) else None
+
+
+def _coerce(value, expected: type | None, name: str, where: str):
+    """TOML values into the setting's declared type (paths and tuples are not TOML types).
 
     A value of the wrong type, or a format that is not a regular expression, is refused here
     with the setting's name, instead of failing later inside a running pipeline.
     """
-    if isinstance(current, Path) or name in ("model", "output", "events", "crops"):
+    if expected is Path:
         _check_type(value, str, name, where)
         return Path(value)
-    if name == "input_size":
+    if expected is tuple:  # input_size: (width, height)
         _check_type(value, list, name, where)
+        if len(value) != 2:
+            raise ConfigError(f"{where}: '{name}' must be [width, height], not {value}")
+        for side in value:
+            _check_type(side, int, name, where)
         return tuple(value)
     if name == "formats":
         _check_type(value, list, name, where)
@@ -197,10 +262,10 @@ def _coerce(value, current, name: str, where: str):
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from None
         return value
-    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if current is not None:
-        _check_type(value, type(current), name, where)
+    if expected is not None:
+        _check_type(value, expected, name, where)
     return value
 
 
@@ -219,7 +284,7 @@ def update_section(section, values: dict, where: str) -> None:
             raise ConfigError(
                 f"{where}: unknown setting '{key}' (known: {', '.join(sorted(known))})"
             )
-        setattr(section, key, _coerce(value, getattr(section, key), key, where))
+        setattr(section, key, _coerce(value, _declared_type(section, key), key, where))
 
 
 def load_config(path: Path | None) -> Config:
@@ -240,4 +305,8 @@ def load_config(path: Path | None) -> Config:
                 f"{path}: unknown section [{name}] (known: {', '.join(sorted(sections))})"
             )
         update_section(getattr(config, name), values, f"{path} [{name}]")
+    try:
+        check_limits(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return config

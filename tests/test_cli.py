@@ -57,6 +57,15 @@ ERRORS = {
     "bad format regex": lambda tmp: with_config(tmp, "[voting]\nformats = ['[']"),
     "text for a number": lambda tmp: with_config(tmp, "[voting]\ncooldown = 'x'"),
     "unknown region in the config": lambda tmp: with_config(tmp, "[voting]\nregions = ['xx']"),
+    "text for an optional number": lambda tmp: with_config(tmp, "[detector]\nmax_side = 'a'"),
+    "input size of one side": lambda tmp: with_config(tmp, "[detector]\ninput_size = [640]"),
+    "no frames queued": lambda tmp: with_config(tmp, "[source]\nqueue_size = 0"),
+    "confidence above 1 in the config": lambda tmp: with_config(
+        tmp, "[voting]\nmin_confidence = 1.5"
+    ),
+    "zero threads": lambda tmp: ["run", CLIP, "--threads", "0"],
+    "confidence above 1": lambda tmp: ["run", CLIP, "--min-confidence", "2"],
+    "negative reconnects": lambda tmp: ["run", CLIP, "--max-reconnects", "-1"],
     "unknown region": lambda tmp: ["run", CLIP, "--region", "nl", "--region", "xx"],
     "missing config": lambda tmp: ["run", CLIP, "--config", tmp / "none.toml"],
     "unwritable events": lambda tmp: ["run", CLIP, "--events", "/proc/x/y.jsonl"],
@@ -250,6 +259,22 @@ def test_config_file_and_flags(tmp_path):
     args = build_parser().parse_args(["run", "x.mp4", "--final-reads", "3", "--rejected"])
     config = apply_run_flags(config, args)
     assert (config.voting.final_reads, config.output.rejected) == (3, True)
+
+
+def test_a_setting_out_of_range_is_named_as_the_user_gave_it(tmp_path):
+    """A flag's error names the flag, a TOML value's its file, section and key."""
+    from streamer.cli import apply_run_flags, build_parser
+    from streamer.config import ConfigError, load_config
+
+    args = build_parser().parse_args(["run", "x.mp4", "--threads", "0"])
+    with pytest.raises(ConfigError, match="^--threads must be at least 1, not 0$"):
+        apply_run_flags(load_config(None), args)
+    path = write(tmp_path / "c.toml", "[tracker]\nsize_gate = 0.5\n[detector]\nmax_side = 960\n")
+    with pytest.raises(ConfigError, match=r"c.toml: \[tracker\] size_gate must be at least 1"):
+        load_config(path)
+    path = write(tmp_path / "ok.toml", "[detector]\nscore_threshold = 1\nmax_side = 960\n")
+    config = load_config(path)  # an int for a float setting, an optional one set
+    assert config.detector.score_threshold == 1.0 and config.detector.max_side == 960
 
 
 def first_frames(video: Path, dst: Path, count: int) -> Path:
