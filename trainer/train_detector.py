@@ -20,6 +20,7 @@ from streamer.detector import input_size_for, postprocess, preprocess_frame
 from streamer.modelfile import normalize_image
 from trainer.data.detection import (
     BASE_SIDE,
+    ROTATE_DEGREES,
     ROTATE_SHARE,
     DetScene,
     load_det_scenes,
@@ -167,9 +168,11 @@ class TileBatches:
         strength: float,
         large_tile_share: float = LARGE_TILE_SHARE,
         rotate_share: float = ROTATE_SHARE,
+        rotate_degrees: float = ROTATE_DEGREES,
     ):
         self.groups = {k: v for k, v in groups.items() if v}
         self.large_tile_share, self.rotate_share = large_tile_share, rotate_share
+        self.rotate_degrees = rotate_degrees
         rest = [k for k in self.groups if k not in GROUP_WEIGHTS]
         left = 1 - sum(GROUP_WEIGHTS.get(k, 0) for k in self.groups)
         w = np.array([GROUP_WEIGHTS.get(k, left / max(1, len(rest))) for k in self.groups])
@@ -184,7 +187,9 @@ class TileBatches:
         for g in self.rng.choice(len(self.names), size, p=self.p):
             source = self.groups[self.names[g]]
             scene = source[self.rng.integers(len(source))]
-            t = random_tile(scene, self.rng, tile, self.strength, self.rotate_share)
+            t = random_tile(
+                scene, self.rng, tile, self.strength, self.rotate_share, self.rotate_degrees
+            )
             images.append(t.image)
             targets.append(
                 (
@@ -313,8 +318,9 @@ def run_detector(args) -> int:
     if args.synth:
         train_groups["synth"] = synthetic_scenes(args.seed, args.synth)
     batches = TileBatches(
-        train_groups, rng, args.tile, args.strength, args.large_tile_share, args.rotate_share
-    )
+        train_groups, rng, args.tile, args.strength, args.large_tile_share, args.rotate_share,
+        args.rotate_degrees,
+    )  # fmt: skip
     print(
         {k: len(v) for k, v in train_groups.items()},
         flush=True,
@@ -388,6 +394,7 @@ def run_detector(args) -> int:
         "corner_weight": args.corner_weight,
         "large_tile_share": args.large_tile_share,
         "rotate_share": args.rotate_share,
+        "rotate_degrees": args.rotate_degrees,
         "freeze_bn": args.freeze_bn,
         "lr_drops": sched.drops,
         "val": metrics,
@@ -506,6 +513,12 @@ def register(sub) -> None:
         "--large-tile-share", type=float, default=LARGE_TILE_SHARE, help="batches of 2x tiles"
     )
     p.add_argument("--rotate-share", type=float, default=ROTATE_SHARE, help="tiles turned in-plane")
+    p.add_argument(
+        "--rotate-degrees",
+        type=float,
+        default=ROTATE_DEGREES,
+        help="most a tile is turned (overhead cameras see turning cars' plates at 30-40 degrees)",
+    )
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init-onnx", help="start from an exported detector (e.g. the embedded one)")
     p.add_argument(

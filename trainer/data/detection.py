@@ -104,6 +104,7 @@ def random_tile(
     tile: int,
     strength: float = 0.5,
     rotate_share: float = ROTATE_SHARE,
+    rotate_degrees: float = ROTATE_DEGREES,
 ) -> Tile:
     """A (tile x tile) training crop at a random scale, offset, flip and turn, and its plates."""
     h, w = scene.image.shape[:2]
@@ -121,7 +122,7 @@ def random_tile(
     m = np.array([[scale, 0, tx], [0, scale, ty]], np.float32)
     if flip:
         m[0] = [-scale, 0, tile - tx]
-    angle = rng.uniform(-ROTATE_DEGREES, ROTATE_DEGREES) if rng.random() < rotate_share else 0.0
+    angle = rng.uniform(-rotate_degrees, rotate_degrees) if rng.random() < rotate_share else 0.0
     if angle:
         turn = cv2.getRotationMatrix2D((tile / 2, tile / 2), angle, 1.0)
         m = (turn @ np.vstack([m, [0, 0, 1]])).astype(np.float32)
