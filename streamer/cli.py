@@ -395,6 +395,9 @@ def read_image(name: str, image, detector, recognizer, formats: Sequence[re.Patt
 def cmd_bench(args: argparse.Namespace) -> int:
     from streamer.bench import run_bench
 
+    for flag, value in (("--runs", args.runs), ("--repeat", args.repeat)):
+        if value < 1:
+            raise ConfigError(f"{flag} must be at least 1, not {value}")
     return run_bench(args)
 
 

@@ -66,6 +66,8 @@ ERRORS = {
     "zero threads": lambda tmp: ["run", CLIP, "--threads", "0"],
     "confidence above 1": lambda tmp: ["run", CLIP, "--min-confidence", "2"],
     "negative reconnects": lambda tmp: ["run", CLIP, "--max-reconnects", "-1"],
+    "no bench runs": lambda tmp: ["bench", "--stage", "detect", "--runs", "0"],
+    "no pipeline repeats": lambda tmp: ["bench", "--repeat", "0"],
     "unknown region": lambda tmp: ["run", CLIP, "--region", "nl", "--region", "xx"],
     "missing config": lambda tmp: ["run", CLIP, "--config", tmp / "none.toml"],
     "unwritable events": lambda tmp: ["run", CLIP, "--events", "/proc/x/y.jsonl"],
