@@ -735,25 +735,64 @@ def _draw_qr_patch(c: Canvas, rng: np.random.Generator) -> None:
 
 
 def render_ar_old(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
-    """1995-2016 Argentine plate: black, white rim and letters, 'REPUBLICA ARGENTINA' on top."""
+    """1995-2016 Argentine plate: black, white rim and letters, 'REPUBLICA ARGENTINA' on top.
+
+    Photographed, most sit in a light plastic holder that hides the top line, and their face is
+    tall and condensed, raised, with the paint often worn from the middle of the strokes; read
+    in a bold face only, the recognizer took their D for O and N for M.
+    """
     printed = formatted_text("ar_old", rng)
+    if rng.random() < 0.3:
+        printed = printed.replace(" ", "-" if rng.random() < 0.5 else "·")
     c = new_canvas("ar_old", px_per_mm, _jitter(rng, (25, 25, 25), 8))
-    draw_rim(c, 3, rng.uniform(2, 3.5), 8, _jitter(rng, WHITE, 10))
-    draw_line(c.image, "REPUBLICA ARGENTINA", "sans", c.mm(60, 10, 174, 12), WHITE)
+    w_mm, h_mm = STYLE_SIZES_MM["ar_old"]
+    if rng.random() < 0.6:
+        left, top = rng.uniform(6, 16), rng.uniform(10, 22)
+        window = (left, top, w_mm - 2 * left, h_mm - top - rng.uniform(10, 24))
+        _draw_holder(c, window, rng)
+        height = window[3] * rng.uniform(0.7, 0.85)
+        box = (window[0] + 6, window[1] + (window[3] - height) / 2, window[2] - 12, height)
+    else:
+        draw_rim(c, 3, rng.uniform(2, 3.5), 8, _jitter(rng, WHITE, 10))
+        draw_line(c.image, "REPUBLICA ARGENTINA", "sans", c.mm(60, 10, 174, 12), WHITE)
+        box = (14, 32, 266, 76)
     font = "din" if rng.random() < 0.6 else "sans"
-    weight = int(rng.integers(2, 5)) if font == "din" else 0
+    weight = int(rng.integers(0, 5)) if font == "din" else 0
     draw_text(
         c,
         printed,
-        c.mm(14, 32, 266, 76),
+        c.mm(*box),
         font,
         weight,
         gap=c.mm(rng.uniform(3, 6))[0],
-        separators={" ": c.mm(22)[0]},
+        separators={" ": c.mm(22)[0], "-": c.mm(16)[0], "·": c.mm(12)[0]},
         rng=rng,
+        widen=rng.uniform(0.6, 1.0),
     )
+    if rng.random() < 0.3:
+        _wear_stroke_middles(c, rng)
     apply_ink(c, _jitter(rng, WHITE, 8), rng.uniform(0.4, 1.0), rng)
     return finish(c, printed, "AR", "ar_old", rng)
+
+
+def _draw_holder(c: Canvas, window_mm: Box, rng: np.random.Generator) -> None:
+    """A light plastic frame round the plate, leaving a black window, with two screws above and
+    below: the frame is part of every crop of such a plate."""
+    w, h = c.size
+    hole = rounded_rect_mask((w, h), c.mm(*window_mm), c.mm(8)[0])
+    fill(c, 1 - hole, _jitter(rng, (215, 215, 215), 35))
+    x, y, ww, wh = window_mm
+    draw_bolts(c, [(x + ww * 0.3, y / 2), (x + ww * 0.7, y / 2)], rng)
+    bottom = (y + wh + STYLE_SIZES_MM["ar_old"][1]) / 2
+    draw_bolts(c, [(x + ww * 0.3, bottom), (x + ww * 0.7, bottom)], rng)
+
+
+def _wear_stroke_middles(c: Canvas, rng: np.random.Generator) -> None:
+    """Paint worn off the middle of each stroke, leaving outlined characters."""
+    ink = c.ink[..., 0]
+    k = max(3, int(round(c.px_per_mm * rng.uniform(2.5, 4.5))) | 1)
+    inner = cv2.erode(ink, np.ones((k, k), np.uint8))
+    c.ink[..., 0] = ink - inner * rng.uniform(0.3, 0.7)
 
 
 # ---------------------------------------------------------------- India and Indonesia
