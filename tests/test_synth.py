@@ -293,3 +293,33 @@ def test_us_numbers_vary_in_type_face_and_glyph_width(monkeypatch):
     widths = [w for _, w in drawn]
     assert min(widths) < 0.8 and max(widths) > 1.2
     assert {"sans", "din", "mono", "sans-book"} <= {f for f, _ in drawn}
+
+
+def test_old_argentine_plates_sit_in_light_holders_with_condensed_worn_faces(monkeypatch):
+    """Photographed old Argentine plates sit in a light plastic frame, in a tall condensed face
+    whose paint wears off the middle of the strokes; the label stays the plain number."""
+    import trainer.synth.plates as plates
+
+    widths: list[float] = []
+    worn: list[bool] = []
+    draw_text, wear = plates.draw_text, plates._wear_stroke_middles
+
+    def recording_text(canvas, printed, box, font, weight, **kwargs):
+        widths.append(kwargs.get("widen", 1.0))
+        return draw_text(canvas, printed, box, font, weight, **kwargs)
+
+    def recording_wear(canvas, rng):
+        before = canvas.ink.sum()
+        wear(canvas, rng)
+        worn.append(canvas.ink.sum() < before)
+
+    monkeypatch.setattr(plates, "draw_text", recording_text)
+    monkeypatch.setattr(plates, "_wear_stroke_middles", recording_wear)
+    rng = np.random.default_rng(3)
+    drawn = [plates.render_ar_old(rng) for _ in range(60)]
+    framed = [p for p in drawn if p.image[7:9, 100:190].mean() > 120]  # 8 mm down: frame or not
+    assert 0.4 <= len(framed) / len(drawn) <= 0.8
+    assert min(widths) < 0.7 and max(widths) > 0.9
+    assert 5 <= len(worn) <= 35 and all(worn)
+    assert any(set(p.printed) & {"-", "·"} for p in drawn)
+    assert all(re.fullmatch("[A-Z]{3}[0-9]{3}", p.text) for p in drawn)
