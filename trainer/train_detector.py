@@ -28,7 +28,7 @@ from trainer.data.detection import (
 )
 from trainer.data.shared import data_root
 from trainer.models.detector import DetectorSpec, PlateDetector
-from trainer.schedule import PlateauScheduler
+from trainer.schedule import PATIENCE, PlateauScheduler
 from trainer.trainlog import TrainLog
 
 #: what the runtime needs; written to the sidecar.
@@ -502,13 +502,7 @@ def register(sub) -> None:
     p.add_argument("--tile", type=int, default=320, help="training crop size")
     p.add_argument("--lr", type=float, default=2e-3, help="head learning rate (backbone: 1/10)")
     p.add_argument("--strength", type=float, default=0.5, help="photometric augmentation strength")
-    p.add_argument(
-        "--patience",
-        type=int,
-        default=1500,
-        help="plateau steps before an LR drop (at 300 a from-scratch run halved the rate 7 times"
-        " in 3000 steps while its loss still fell)",
-    )
+    p.add_argument("--patience", type=int, default=PATIENCE, help="plateau steps before an LR drop")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--synth", type=int, default=800, help="synthetic scenes in the pool (0: none)")

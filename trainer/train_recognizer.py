@@ -25,7 +25,7 @@ from trainer.data.augment import augmented_plate
 from trainer.data.plates import PlateSample, load_real_samples
 from trainer.data.shared import data_root
 from trainer.models.recognizer import MaskedAutoencoder, PlateRecognizer, RecognizerSpec
-from trainer.schedule import PlateauScheduler
+from trainer.schedule import PATIENCE, PlateauScheduler
 from trainer.trainlog import TrainLog
 
 #: what the runtime needs to feed the model; written to the sidecar.
@@ -384,13 +384,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--patience",
-        type=int,
-        default=1500,
-        help="plateau steps before an LR drop (at 400 a fine-tuning round halved the rate 3 times"
-        " in 1500 steps)",
-    )
+    p.add_argument("--patience", type=int, default=PATIENCE, help="plateau steps before an LR drop")
     p.add_argument("--dim", type=int, default=192)
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--decoder-layers", type=int, default=2)
