@@ -23,19 +23,65 @@ def test_detector_onnx_matches_torch_at_several_input_sizes(tmp_path):
     torch.manual_seed(0)
     model = ExportedDetector(PlateDetector(DetectorSpec())).eval()
     path = tmp_path / "det.onnx"
-    export_onnx(model, torch.zeros(1, 3, 384, 640), path, {"images": {2: "h", 3: "w"}})
+    export_onnx(
+        model, torch.zeros(1, 3, 384, 640), path, model.dynamic_axes(), model.output_names()
+    )
     session = open_session(path, threads=1)
+    assert [o.name for o in session.get_outputs()] == ["level0", "level1", "level2"]
     for h, w in ((384, 640), (320, 320), (416, 640)):
         x = torch.randn(1, 3, h, w)
         with torch.no_grad():
-            expected = model(x).numpy()
-        got = session.run(None, {"images": x.numpy()})[0]
-        assert got.shape == (
-            1,
-            (h // 8) * (w // 8) + (h // 16) * (w // 16) + (h // 32) * (w // 32),
-            13,
+            expected = [m.numpy() for m in model(x)]
+        got = session.run(None, {"images": x.numpy()})
+        assert [m.shape for m in got] == [(1, 13, h // s, w // s) for s in (8, 16, 32)]
+        for want, have in zip(expected, got):
+            np.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-3)
+
+
+def test_runtime_decoding_is_the_training_decoding_and_old_graphs_are_cut_to_the_maps(tmp_path):
+    """``decode_levels`` (numpy, where the score passes) computes what the loss's torch decoding
+    computes, which graphs exported before 2026-12-04 held: ``rewrite_detector`` cuts such a
+    graph at the head's maps, and decoding those gives the old graph's rows."""
+    from streamer.detector import decode_levels
+    from trainer.detector_graph import rewrite_detector
+
+    class DecodingDetector(torch.nn.Module):  # the graph as exported before 2026-12-04
+        def __init__(self, model: PlateDetector):
+            super().__init__()
+            self.model = model
+
+        def forward(self, images):
+            raw, points, strides = self.model.flatten(self.model(images))
+            scores, boxes, corners = self.model.decode(raw, points, strides)
+            return torch.cat([scores.unsqueeze(-1), boxes, corners], -1)
+
+    torch.manual_seed(0)
+    model = PlateDetector(DetectorSpec())
+    with torch.no_grad():  # boxes of any size, some at the clamp
+        model.head.box.weight.mul_(20)
+    old = tmp_path / "old.onnx"
+    export_onnx(
+        DecodingDetector(model), torch.zeros(1, 3, 384, 640), old, {"images": {2: "h", 3: "w"}}
+    )
+    cut = tmp_path / "cut.onnx"
+    rewrite_detector(old, cut)
+    x = np.random.default_rng(1).normal(size=(1, 3, 256, 320)).astype(np.float32)
+    rows = open_session(old, threads=1).run(None, {"images": x})[0][0]
+    maps = open_session(cut, threads=1).run(None, {"images": x})
+    assert len(maps) == 3 and len(onnx.load(str(cut)).graph.node) < len(
+        onnx.load(str(old)).graph.node
+    )
+    every = decode_levels(maps, DetectorSpec().strides, 0.0)
+    np.testing.assert_allclose(every, rows, rtol=1e-4, atol=2e-3)
+    for level in maps:  # scores spread widely (a random model's are all near its prior)
+        level[0, 0] = np.random.default_rng(2).normal(0, 3, level.shape[2:])
+    every = decode_levels(maps, DetectorSpec().strides, 0.0)
+    for threshold in (0.3, 0.5, 0.9):  # only where the score passes
+        passed = decode_levels(maps, DetectorSpec().strides, threshold)
+        assert 0 < len(passed) < len(every)
+        np.testing.assert_array_equal(
+            passed[passed[:, 0] >= threshold], every[every[:, 0] >= threshold]
         )
-        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
 
 
 def test_recognizer_onnx_matches_torch_for_any_batch(tmp_path):
@@ -132,16 +178,20 @@ def test_detector_weights_come_back_from_onnx_with_batchnorm_unfolded(tmp_path):
     path = tmp_path / "det.onnx"
     export_detector(ckpt, path)
     x = torch.randn(1, 3, 384, 640)
-    expected = open_session(path, threads=1).run(None, {"images": x.numpy()})[0]
+    expected = open_session(path, threads=1).run(None, {"images": x.numpy()})
     model, got_spec = detector_from_onnx(path)
     assert got_spec.to_dict() == json.loads(json.dumps(spec.to_dict()))  # from the sidecar
-    with torch.no_grad():
-        np.testing.assert_allclose(ExportedDetector(model)(x).numpy(), expected, atol=1e-3)
+    assert_maps_close(model, x, expected)
     recalibrate_folded_batchnorm(model, torch.randn(4, 3, 320, 320))
     norm = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
     assert norm.running_var.min() > 0 and not torch.allclose(norm.running_mean, torch.zeros(1))
+    assert_maps_close(model.eval(), x, expected)
+
+
+def assert_maps_close(model: PlateDetector, x: torch.Tensor, expected: list, atol=1e-3) -> None:
     with torch.no_grad():
-        np.testing.assert_allclose(ExportedDetector(model.eval())(x).numpy(), expected, atol=1e-3)
+        for got, want in zip(model(x), expected, strict=True):
+            np.testing.assert_allclose(got.numpy(), want, atol=atol)
 
 
 def test_fine_tuning_with_frozen_batchnorm_keeps_its_statistics():
@@ -182,8 +232,29 @@ def exported_random_detector(tmp: Path, fp32: Path, int8: Path, rewrite: bool) -
     export_detector(ckpt, fp32)
     calibration = [np.random.default_rng(i).normal(size=(1, 3, 384, 640)).astype(np.float32)
                    for i in range(3)]  # fmt: skip
-    quantize_detector_static(fp32, int8, calibration, rewrite=rewrite)
+    rewritten = quantize_detector_static(fp32, int8, calibration, rewrite=rewrite)
+    sidecar = json.loads(fp32.with_suffix(".json").read_text()) | rewritten
+    int8.with_suffix(".json").write_text(json.dumps(sidecar))
     return calibration
+
+
+def runtime_feed(model: Path, rgb: np.ndarray) -> dict:
+    """What the runtime feeds ``model`` for a letterboxed RGB image: the normalised image, or
+    the quantised blocks where its sidecar says the graph takes them."""
+    from streamer.detector import quantization_table, quantized_blocks
+    from streamer.modelfile import normalize_image
+
+    spec = json.loads(model.with_suffix(".json").read_text())
+    if "input_quantization" not in spec:
+        return {"images": normalize_image(rgb[None], spec["mean"], spec["std"])}
+    q = spec["input_quantization"]
+    table = quantization_table(spec["mean"], spec["std"], q["scale"], q["zero_point"])
+    return {"images": quantized_blocks(rgb, table)}
+
+
+def random_images(*sizes: tuple[int, int]) -> list[np.ndarray]:
+    rng = np.random.default_rng(9)
+    return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for w, h in sizes]
 
 
 def test_static_int8_detector_keeps_its_prediction_convs_fp32_and_its_weights(tmp_path):
@@ -194,17 +265,17 @@ def test_static_int8_detector_keeps_its_prediction_convs_fp32_and_its_weights(tm
     from trainer.onnx_weights import detector_from_onnx
 
     fp32, int8 = tmp_path / "det.onnx", tmp_path / "det.int8.onnx"
-    calibration = exported_random_detector(tmp_path, fp32, int8, rewrite=True)
-    int8.with_suffix(".json").write_text(fp32.with_suffix(".json").read_text())
+    exported_random_detector(tmp_path, fp32, int8, rewrite=True)
 
     graph = onnx.load(str(int8)).graph
     convs = {n.name: n for n in graph.node if n.op_type == "Conv"}
     quantised = {name for name, n in convs.items() if "DequantizeLinear" in n.input[1]}
     assert "/model/backbone/stem/stem.0/Conv" in quantised
     assert not any("/head/score" in n or "/head/corners" in n for n in quantised)
-    x = calibration[0]
-    out = open_session(int8, threads=1).run(None, {"images": x})[0]
-    assert out.shape == open_session(fp32, threads=1).run(None, {"images": x})[0].shape
+    (image,) = random_images((640, 384))
+    out = open_session(int8, threads=1).run(None, runtime_feed(int8, image))
+    want = open_session(fp32, threads=1).run(None, runtime_feed(fp32, image))
+    assert [m.shape for m in out] == [m.shape for m in want]
 
     want = detector_from_onnx(fp32)[0].state_dict()
     got = detector_from_onnx(int8)[0].state_dict()
@@ -228,29 +299,27 @@ def test_rewritten_detector_computes_the_same_and_its_weights_come_back(tmp_path
     back = stem_kernel_from_space_to_depth(stem_kernel_to_space_to_depth(kernel))
     assert np.array_equal(back, kernel)
     fp32, int8 = tmp_path / "det.onnx", tmp_path / "int8.onnx"
-    calibration = exported_random_detector(tmp_path, fp32, int8, rewrite=False)
-    inputs = [calibration[0], np.random.default_rng(9).normal(size=(1, 3, 256, 320))]
+    exported_random_detector(tmp_path, fp32, int8, rewrite=False)
     for plain in (fp32, int8):
-        plain.with_suffix(".json").write_text(fp32.with_suffix(".json").read_text())
         turned = tmp_path / f"{plain.stem}.s2d.onnx"
-        rewrite_detector(plain, turned)
-        turned.with_suffix(".json").write_text(fp32.with_suffix(".json").read_text())
-        nodes = onnx.load(str(turned)).graph.node
-        assert [n.op_type for n in nodes].count("SpaceToDepth") == 1
-        s2d = next(n for n in nodes if n.op_type == "SpaceToDepth")
-        producers = {out: n.op_type for n in nodes for out in n.output}
-        # INT8 quantises the image first: the SpaceToDepth moves a quarter of the bytes
-        assert producers.get(s2d.input[0], s2d.input[0]) == (
-            "images" if plain is fp32 else "QuantizeLinear"
-        )
-        merged = [n for n in nodes if n.op_type == "Split" and "/head/predictions" in n.name]
+        sidecar = json.loads(plain.with_suffix(".json").read_text())
+        sidecar |= rewrite_detector(plain, turned)
+        turned.with_suffix(".json").write_text(json.dumps(sidecar))
+        graph = onnx.load(str(turned)).graph
+        s2d = [n for n in graph.node if n.op_type == "SpaceToDepth"]
+        if plain is fp32:
+            assert len(s2d) == 1 and s2d[0].input[0] == "images"
+        else:  # the image's quantisation and its blocks are made outside the graph
+            assert not s2d and "input_quantization" in sidecar
+            assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+        merged = [n for n in graph.node if n.op_type == "Split" and "/head/predictions" in n.name]
         assert len(merged) == 3  # one a level
-        for x in inputs:
-            x = x.astype(np.float32)
-            want = open_session(plain, threads=1).run(None, {"images": x})[0]
-            got = open_session(turned, threads=1).run(None, {"images": x})[0]
+        for image in random_images((640, 384), (320, 256)):
+            want = open_session(plain, threads=1).run(None, runtime_feed(plain, image))
+            got = open_session(turned, threads=1).run(None, runtime_feed(turned, image))
             # the merged FP32 prediction convolutions sum in another order
-            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+            for have, wanted in zip(got, want, strict=True):
+                np.testing.assert_allclose(have, wanted, rtol=1e-4, atol=1e-3)
         want = detector_from_onnx(plain)[0].state_dict()
         got = detector_from_onnx(turned)[0].state_dict()
         assert all(torch.equal(got[k], v) for k, v in want.items())
@@ -357,12 +426,12 @@ def test_detector_soup_reads_its_ingredients_back_from_onnx(tmp_path):
     export_detector(tmp_path / "b.pt", tmp_path / "b.onnx")
 
     x = torch.randn(1, 3, 384, 640)
-    expected = open_session(tmp_path / "a.onnx", threads=1).run(None, {"images": x.numpy()})[0]
+    expected = open_session(tmp_path / "a.onnx", threads=1).run(None, {"images": x.numpy()})
     soup = PlateDetector(spec)
     soup.load_state_dict(average_detectors([tmp_path / "a.onnx", tmp_path / "b.onnx"])["model"])
     naive = PlateDetector(spec)
     naive.load_state_dict(average_weights([trained.state_dict(), recalibrated.state_dict()]))
+    assert_maps_close(soup.eval(), x, expected)
     with torch.no_grad():
-        np.testing.assert_allclose(ExportedDetector(soup.eval())(x).numpy(), expected, atol=1e-3)
-        mixed = ExportedDetector(naive.eval())(x).numpy()
-    assert not np.allclose(mixed, expected, atol=1e-2)
+        mixed = naive.eval()(x)
+    assert not all(np.allclose(m.numpy(), e, atol=1e-2) for m, e in zip(mixed, expected))

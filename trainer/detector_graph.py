@@ -11,10 +11,16 @@ a busier machine).
   input quantisation moves behind the SpaceToDepth, which only moves values). ORT's INT8
   convolution vectorises 12 input channels far better than 3. In an INT8 model the
   SpaceToDepth then moves to after the input's quantisation, where it moves a quarter of the
-  bytes (bit-identical; 0.4 of 10.3 ms).
+  bytes (bit-identical; 0.4 of 10.3 ms), and then both move out of the graph: its input is the
+  quantised image in 2x2 blocks, which the runtime makes with a table lookup and one copy
+  (``streamer.detector.quantized_blocks``, bit-identical; the sidecar's ``input_quantization``
+  holds the quantisation).
 - The head's three FP32 prediction convolutions of a level (score, box, corners), which read
   the same features, become one convolution with their 13 output channels and a Split (the same
   dot products, summed in another order: outputs within 2e-4 of an input pixel).
+- A graph exported before 2026-12-04 decoded every location's box and corners itself; it now
+  ends at the head's raw maps, as ``ExportedDetector`` exports them (the same values: the runtime
+  decodes them, ``streamer.detector.decode_levels``).
 
 Before quantisation, ``untie_shared_weights`` gives every use of a shared weight its own copy,
 so that every quantised convolution reaches ORT's INT8 kernel.
@@ -22,9 +28,12 @@ so that every quantised convolution reaches ORT's INT8 kernel.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
+
+from trainer.models.detector import level_outputs
 
 #: (space-to-depth phase, 2x2 kernel offset) -> the tap of the 3x3 stride-2 kernel it carries:
 #: output row y of a pad-1 stride-2 conv reads input rows 2y-1, 2y, 2y+1, which are phase 1 of
@@ -58,19 +67,24 @@ def stem_kernel_from_space_to_depth(kernel: np.ndarray) -> np.ndarray:
     return out
 
 
-def rewrite_detector(model: Path, output: Path) -> None:
-    """The rewrites, each only where it has not been made yet."""
+def rewrite_detector(model: Path, output: Path) -> dict:
+    """The rewrites, each only where it has not been made yet; returns what the sidecar must
+    add (``input_quantization`` once an INT8 graph's input quantisation has moved out of it)."""
     import onnx
 
     proto = onnx.load(str(model))
     graph = proto.graph
-    if not any(n.op_type == "SpaceToDepth" for n in graph.node):
+    if not any(n.op_type == "SpaceToDepth" for n in graph.node) and not takes_blocks(graph):
         space_to_depth_stem(graph)
     quantize_before_space_to_depth(graph)
+    quantization = take_quantized_blocks(graph)
     if any(n.name == f"/model/head/{PREDICTIONS[0]}/Conv" for n in graph.node):
         merge_prediction_convs(graph)
+    if len(graph.output) == 1:
+        end_at_head_maps(graph)
     onnx.checker.check_model(proto)
     onnx.save(proto, str(output))
+    return {"input_quantization": quantization} if quantization else {}
 
 
 def space_to_depth_stem(graph) -> None:
@@ -112,6 +126,82 @@ def quantize_before_space_to_depth(graph) -> None:
     nodes.insert(nodes.index(quantize) + 1, s2d)
     del graph.node[:]
     graph.node.extend(nodes)
+
+
+def end_at_head_maps(graph) -> None:
+    """The graph's outputs become the head's per-level maps (the concatenated score, box and
+    corner convolutions of each level), named as ``ExportedDetector`` names them; the decoding
+    that followed them is dropped."""
+    from onnx import TensorProto, helper
+
+    def level(node) -> int:
+        suffix = node.name[len("/model/head/Concat") :]
+        return int(suffix[1:]) if suffix else 0
+
+    heads = sorted(
+        (n for n in graph.node if re.fullmatch(r"/model/head/Concat(_\d+)?", n.name)), key=level
+    )
+    names = level_outputs(len(heads))
+    for node, name in zip(heads, names):
+        node.output[0] = name
+    del graph.output[:]
+    maps = [1, 13, None, None]
+    graph.output.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, maps) for n in names)
+    drop_unused(graph)
+
+
+def drop_unused(graph) -> None:
+    """Remove the nodes and constants no output depends on."""
+    producers = {out: n for n in graph.node for out in n.output}
+    needed, todo = set(), [o.name for o in graph.output]
+    while todo:
+        node = producers.get(todo.pop())
+        if node is not None and node.output[0] not in needed:
+            needed.add(node.output[0])
+            todo.extend(node.input)
+    kept = [n for n in graph.node if n.output[0] in needed]
+    del graph.node[:]
+    graph.node.extend(kept)
+    used = {name for n in kept for name in n.input}
+    inits = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+    infos = [v for v in graph.value_info if v.name in used]
+    del graph.value_info[:]
+    graph.value_info.extend(infos)
+
+
+def takes_blocks(graph) -> bool:
+    """Whether the graph's input is already the quantised image in 2x2 blocks."""
+    from onnx import TensorProto
+
+    return graph.input[0].type.tensor_type.elem_type == TensorProto.UINT8
+
+
+def take_quantized_blocks(graph) -> dict | None:
+    """image -> QuantizeLinear -> SpaceToDepth becomes an input of the quantised blocks
+    themselves (``streamer.detector.quantized_blocks`` makes them, exactly); returns the
+    quantisation, or None where the graph does not start so (FP32, or done already)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    image = graph.input[0].name
+    quantize = next(
+        (n for n in graph.node if n.op_type == "QuantizeLinear" and image in n.input), None
+    )
+    s2d = quantize and next((n for n in graph.node if quantize.output[0] in n.input), None)
+    if s2d is None or s2d.op_type != "SpaceToDepth":
+        return None
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    scale, zero_point = (inits[name] for name in quantize.input[1:3])
+    for node in graph.node:
+        node.input[:] = [image if name == s2d.output[0] else name for name in node.input]
+    dropped = {quantize.output[0], s2d.output[0]}
+    kept = [n for n in graph.node if n.output[0] not in dropped]
+    del graph.node[:]
+    graph.node.extend(kept)
+    blocks = [1, 12, "height_blocks", "width_blocks"]
+    graph.input[0].CopyFrom(helper.make_tensor_value_info(image, TensorProto.UINT8, blocks))
+    return {"scale": float(scale), "zero_point": int(zero_point), "blocks": 2}
 
 
 def untie_shared_weights(graph) -> None:

@@ -1,8 +1,8 @@
 """ONNX export of trained checkpoints, with the JSON sidecar the runtime reads everything from.
 
 The legacy TorchScript exporter (opset 17) writes these small models as one file in about a
-second; the graph includes the output decoding (detector) and the softmax (recognizer), so the
-runtime needs no knowledge of how the heads are parameterised.
+second. The recognizer's graph includes the softmax; the detector's ends at its raw head maps,
+which the runtime decodes where the score passes (``streamer.detector.decode_levels``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,12 @@ from trainer.models.detector import DetectorSpec, ExportedDetector, PlateDetecto
 from trainer.models.recognizer import PlateRecognizer, SoftmaxHead
 
 OPSET = 17
+#: the detector's outputs, for the sidecar
+OUTPUT_NOTE = (
+    "per level (level0... in the order of strides), (1, 13, H/stride, W/stride): score "
+    "logit, box distances left top right bottom (log, in strides), corner offsets TL TR BR BL "
+    "(x, y, in strides) from the cell centre"
+)
 
 
 def export_onnx(
@@ -63,12 +69,13 @@ def export_detector(checkpoint: Path, output: Path, summary: Path | None = None)
     spec = DetectorSpec(**ckpt["spec"])
     model = PlateDetector(spec)
     model.load_state_dict(ckpt["model"])
-    example = torch.zeros(1, 3, 384, 640)
+    exported = ExportedDetector(model)
     export_onnx(
-        ExportedDetector(model),
-        example,
+        exported,
+        torch.zeros(1, 3, 384, 640),
         output,
-        {"images": {2: "height", 3: "width"}, "output": {1: "anchors"}},
+        exported.dynamic_axes(),
+        exported.output_names(),
     )
     record = training_record(summary, ckpt)
     write_sidecar(output, {
@@ -80,7 +87,7 @@ def export_detector(checkpoint: Path, output: Path, summary: Path | None = None)
         "input_multiple": 32,
         "strides": list(spec.strides),
         "anchor_shape_in_strides": list(ANCHOR_SHAPE),
-        "output": "(1, N, 13): score, box x1 y1 x2 y2, corners TL TR BR BL (x, y), input pixels",
+        "output": OUTPUT_NOTE,
         # calibrated on the validation split by the training run
         "score_threshold": record["metrics"].pop("score_threshold", 0.4),
         "nms_iou": 0.45,
@@ -199,10 +206,11 @@ def detector_nodes_to_quantize(graph) -> list[str]:
 
 def quantize_detector_static(
     onnx_path: Path, output: Path, calibration: list[np.ndarray], rewrite: bool = True
-) -> Path:
+) -> dict:
     """ONNX Runtime static INT8 (QDQ, per-channel weights, min/max activation ranges measured
     on ``calibration``: preprocessed (1, 3, H, W) batches of real frames), then rewritten in
-    the exactly equal form ONNX Runtime runs faster (``trainer.detector_graph``).
+    the exactly equal form ONNX Runtime runs faster (``trainer.detector_graph``); returns what
+    the rewrite adds to the sidecar.
 
     The weights are kept to 7 bits (``reduce_range``). On x86 CPUs without VNNI (AVX2 only, as on
     many AMD EPYC hosts) ONNX Runtime multiplies u8 activations by s8 weights with VPMADDUBSW,
@@ -236,6 +244,4 @@ def quantize_detector_static(
         calibrate_method=CalibrationMethod.MinMax, nodes_to_quantize=nodes,
         reduce_range=True,
     )  # fmt: skip
-    if rewrite:
-        rewrite_detector(output, output)
-    return output
+    return rewrite_detector(output, output) if rewrite else {}

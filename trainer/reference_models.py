@@ -14,9 +14,10 @@ from pathlib import Path
 import torch
 
 from streamer.charset import CHARSET
-from trainer.export import export_onnx
+from trainer.export import export_onnx, write_sidecar
 from trainer.models.detector import DetectorSpec, ExportedDetector, PlateDetector
 from trainer.models.recognizer import PlateRecognizer, RecognizerSpec, SoftmaxHead
+from trainer.train_detector import INPUT_SPEC
 
 SEED_DETECTOR = DetectorSpec(
     stem=32,
@@ -40,12 +41,24 @@ def export_reference_models(out: Path) -> tuple[Path, Path]:
     torch.manual_seed(0)
     det_path, rec_path = out / "seed_detector.onnx", out / "seed_recognizer.onnx"
     detector = PlateDetector(SEED_DETECTOR)
+    exported = ExportedDetector(detector)
     export_onnx(
-        ExportedDetector(detector),
+        exported,
         torch.zeros(1, 3, 384, 640),
         det_path,
-        {"images": {2: "height", 3: "width"}, "output": {1: "anchors"}},
+        exported.dynamic_axes(),
+        exported.output_names(),
     )
+    write_sidecar(
+        det_path,
+        {
+            "name": "seed-size reference detector (random weights, for timing only)",
+            **INPUT_SPEC,
+            "strides": SEED_DETECTOR.strides,
+            "score_threshold": 0.5,
+            "nms_iou": 0.45,
+        },
+    )  # fmt: skip: what the runtime's Detector reads, so that the bench runs it as ours
     recognizer = PlateRecognizer(SEED_RECOGNIZER)
     export_onnx(
         SoftmaxHead(recognizer),

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from streamer.detector import input_size_for, postprocess, preprocess_frame
+from streamer.detector import decode_levels, input_size_for, postprocess, preprocess_frame
 from streamer.modelfile import normalize_image
 from trainer.data.detection import (
     BASE_SIDE,
@@ -225,10 +225,8 @@ def predict_scene(
     h, w = image.shape[:2]
     batch, lb = preprocess_frame(image, input_size_for((w, h), BASE_SIDE), INPUT_SPEC)
     with torch.no_grad():
-        raw, points, strides = model.flatten(model(torch.from_numpy(batch)))
-        scores, boxes, corners = model.decode(raw, points, strides)
-    out = torch.cat([scores[..., None], boxes, corners], -1)[0].numpy()
-    return postprocess(out, lb, score_thr, nms_iou)
+        maps = [m.numpy() for m in model(torch.from_numpy(batch))]
+    return postprocess(decode_levels(maps, model.spec.strides, score_thr), lb, score_thr, nms_iou)
 
 
 SCORE_THRESHOLDS = np.round(np.arange(0.15, 0.76, 0.05), 2)
@@ -459,13 +457,13 @@ def run_quantize(args) -> int:
     root = Path(args.data) if args.data else data_root()
     if not root.is_dir():
         raise FileNotFoundError(f"data folder not found: {root}")
-    quantize_detector_static(model, output, calibration_batches(root, args.images))
-    sidecar = json.loads(model.with_suffix(".json").read_text())
+    rewritten = quantize_detector_static(model, output, calibration_batches(root, args.images))
+    sidecar = json.loads(model.with_suffix(".json").read_text()) | rewritten
     sidecar["quantization"] = {
         "method": "ONNX Runtime static INT8, QDQ, per-channel 7-bit weights (reduce_range: no "
         "16-bit saturation on CPUs without VNNI), min/max activations",
         "calibration": f"{args.images} train-split real frames, in turn from each scene group",
-        "fp32_kept": "final score/box/corner convolutions and the decoding",
+        "fp32_kept": "final score/box/corner convolutions",
         "graph": REWRITE_NOTE,
     }
     output.with_suffix(".json").write_text(json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n")
@@ -478,7 +476,10 @@ REWRITE_NOTE = (
     "rewritten exactly (trainer/detector_graph.py): the stem as SpaceToDepth(2) + 2x2 "
     "convolution on 12 channels, after the input's quantisation (bit-identical), and the "
     "score/box/corner convolutions of each level as one convolution + Split (within float "
-    "rounding)"
+    "rounding); the input's quantisation and SpaceToDepth done by the runtime "
+    "(streamer.detector.quantized_blocks, bit-identical; input_quantization); a graph that "
+    "decoded every location ends at the head's raw maps (the runtime decodes where the score "
+    "passes)"
 )
 
 
@@ -487,7 +488,7 @@ def run_rewrite(args) -> int:
 
     model, output = Path(args.model), Path(args.output)
     sidecar = json.loads(model.with_suffix(".json").read_text())
-    rewrite_detector(model, output)
+    sidecar |= rewrite_detector(model, output)
     sidecar.setdefault("quantization", {})["graph"] = REWRITE_NOTE
     output.with_suffix(".json").write_text(json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {output}; compare: platestream-train eval --detector {output}")
