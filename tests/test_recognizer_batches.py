@@ -29,3 +29,16 @@ def test_plates_ending_in_a_rare_letter_are_drawn_more_often_than_their_share():
     texts = ["皖A12345"] * 95 + ["皖A1234P"] * 5
     p = province_and_ending_balanced(_samples(texts))
     assert p[95:].sum() > 3 * 0.05  # 5 % of the plates; the final P counts 5 against 95
+
+
+def test_the_synthetic_share_of_a_batch_can_be_set_and_the_real_groups_keep_their_proportions():
+    from trainer.train_recognizer import GROUP_WEIGHTS, PlateBatches
+
+    groups = {k: _samples(["ABC1234"]) for k in ("cn", "us", "synth")}
+    rng = np.random.default_rng(0)
+    plain, shared = PlateBatches(groups, rng, 1.0), PlateBatches(groups, rng, 1.0, 0.5)
+    p_plain, p_shared = dict(zip(plain.names, plain.p)), dict(zip(shared.names, shared.p))
+    total = sum(GROUP_WEIGHTS[k] for k in groups)
+    assert np.isclose(p_plain["synth"], GROUP_WEIGHTS["synth"] / total)
+    assert np.isclose(p_shared["synth"], 0.5) and np.isclose(sum(p_shared.values()), 1)
+    assert np.isclose(p_shared["cn"] / p_shared["us"], GROUP_WEIGHTS["cn"] / GROUP_WEIGHTS["us"])

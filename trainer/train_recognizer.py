@@ -59,10 +59,20 @@ def province_and_ending_balanced(samples: list[PlateSample]) -> np.ndarray | Non
 class PlateBatches:
     """Draws augmented batches from weighted groups of plate samples."""
 
-    def __init__(self, groups: dict[str, list], rng: np.random.Generator, strength: float):
+    def __init__(
+        self,
+        groups: dict[str, list],
+        rng: np.random.Generator,
+        strength: float,
+        synth_share: float | None = None,
+    ):
         self.groups = {k: v for k, v in groups.items() if v}
-        weights = np.array([GROUP_WEIGHTS.get(k, 0.05) for k in self.groups])
-        self.names, self.p = list(self.groups), weights / weights.sum()
+        names = list(self.groups)
+        weights = np.array([GROUP_WEIGHTS.get(k, 0.05) for k in names])
+        if synth_share is not None and "synth" in names:  # the real groups share the rest
+            real = np.array([k != "synth" for k in names])
+            weights = np.where(real, weights / weights[real].sum() * (1 - synth_share), synth_share)
+        self.names, self.p = names, weights / weights.sum()
         real = {k: v for k, v in self.groups.items() if k != "synth"}
         self.within = {k: province_and_ending_balanced(v) for k, v in real.items()}
         self.rng, self.strength = rng, strength
@@ -222,7 +232,8 @@ def run_ocr(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     root = data_root()
-    train = PlateBatches(load_groups(root, "train", args.synth, args.seed), rng, args.strength)
+    groups = load_groups(root, "train", args.synth, args.seed)
+    train = PlateBatches(groups, rng, args.strength, args.synth_share)
     val = load_real_samples(root, "val")
     ckpt_path = out / "ocr.pt"
     if args.resume and ckpt_path.exists():
@@ -303,7 +314,7 @@ def run_ocr(args) -> int:
         "init_encoder": str(args.init_encoder or ""), "init_onnx": str(args.init_onnx or ""),
         "init_checkpoint": str(args.init_checkpoint or ""), "warmup": args.warmup,
         "freeze_minutes": args.freeze_minutes, "ctc_weight": args.ctc_weight, "ema": args.ema,
-        "synthetic_pool": args.synth,
+        "synthetic_pool": args.synth, "synthetic_share": args.synth_share,
         "lr_drops": sched.drops, "val": metrics,
     }  # fmt: skip
     (out / "ocr_summary.json").write_text(json.dumps(summary, indent=2))
@@ -417,6 +428,12 @@ def register(sub) -> None:
         help="minutes with the encoder frozen (after --init-encoder or a new CTC head)",
     )
     p.add_argument("--strength", type=float, default=1.0, help="augmentation strength")
+    p.add_argument(
+        "--synth-share",
+        type=float,
+        help="share of each batch drawn from the synthetic pool, the real groups keeping their "
+        f"proportions (default: {GROUP_WEIGHTS['synth']} of the fixed group weights)",
+    )
     p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up")
     p.add_argument(
         "--ema",
