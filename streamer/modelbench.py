@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from streamer.config import MODELS_DIR, DetectorConfig
+from streamer.detector import Detector
+from streamer.geometry import Letterbox
 from streamer.modelfile import open_session
 
 DETECTOR_SIZES = ((640, 384), (640, 640))
@@ -111,9 +113,6 @@ def bench_models(kind: str, reference: Path | None, runs: int = 50) -> list[dict
 def detector_steps(
     models: dict[str, Path], size: tuple[int, int], threads: int, spinning: bool
 ) -> dict[str, Callable[[], object]]:
-    from streamer.detector import Detector
-    from streamer.geometry import Letterbox
-
     image = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     unscaled = Letterbox(1.0, 0.0, 0.0)
     steps = {}

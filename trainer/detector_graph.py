@@ -201,7 +201,7 @@ def take_quantized_blocks(graph) -> dict | None:
     graph.node.extend(kept)
     blocks = [1, 12, "height_blocks", "width_blocks"]
     graph.input[0].CopyFrom(helper.make_tensor_value_info(image, TensorProto.UINT8, blocks))
-    return {"scale": float(scale), "zero_point": int(zero_point), "blocks": 2}
+    return {"scale": float(scale), "zero_point": int(zero_point)}
 
 
 def untie_shared_weights(graph) -> None:
