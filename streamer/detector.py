@@ -104,8 +104,8 @@ def quantized_blocks(rgb: np.ndarray, table: np.ndarray) -> np.ndarray:
     quantised by ``table``, each 2x2 block of pixels as 12 channels in ONNX SpaceToDepth's order
     (row phase, column phase, channel).
 
-    ONNX Runtime took 1 of 9 ms at 640x384 on 2 threads to quantise the float image and move
-    its blocks, and the float image took 0.5 ms to make; here both take 0.3 ms.
+    ONNX Runtime took about 1 of 9-13 ms at 640x384 on 2 threads to quantise the float image
+    and move its blocks, and the float image took 0.5 ms to make; here both take 0.3 ms.
     """
     h, w = rgb.shape[:2]
     blocks = cv2.LUT(rgb, table).reshape(h // 2, 2, w // 2, 2, 3).transpose(1, 3, 4, 0, 2)

@@ -1,10 +1,10 @@
 """Exact rewrites of an exported detector's ONNX graph that ONNX Runtime runs faster.
 
-Both change how the graph computes, not what: the model, its training and its sidecar stay as
-they are, ``quantize-detector`` applies them to every new INT8 model, and ``rewrite-detector``
-to an existing one. Measured on the embedded INT8 detector at 640x384, one thread, medians of
-interleaved runs: the stem 14.3 -> 13.1 ms, merged prediction convolutions 17.3 -> 15.0 ms (on
-a busier machine).
+They change how the graph computes, not what: the model and its training stay as they are (the
+sidecar gains the input's quantisation once the runtime makes it), ``quantize-detector``
+applies them to every new INT8 model, and ``rewrite-detector`` to an existing one. Measured on
+the embedded INT8 detector at 640x384, one thread, medians of interleaved runs: the stem
+14.3 -> 13.1 ms, merged prediction convolutions 17.3 -> 15.0 ms (on a busier machine).
 
 - The stem, a 3x3 stride-2 convolution on the 3-channel image, becomes SpaceToDepth(2) and a
   2x2 stride-1 convolution on 12 channels (bit-identical: taps are moved, not mixed; INT8's

@@ -49,6 +49,7 @@ def export_reference_models(out: Path) -> tuple[Path, Path]:
         exported.dynamic_axes(),
         exported.output_names(),
     )
+    # what the runtime's Detector reads, so that the bench runs the seed as it runs ours
     write_sidecar(
         det_path,
         {
@@ -58,7 +59,7 @@ def export_reference_models(out: Path) -> tuple[Path, Path]:
             "score_threshold": 0.5,
             "nms_iou": 0.45,
         },
-    )  # fmt: skip: what the runtime's Detector reads, so that the bench runs it as ours
+    )
     recognizer = PlateRecognizer(SEED_RECOGNIZER)
     export_onnx(
         SoftmaxHead(recognizer),
