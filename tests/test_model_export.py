@@ -435,3 +435,35 @@ def test_detector_soup_reads_its_ingredients_back_from_onnx(tmp_path):
     with torch.no_grad():
         mixed = naive.eval()(x)
     assert not all(np.allclose(m.numpy(), e, atol=1e-2) for m, e in zip(mixed, expected))
+
+
+@pytest.mark.parametrize(("scale", "zero_point"), [(1 / 128, 128), (0.0123, 117), (0.02, 0)])
+def test_the_input_quantisation_table_is_onnx_runtimes_quantizelinear(tmp_path, scale, zero_point):
+    """``quantized_blocks`` stands for QuantizeLinear of the normalised image followed by
+    SpaceToDepth: the table and the block order must give exactly what ONNX Runtime gives."""
+    from onnx import TensorProto, helper
+
+    from streamer.detector import quantization_table, quantized_blocks
+    from streamer.modelfile import normalize_image
+
+    mean, std = [127.5, 120.0, 100.0], [128.0, 60.0, 70.0]
+    graph = helper.make_graph(
+        [
+            helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["q"]),
+            helper.make_node("SpaceToDepth", ["q"], ["blocks"], blocksize=2),
+        ],
+        "quantise",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, None, None])],
+        [helper.make_tensor_value_info("blocks", TensorProto.UINT8, None)],
+        [
+            helper.make_tensor("scale", TensorProto.FLOAT, [], [scale]),
+            helper.make_tensor("zero", TensorProto.UINT8, [], [zero_point]),
+        ],
+    )
+    path = tmp_path / "quantise.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    rgb = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    rgb[:16, :16] = np.arange(256, dtype=np.uint8).reshape(16, 16)[..., None]  # every value
+    want = open_session(path, threads=1).run(None, {"x": normalize_image(rgb[None], mean, std)})[0]
+    table = quantization_table(mean, std, scale, zero_point)
+    np.testing.assert_array_equal(quantized_blocks(rgb, table), want)
