@@ -45,8 +45,11 @@ def run_pipeline(video: Path, with_output: bool):
     config = Config()
     source = VideoSource(str(video), config.source)
     with tempfile.TemporaryDirectory() as tmp:
+        out = config.output
         writer = (
-            VideoWriter(Path(tmp) / "out.mp4", source.fps, source.size, config.output.video_crf)
+            VideoWriter(
+                Path(tmp) / "out.mp4", source.fps, source.size, out.video_crf, out.video_threads
+            )
             if with_output
             else None
         )

@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="quality of the annotated video: x264's constant rate factor, 0-51, lower is "
         f"better and bigger (default {DEFAULTS.output.video_crf})",
     )
+    run.add_argument(
+        "--video-threads",
+        type=int,
+        help=f"x264 threads for the annotated video (default {DEFAULTS.output.video_threads})",
+    )
     run.add_argument("--crops", type=Path, help="folder for evidence crops")
     run.add_argument(
         "--realtime", action="store_true", default=None, help="pace a file at its frame rate"
@@ -197,6 +202,7 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
     for section, key, value, flag in (
         ("output", "output", args.output, "--output"),
         ("output", "video_crf", args.video_crf, "--video-crf"),
+        ("output", "video_threads", args.video_threads, "--video-threads"),
         ("output", "events", args.events, "--events"),
         ("output", "crops", args.crops, "--crops"),
         ("source", "realtime", args.realtime, "--realtime"),
@@ -259,7 +265,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if source.live and (kept := move_aside(config.output.output)):
             print(f"the earlier {config.output.output} is kept as {kept}", file=sys.stderr)
         size = source.size or (1280, 720)
-        video = VideoWriter(config.output.output, source.fps, size, config.output.video_crf)
+        video = VideoWriter(
+            config.output.output, source.fps, size, config.output.video_crf,
+            config.output.video_threads,
+        )  # fmt: skip
     pipeline = Pipeline(source, config, detector, recognizer, events, crops, video)
 
     def on_signal(signum, _frame):

@@ -138,7 +138,9 @@ class VideoWriter:
     to annotate and encode), else the BGR frame converted once.
     """
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int], crf: int = 28):
+    def __init__(
+        self, path: Path, fps: float, size: tuple[int, int], crf: int = 28, threads: int = 1
+    ):
         self.path = path = Path(path)
         if not 0 <= crf <= 51:
             raise SinkError(f"video quality (x264 crf) must be 0-51, not {crf}")
@@ -152,7 +154,7 @@ class VideoWriter:
         self.stream = self.container.add_stream("libx264", rate=self.rate)
         self._set_size(*size)
         self.stream.pix_fmt = "yuv420p"
-        self.stream.options = {"preset": "ultrafast", "crf": str(crf)}
+        self.stream.options = {"preset": "ultrafast", "crf": str(crf), "threads": str(threads)}
         self.last_pts = -1
 
     def write(
