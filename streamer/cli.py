@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="process a video file, RTSP/HTTP stream or webcam")
     run.add_argument(
-        "source", help="file path, rtsp://..., http(s)://..., /dev/videoN or a webcam index"
+        "source",
+        help="file path (numbered images: frames/%%05d.jpg), rtsp://..., http(s)://..., "
+        "/dev/videoN or a webcam index",
     )
     run.add_argument(
         "--output",

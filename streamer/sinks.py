@@ -144,14 +144,22 @@ class VideoWriter:
         self.path = path = Path(path)
         if not 0 <= crf <= 51:
             raise SinkError(f"video quality (x264 crf) must be 0-51, not {crf}")
+        self.rate = Fraction(fps).limit_denominator(1001)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.open("wb").close()  # FFmpeg opens the file only at its first packet
+        except OSError as exc:
+            raise SinkError(f"cannot write video to {path}: {exc.strerror or exc}") from None
+        try:
             self.container = av.open(str(path), "w")
-        except (OSError, av.error.FFmpegError) as exc:
-            raise SinkError(f"cannot write video to {path}: {exc}") from None
-        self.rate = Fraction(fps).limit_denominator(1001)
-        self.stream = self.container.add_stream("libx264", rate=self.rate)
+            self.stream = self.container.add_stream("libx264", rate=self.rate)
+        except (av.error.FFmpegError, ValueError) as exc:
+            # PyAV says ValueError for a name with no container (``out``) and for a container
+            # that cannot hold H.264 (``out.gif``, ``out.webm``)
+            path.unlink(missing_ok=True)
+            raise SinkError(
+                f"cannot write an H.264 video to {path}: {exc} (name it .mp4, .mkv or .mov)"
+            ) from None
         self._set_size(*size)
         self.stream.pix_fmt = "yuv420p"
         self.stream.options = {"preset": "ultrafast", "crf": str(crf), "threads": str(threads)}

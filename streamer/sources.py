@@ -103,6 +103,15 @@ class SourceStats:
     events: list[str] = field(default_factory=list)
 
 
+#: a printf-style frame number in a file name (``frames/%05d.jpg``): FFmpeg's image2 demuxer
+#: reads the numbered images as one video, at 25 fps
+FRAME_NUMBER = re.compile(r"%0?\d*d")
+
+
+def is_image_sequence(source: str) -> bool:
+    return FRAME_NUMBER.search(Path(source).name) is not None
+
+
 def source_kind(source: str) -> str:
     """'webcam', 'stream' or 'file'."""
     if re.fullmatch(r"\d+", source) or source.startswith("/dev/video"):
@@ -150,7 +159,7 @@ class VideoSource:
         self.stopped = threading.Event()
         self.fps = 25.0
         self.size: tuple[int, int] | None = None
-        if self.kind == "file" and not Path(source).exists():
+        if self.kind == "file" and not (Path(source).exists() or is_image_sequence(source)):
             raise SourceError(f"no such file: {source}")
         self._container = self._open()  # fail early and clearly if it cannot be opened at all
         if self.kind == "stream" and is_finite(source, self._container):

@@ -89,6 +89,8 @@ ERRORS = {
         "--video-crf",
         "60",
     ],
+    "video name with no container": lambda tmp: ["run", CLIP, "--output", tmp / "out"],
+    "video container without H.264": lambda tmp: ["run", CLIP, "--output", tmp / "out.gif"],
     "unwritable crops": lambda tmp: ["run", CLIP, "--crops", "/proc/x/crops"],
     "unreadable image": lambda tmp: ["read", write(tmp / "x.png", b"not a png")],
     "truncated image": lambda tmp: ["read", truncated_png(tmp)],
@@ -102,6 +104,13 @@ def test_user_errors_are_one_line_and_exit_2(case, tmp_path):
     proc = run_cli(*ERRORS[case](tmp_path), timeout=60)
     assert_one_line_error(proc)
     assert proc.stdout == ""
+
+
+def test_a_video_name_that_cannot_hold_h264_says_so_and_leaves_no_file(tmp_path):
+    proc = run_cli("run", CLIP, "--output", tmp_path / "out.webm")
+    assert_one_line_error(proc)
+    assert "H.264" in proc.stderr and ".mp4" in proc.stderr
+    assert not (tmp_path / "out.webm").exists()
 
 
 def test_missing_model_names_the_model_given():

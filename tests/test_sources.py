@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli, sample, sideways_copy
@@ -126,6 +127,32 @@ def test_not_a_video_cannot_be_opened(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(SourceError, match="cannot open"):
         VideoSource(str(path))
+
+
+def numbered_frames(src: Path, folder: Path) -> str:
+    """The clip's frames as numbered JPEG files, as a camera's frame dump leaves them; returns
+    the printf-style pattern FFmpeg reads them by."""
+    folder.mkdir()
+    with av.open(str(src)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            cv2.imwrite(str(folder / f"{i:05d}.jpg"), frame.to_ndarray(format="bgr24"))
+    return str(folder / "%05d.jpg")
+
+
+def test_numbered_images_are_read_as_one_video(tmp_path):
+    pattern = numbered_frames(sample("cn_gate.mp4"), tmp_path / "frames")
+    source, frames = decode_all(Path(pattern))
+    assert len(frames) == 200 and source.kind == "file" and not source.live
+    assert np.all(np.diff([f[1] for f in frames]) > 0)
+    proc = run_cli("run", pattern, "--events", "-")
+    assert proc.returncode == 0, proc.stderr
+    texts = [json.loads(line)["text"] for line in proc.stdout.splitlines()]
+    truth = json.loads(sample("cn_gate.json").read_text())
+    assert texts == [t["text"] for t in truth["tracks"]]
+
+
+def test_a_frame_pattern_that_matches_no_file_is_one_line(tmp_path):
+    assert_one_line_error(run_cli("run", str(tmp_path / "%05d.jpg")))
 
 
 def test_missing_file():
