@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -22,12 +23,19 @@ from pathlib import Path
 import cv2
 
 from streamer import __version__
-from streamer.config import Config, ConfigError, check_limits, load_config, update_section
+from streamer.config import (
+    Config,
+    ConfigError,
+    OutputConfig,
+    check_limits,
+    load_config,
+    update_section,
+)
 from streamer.formats import compile_formats
 from streamer.geometry import box_to_corners, corners_to_box
 from streamer.modelfile import ModelError, load_sidecar
 from streamer.sinks import SinkError
-from streamer.sources import SourceError
+from streamer.sources import SourceError, source_kind
 from streamer.voting import read_plate_crops, read_still
 
 USER_ERRORS = (SourceError, ModelError, ConfigError, SinkError, FileNotFoundError)
@@ -230,6 +238,27 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
     return config
 
 
+def check_output_names(source: str, output: OutputConfig) -> None:
+    """Outputs are opened before the input is read: one named like the input file would empty
+    it, and two outputs named alike would write over each other. Either is a user's slip that
+    must cost nothing."""
+    taken = [("the input", Path(source))] if source_kind(source) == "file" else []
+    for flag, name in (("--output", output.output), ("--events", output.events)):
+        if name is None or str(name) == "-":
+            continue
+        for what, other in taken:
+            if same_file(Path(name), other):
+                raise ConfigError(f"{flag} {name} is {what}: choose another name")
+        taken.append((flag, Path(name)))
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """The same file by name, through links, or by inode where both exist."""
+    if a.resolve() == b.resolve():
+        return True
+    return a.exists() and b.exists() and os.path.samefile(a, b)
+
+
 def progress_printer(enabled: bool):
     """A progress line on stderr, redrawn in place on a terminal, every 5 s otherwise."""
     tty = sys.stderr.isatty()
@@ -257,6 +286,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from streamer.sources import VideoSource
 
     config = apply_run_flags(load_config(args.config), args)
+    check_output_names(args.source, config.output)
     detector = Detector(config.detector)
     recognizer = Recognizer(config.recognizer)
     source = VideoSource(args.source, config.source)

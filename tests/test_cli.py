@@ -113,6 +113,32 @@ def test_a_video_name_that_cannot_hold_h264_says_so_and_leaves_no_file(tmp_path)
     assert not (tmp_path / "out.webm").exists()
 
 
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        ["--output", "{input}"],
+        ["--events", "{input}"],
+        ["--output", "{link}"],
+        ["--output", "{tmp}/o.mp4", "--events", "{tmp}/o.mp4"],
+    ],
+    ids=[
+        "video over the input",
+        "events over the input",
+        "video over a link to the input",
+        "events over the video",
+    ],
+)
+def test_an_output_named_like_the_input_or_another_output_is_refused(tmp_path, outputs):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(CLIP.read_bytes())
+    (tmp_path / "link.mp4").symlink_to(clip)
+    names = {"input": clip, "link": tmp_path / "link.mp4", "tmp": tmp_path}
+    proc = run_cli("run", clip, *[o.format(**names) for o in outputs])
+    assert_one_line_error(proc)
+    assert "choose another name" in proc.stderr
+    assert clip.read_bytes() == CLIP.read_bytes()
+
+
 def test_missing_model_names_the_model_given():
     proc = run_cli("run", CLIP, "--detector", "/nonexistent.onnx")
     assert_one_line_error(proc)
