@@ -379,7 +379,7 @@ def cmd_read(args: argparse.Namespace) -> int:
         for path in images:
             image = cv2.imread(str(path)) if path.is_file() else None
             if image is None:
-                reason = "not a readable image" if path.exists() else "no such file"
+                reason = unreadable_image_reason(path)
                 print(f"platestream: error: cannot read image {path}: {reason}", file=sys.stderr)
                 status = 2
                 continue
@@ -389,6 +389,15 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mkv", ".mov", ".avi", ".ts", ".webm", ".flv", ".mpg"}
+
+
+def unreadable_image_reason(path: Path) -> str:
+    if not path.exists():
+        return "no such file"
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return "a video: run it with 'platestream run'"
+    return "not a readable image"
 
 
 def images_of(path: Path) -> list[Path]:

@@ -94,6 +94,7 @@ ERRORS = {
     "unwritable crops": lambda tmp: ["run", CLIP, "--crops", "/proc/x/crops"],
     "unreadable image": lambda tmp: ["read", write(tmp / "x.png", b"not a png")],
     "truncated image": lambda tmp: ["read", truncated_png(tmp)],
+    "video given to read": lambda tmp: ["read", CLIP],
     "missing image": lambda tmp: ["read", "--crops", tmp / "none.png"],
     "folder without images": lambda tmp: ["read", tmp],
 }
