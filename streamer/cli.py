@@ -152,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {DEFAULTS.voting.min_confidence})",
     )
     run.add_argument(
+        "--roi",
+        metavar="LEFT,TOP,RIGHT,BOTTOM",
+        help="search only this part of the frame for plates, as fractions of its width and "
+        "height (0.3,0.4,1,1: the lower right); that part alone is scaled to the model input",
+    )
+    run.add_argument(
         "--rejected",
         action="store_true",
         default=None,
@@ -226,6 +232,7 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
         ("voting", "final_reads", args.final_reads, "--final-reads"),
         ("voting", "min_confidence", args.min_confidence, "--min-confidence"),
         ("output", "rejected", args.rejected, "--rejected"),
+        ("detector", "roi", args.roi and parse_numbers(args.roi, "--roi", 4), "--roi"),
     ):
         if value is not None:
             setattr(getattr(config, section), key, value)
@@ -236,6 +243,17 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
         config.output.progress = False
     check_limits(config, flags)
     return config
+
+
+def parse_numbers(text: str, flag: str, count: int) -> tuple[float, ...]:
+    """``"0.3,0.4,1,1"`` -> (0.3, 0.4, 1.0, 1.0), or a one-line error naming the flag."""
+    try:
+        numbers = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        numbers = ()
+    if len(numbers) != count:
+        raise ConfigError(f"{flag} takes {count} numbers separated by commas, not {text!r}")
+    return numbers
 
 
 def check_output_names(source: str, output: OutputConfig) -> None:

@@ -52,6 +52,11 @@ class DetectorConfig:
     #: plates at a quadratic cost (on the Spanish validation scenes, recall 0.63 / 0.72 / 0.77
     #: at 640 / 960 / 1280, with precision falling on close-ups).
     max_side: int | None = None
+    #: the part of the frame searched for plates, [left, top, right, bottom] as fractions of
+    #: its width and height; None: all of it. Only that part is scaled to the model input, so
+    #: a lane that fills a third of a wide view is searched at up to three times the pixels,
+    #: and plates of parked cars outside it are never read.
+    roi: tuple[float, float, float, float] | None = None
     #: None takes the sidecar's calibrated threshold.
     score_threshold: float | None = None
     nms_iou: float | None = None
@@ -181,7 +186,7 @@ LIMITS: dict[str, dict[str, tuple[float | None, float | None]]] = {
         "backoff_max": (0, None), "queue_size": (1, None),
     },
     "detector": {
-        "input_size": (32, 8192), "max_side": (32, 8192), "score_threshold": (0, 1),
+        "input_size": (32, 8192), "max_side": (32, 8192), "roi": (0, 1), "score_threshold": (0, 1),
         "nms_iou": (0, 1), "threads": (1, None), "workers": (1, None),
     },
     "recognizer": {
@@ -211,6 +216,10 @@ def check_limits(config: Config, names: dict[tuple[str, str], str] | None = None
             if any(_outside(v, low, high) for v in numbers if v is not None):
                 name = (names or {}).get((section, key), f"[{section}] {key}")
                 raise ConfigError(f"{name} must be {_range_text(low, high)}, not {value}")
+    roi = config.detector.roi
+    if roi is not None and not (roi[0] < roi[2] and roi[1] < roi[3]):
+        name = (names or {}).get(("detector", "roi"), "[detector] roi")
+        raise ConfigError(f"{name} must be left, top, right, bottom (left < right, top < bottom)")
 
 
 def _outside(value: float, low: float | None, high: float | None) -> bool:
@@ -232,6 +241,10 @@ def _declared_type(section, name: str) -> type | None:
     return origin if isinstance(origin, type) else None
 
 
+#: the settings that hold several numbers: their form and the type of each
+TUPLES = {"input_size": ("width, height", int), "roi": ("left, top, right, bottom", float)}
+
+
 def _coerce(value, expected: type | None, name: str, where: str):
     """TOML values into the setting's declared type (paths and tuples are not TOML types).
 
@@ -241,13 +254,12 @@ def _coerce(value, expected: type | None, name: str, where: str):
     if expected is Path:
         _check_type(value, str, name, where)
         return Path(value)
-    if expected is tuple:  # input_size: (width, height)
+    if expected is tuple:
+        form, kind = TUPLES[name]
         _check_type(value, list, name, where)
-        if len(value) != 2:
-            raise ConfigError(f"{where}: '{name}' must be [width, height], not {value}")
-        for side in value:
-            _check_type(side, int, name, where)
-        return tuple(value)
+        if len(value) != form.count(",") + 1:
+            raise ConfigError(f"{where}: '{name}' must be [{form}], not {value}")
+        return tuple(_coerce(v, kind, name, where) for v in value)
     if name == "formats":
         _check_type(value, list, name, where)
         for pattern in value:

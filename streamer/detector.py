@@ -10,6 +10,7 @@ validation measures this exact path.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from streamer.config import DetectorConfig
 from streamer.geometry import (
     Letterbox,
     box_iou,
+    crop_i420,
     from_i420,
     i420_planes,
     letterbox,
@@ -251,9 +253,25 @@ class Detector:
             self._input_sizes[frame_wh] = input_size_for(frame_wh, max_side)
         return self._input_sizes[frame_wh]
 
+    def search_area(self, frame_wh: tuple[int, int]) -> tuple[int, int, int, int]:
+        """The part of a frame searched for plates, (x1, y1, x2, y2) in even pixels: the
+        configured ``roi`` (fractions of the frame), or the whole frame."""
+        w, h = frame_wh
+        if self.config.roi is None:
+            return 0, 0, w, h
+        left, top, right, bottom = self.config.roi
+        return (
+            2 * int(left * w / 2),
+            2 * int(top * h / 2),
+            min(w, 2 * math.ceil(right * w / 2)),
+            min(h, 2 * math.ceil(bottom * h / 2)),
+        )
+
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         h, w = frame_bgr.shape[:2]
-        return self.detect_rgb(*letterboxed_rgb(frame_bgr, self.input_size((w, h))))
+        x1, y1, x2, y2 = self.search_area((w, h))
+        rgb, lb = letterboxed_rgb(frame_bgr[y1:y2, x1:x2], self.input_size((x2 - x1, y2 - y1)))
+        return self.detect_rgb(rgb, lb.of_crop_at(x1, y1))
 
     def detect_frame(self, frame: Frame) -> list[Detection]:
         """A decoded frame's plates, from its I420 planes where it has them."""
@@ -261,11 +279,14 @@ class Detector:
 
     def detect_i420(self, planes: np.ndarray) -> list[Detection]:
         """``detect`` on a decoded frame's I420 planes, which need no BGR copy of the frame."""
-        size = (planes.shape[1], planes.shape[0] * 2 // 3)
-        prepared = letterboxed_rgb_i420(planes, self.input_size(size))
+        x1, y1, x2, y2 = area = self.search_area((planes.shape[1], planes.shape[0] * 2 // 3))
+        prepared = letterboxed_rgb_i420(
+            crop_i420(planes, area), self.input_size((x2 - x1, y2 - y1))
+        )
         if prepared is None:
             return self.detect(cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420))
-        return self.detect_rgb(*prepared)
+        rgb, lb = prepared
+        return self.detect_rgb(rgb, lb.of_crop_at(x1, y1))
 
     def detect_rgb(self, rgb: np.ndarray, lb: Letterbox) -> list[Detection]:
         """The plates of a letterboxed RGB image, mapped back to the frame by ``lb``."""

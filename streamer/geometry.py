@@ -31,6 +31,10 @@ class Letterbox:
         pts[..., 1::2] = (pts[..., 1::2] - self.pad_y) / self.scale
         return pts
 
+    def of_crop_at(self, x: float, y: float) -> Letterbox:
+        """This mapping of a part of a frame cut out at (x, y), as the whole frame's."""
+        return Letterbox(self.scale, self.pad_x - x * self.scale, self.pad_y - y * self.scale)
+
     def to_input(self, points: np.ndarray) -> np.ndarray:
         """Map points (..., 2) or boxes (..., 4) from the frame into model-input pixels."""
         pts = np.asarray(points, dtype=np.float32).copy()
@@ -115,6 +119,22 @@ def i420_planes(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     h, w = planes.shape[0] * 2 // 3, planes.shape[1]
     chroma = planes[h:].reshape(2, h // 2, w // 2)
     return planes[:h], chroma[0], chroma[1]
+
+
+def crop_i420(planes: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The I420 planes of the part (x1, y1, x2, y2) of a frame, all four even; the planes
+    themselves (no copy) for the whole frame."""
+    h, w = planes.shape[0] * 2 // 3, planes.shape[1]
+    x1, y1, x2, y2 = box
+    if (x1, y1, x2, y2) == (0, 0, w, h):
+        return planes
+    y, u, v = i420_planes(planes)
+    parts = (
+        y[y1:y2, x1:x2],
+        u[y1 // 2 : y2 // 2, x1 // 2 : x2 // 2],
+        v[y1 // 2 : y2 // 2, x1 // 2 : x2 // 2],
+    )
+    return np.concatenate([p.ravel() for p in parts]).reshape((y2 - y1) * 3 // 2, x2 - x1)
 
 
 def from_i420(y: np.ndarray, u: np.ndarray, v: np.ndarray, code: int) -> np.ndarray:

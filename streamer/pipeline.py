@@ -284,7 +284,8 @@ class Pipeline:
                     f"fps {self.stats.fps:5.1f}  frame {frame.index}  drops {self.stats.dropped}  "
                     f"tracks {self.stats.active_tracks}  plates {self.stats.plates}"
                 )
-                self.video.write(frame.bgr, frame.pts, overlay, status, frame.i420)
+                area = self.detector.search_area(frame.size) if self.config.detector.roi else None
+                self.video.write(frame.bgr, frame.pts, overlay, status, frame.i420, area)
                 self._time("encode", t0)
         finally:
             self.video.close()  # what was written stays playable, whatever stopped the run

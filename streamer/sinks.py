@@ -172,16 +172,17 @@ class VideoWriter:
         tracks: Sequence[dict] = (),
         status: str = "",
         i420: np.ndarray | None = None,
+        area: Sequence[int] | None = None,
     ) -> None:
         """Encode one frame with its overlay. ``i420`` (the same picture's planes, as decoded)
         is drawn on in place and encoded when it has the video's size; ``image`` may then be
-        None (the planes stand for it)."""
+        None (the planes stand for it). ``area`` is the part searched for plates, outlined."""
         pts = max(self.last_pts + 1, round(pts_seconds * self.rate))
         if self.last_pts < 0:  # the first frame sets the size: a rotated video's is turned
             h, w = image.shape[:2] if image is not None else (i420.shape[0] * 2 // 3, i420.shape[1])
             self._set_size(w, h)
         i420 = self._planes_to_encode(image, i420)
-        annotate(I420Canvas(i420), tracks, status)
+        annotate(I420Canvas(i420), tracks, status, area)
         frame = i420_frame(i420)
         frame.pts = pts
         frame.time_base = 1 / self.rate
@@ -292,9 +293,13 @@ def _thick(thickness: int, scale: float) -> int:
     return max(1, round(thickness * scale))
 
 
-def annotate(canvas: I420Canvas, tracks: list[dict], status: str) -> None:
-    """Boxes, corners, track ids and voted texts, and a status line."""
+def annotate(
+    canvas: I420Canvas, tracks: list[dict], status: str, area: Sequence[int] | None = None
+) -> None:
+    """Boxes, corners, track ids and voted texts, a status line, and the searched area."""
     scale = max(0.5, canvas.height / 1080)
+    if area is not None:
+        canvas.rectangle(area[:2], area[2:], (200, 200, 200), max(1, int(scale)))
     for t in tracks:
         colour = (0, 220, 0) if t["text"] else (0, 200, 255)
         x1, y1, x2, y2 = (int(v) for v in t["box"])

@@ -63,6 +63,12 @@ ERRORS = {
     "confidence above 1 in the config": lambda tmp: with_config(
         tmp, "[voting]\nmin_confidence = 1.5"
     ),
+    "search area of three numbers": lambda tmp: ["run", CLIP, "--roi", "0,0,1"],
+    "search area right of its left": lambda tmp: ["run", CLIP, "--roi", "0.6,0,0.4,1"],
+    "search area beyond the frame": lambda tmp: ["run", CLIP, "--roi", "0,0,1,1.5"],
+    "search area of text in the config": lambda tmp: with_config(
+        tmp, "[detector]\nroi = [0, 0, 'a', 1]"
+    ),
     "zero threads": lambda tmp: ["run", CLIP, "--threads", "0"],
     "confidence above 1": lambda tmp: ["run", CLIP, "--min-confidence", "2"],
     "negative reconnects": lambda tmp: ["run", CLIP, "--max-reconnects", "-1"],
@@ -377,3 +383,22 @@ def test_summary_lists_each_text_once_with_its_count():
     assert summary_texts(Counter({"AB12": 3, "CD34": 1})) == "AB12x3 CD34"
     many = Counter({f"P{i:03d}": 1 for i in range(25)})
     assert summary_texts(many).endswith(" and 5 more") and len(summary_texts(many).split()) == 23
+
+
+def test_a_search_area_reads_the_plates_inside_it_only(tmp_path):
+    """cn_gate has one plate, driving down the right half of the frame: an area around its
+    path reads it (from the TOML file as from the flag), the left half reads nothing."""
+    truth = json.loads(CLIP.with_suffix(".json").read_text())
+    (track,) = truth["tracks"]
+    boxes = np.array([f["box"] for f in track["frames"]])
+    left, right = boxes[:, 0].min() / truth["width"], boxes[:, 2].max() / truth["width"]
+    assert left > 0.5
+    around = [float(left) - 0.05, 0.0, min(1.0, float(right) + 0.05), 1.0]
+    config = tmp_path / "roi.toml"
+    config.write_text(f"[detector]\nroi = {around}\n")
+    for args in (["--config", config], ["--roi", ",".join(map(str, around))]):
+        proc = run_cli("run", CLIP, "--events", "-", *args)
+        assert proc.returncode == 0, proc.stderr
+        assert [json.loads(line)["text"] for line in proc.stdout.splitlines()] == [track["text"]]
+    proc = run_cli("run", CLIP, "--events", "-", "--roi", f"0,0,{left - 0.02},1")
+    assert proc.returncode == 0 and proc.stdout == ""

@@ -182,3 +182,46 @@ def test_a_still_plate_is_read_in_fused_views(recognizer):
     assert [text for text, _, _ in fused] == [normalize_text(t) for _, t, _ in plates]
     for text, confidence, char_conf in fused:
         assert len(char_conf) == len(text) and 0.0 < confidence <= 1.0
+
+
+def roi_around(box: np.ndarray, size: tuple[int, int], margin: float) -> tuple[float, ...]:
+    """Fractions of the frame for the box grown by ``margin`` of the frame on each side."""
+    w, h = size
+    return (
+        max(0.0, box[0] / w - margin),
+        max(0.0, box[1] / h - margin),
+        min(1.0, box[2] / w + margin),
+        min(1.0, box[3] / h + margin),
+    )
+
+
+def test_a_search_area_finds_its_plate_in_frame_pixels_and_nothing_outside():
+    """With ``roi`` only that part is searched (and scaled up to the model input), and the
+    plates come back in the whole frame's pixels, from BGR and from I420 planes alike."""
+    import cv2
+
+    from streamer.config import DetectorConfig
+
+    image, plates = frame_with_big_plates("mixed_traffic")
+    box = plates[0][0]
+    h, w = image.shape[:2]
+    planes = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
+    around = Detector(DetectorConfig(roi=roi_around(box, (w, h), 0.08)))
+    x1, y1, x2, y2 = around.search_area((w, h))
+    assert x1 % 2 == y1 % 2 == x2 % 2 == y2 % 2 == 0
+    assert x1 <= box[0] and y1 <= box[1] and x2 >= box[2] and y2 >= box[3]
+    for found in (around.detect(image), around.detect_i420(planes)):
+        assert found, "the plate inside the area was not found"
+        assert box_iou(box[None], np.stack([d.box for d in found])).max() >= 0.5
+        for d in found:  # nothing reported outside the area
+            assert x1 <= d.box[0] and d.box[2] <= x2 + 1 and y1 <= d.box[1] and d.box[3] <= y2 + 1
+    # an area beside the plate (left of it, or right of it) does not see it
+    beside = (0.0, 0.0, max(0.01, box[0] / w - 0.05), 1.0)
+    if box[0] / w < 0.3:
+        beside = (min(0.99, box[2] / w + 0.05), 0.0, 1.0, 1.0)
+    elsewhere = Detector(DetectorConfig(roi=beside)).detect(image)
+    assert all(box_iou(box[None], d.box[None])[0, 0] < 0.1 for d in elsewhere)
+
+
+def test_no_search_area_is_the_whole_frame(detector):
+    assert detector.search_area((1920, 1080)) == (0, 0, 1920, 1080)

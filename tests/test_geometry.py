@@ -108,3 +108,25 @@ def test_encode_decode_round_trip(text):
 def test_encode_refuses_what_cannot_be_read(text):
     with pytest.raises(ValueError):
         encode(text)
+
+
+def test_a_letterbox_of_a_crop_maps_back_to_the_whole_frame():
+    from streamer.geometry import letterbox_params
+
+    lb = letterbox_params((300, 200), (640, 384))
+    whole = lb.of_crop_at(100, 40)
+    point = np.array([[10.0, 20.0]])  # in the crop
+    np.testing.assert_allclose(whole.to_frame(lb.to_input(point)), point + [100, 40], atol=1e-4)
+
+
+def test_crop_i420_is_the_cropped_picture():
+    from streamer.geometry import crop_i420
+
+    rng = np.random.default_rng(0)
+    bgr = cv2.resize(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8), (160, 120))
+    planes = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+    part = crop_i420(planes, (20, 10, 100, 90))
+    assert part.shape == (80 * 3 // 2, 80)
+    whole = cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420)[10:90, 20:100]
+    np.testing.assert_array_equal(cv2.cvtColor(part, cv2.COLOR_YUV2BGR_I420), whole)
+    assert crop_i420(planes, (0, 0, 160, 120)) is planes
