@@ -186,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"fuse them (default {DEFAULTS.recognizer.still_views}; 1: one read)",
     )
     read.add_argument(
+        "--mirror",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also look for plates in the mirror image and keep those both looks agree on "
+        "(default; --no-mirror: one look, about 60 %% of the detection time)",
+    )
+    read.add_argument(
         "--region",
         action="append",
         dest="regions",
@@ -401,7 +408,7 @@ def cmd_read(args: argparse.Namespace) -> int:
                 print(f"platestream: error: cannot read image {path}: {reason}", file=sys.stderr)
                 status = 2
                 continue
-            result = read_image(str(path), image, detector, recognizer, formats)
+            result = read_image(str(path), image, detector, recognizer, formats, args.mirror)
             print(json.dumps(result, ensure_ascii=False), flush=True)
     return status
 
@@ -427,15 +434,17 @@ def images_of(path: Path) -> list[Path]:
     return [path]
 
 
-def read_image(name: str, image, detector, recognizer, formats: Sequence[re.Pattern]) -> dict:
+def read_image(
+    name: str, image, detector, recognizer, formats: Sequence[re.Pattern], mirror: bool = True
+) -> dict:
     """One image's plates in the DESIGN.md ``read`` format; with formats, only the plates whose
-    read fits one, as the likeliest text that fits."""
+    read fits one, as the likeliest text that fits. ``mirror``: ``Detector.detect_still``."""
     t0 = time.perf_counter()
     if detector is None:
         h, w = image.shape[:2]
         dets, corners = [None], [box_to_corners([0, 0, w, h])]
     else:
-        dets = detector.detect(image)
+        dets = detector.detect_still(image) if mirror else detector.detect(image)
         corners = [d.corners for d in dets]
     t1 = time.perf_counter()
     reads = (

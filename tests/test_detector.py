@@ -31,3 +31,23 @@ def test_separate_plates_stay_apart():
     nested = [det(0.9, 100, 100, 300, 150), det(0.8, 150, 105, 250, 145)]  # a box in a box
     for pair in (side_by_side, stacked, nested):
         assert len(merge_plate_parts(np.stack(pair))) == 2
+
+
+def test_two_looks_keep_the_plates_they_agree_on():
+    """Scores are the mean of both looks' (0 where one missed the plate); a plate both found
+    lies between their boxes and corners."""
+    from streamer.detector import Detection, agreed
+
+    def plate(x: float, score: float) -> Detection:
+        box = np.array([x, 10, x + 100, 40], np.float32)
+        corners = np.array([[x, 10], [x + 100, 10], [x + 100, 40], [x, 40]], np.float32)
+        return Detection(box, corners, score)
+
+    direct = [plate(0, 0.9), plate(300, 0.95), plate(600, 0.3)]
+    mirror = [plate(4, 0.5), plate(600, 0.6), plate(900, 0.8)]
+    found = agreed(direct, mirror, 0.5, 0.45)
+    assert [round(d.score, 3) for d in found] == [0.7]  # 0.95 alone is 0.475, 0.3+0.6 is 0.45
+    np.testing.assert_allclose(found[0].box, [2, 10, 102, 40])
+    np.testing.assert_allclose(found[0].corners[:, 0], [2, 102, 102, 2])
+    assert [round(d.score, 3) for d in agreed(direct, mirror, 0.4, 0.45)] == [0.7, 0.475, 0.45, 0.4]
+    assert agreed([], [], 0.5, 0.45) == []

@@ -210,7 +210,7 @@ def test_a_search_area_finds_its_plate_in_frame_pixels_and_nothing_outside():
     x1, y1, x2, y2 = around.search_area((w, h))
     assert x1 % 2 == y1 % 2 == x2 % 2 == y2 % 2 == 0
     assert x1 <= box[0] and y1 <= box[1] and x2 >= box[2] and y2 >= box[3]
-    for found in (around.detect(image), around.detect_i420(planes)):
+    for found in (around.detect(image), around.detect_i420(planes), around.detect_still(image)):
         assert found, "the plate inside the area was not found"
         assert box_iou(box[None], np.stack([d.box for d in found])).max() >= 0.5
         for d in found:  # nothing reported outside the area
@@ -225,3 +225,22 @@ def test_a_search_area_finds_its_plate_in_frame_pixels_and_nothing_outside():
 
 def test_no_search_area_is_the_whole_frame(detector):
     assert detector.search_area((1920, 1080)) == (0, 0, 1920, 1080)
+
+
+@pytest.mark.parametrize("clip", ["eu_street", "mixed_traffic", "cn_gate"])
+def test_a_still_is_looked_at_twice_and_its_mirror_maps_back(detector, clip):
+    """The mirror image's plates, mapped back, are the image's own (boxes and corner order);
+    ``detect_still`` keeps the labelled plates, boxes and corners between the two looks'."""
+    from streamer.detector import mirrored_back
+
+    image, plates = frame_with_big_plates(clip)
+    direct = detector.detect(image)
+    mirror = mirrored_back(detector.detect(np.ascontiguousarray(image[:, ::-1])), image.shape[1])
+    ious = box_iou(np.stack([d.box for d in direct]), np.stack([d.box for d in mirror]))
+    assert (ious.max(1) >= 0.5).all()  # each plate of one look overlaps its twin
+    for d in mirror:  # TL, TR, BR, BL again: left corners left of the right ones
+        assert d.corners[0, 0] < d.corners[1, 0] and d.corners[3, 0] < d.corners[2, 0]
+    still = detector.detect_still(image)
+    ious = box_iou(np.stack([b for b, _, _ in plates]), np.stack([d.box for d in still]))
+    assert (ious.max(1) >= 0.5).all(), f"missed a plate: IoUs {ious.max(1)}"
+    assert all(d.score >= detector.score_threshold for d in still)

@@ -58,15 +58,16 @@ def eval_crops(recognizer: Recognizer, root: Path, split: str) -> dict[str, dict
 
 
 def eval_scenes(
-    detector: Detector, recognizer: Recognizer, items: list, iou: float
+    detector: Detector, recognizer: Recognizer, items: list, iou: float, mirror: bool = True
 ) -> dict[str, float | int]:
-    """Detection and end-to-end reading on full images: items are (path, [(box, text, corners)])."""
+    """Detection and end-to-end reading on full images, as ``platestream read`` does them
+    (``mirror``: its default two looks): items are (path, [(box, text, corners)])."""
     preds, gts, e2e_correct, e2e_labels, cerrs = [], [], 0, 0, []
     for path, plates in items:
         image = cv2.imread(str(path))
         if image is None:
             continue
-        dets = detector.detect(image)
+        dets = detector.detect_still(image) if mirror else detector.detect(image)
         reads = read_still(recognizer, image, [d.corners for d in dets])
         preds.append(
             (np.array([d.box for d in dets]).reshape(-1, 4), np.array([d.score for d in dets]))
@@ -194,7 +195,9 @@ def run_eval(args: argparse.Namespace) -> int:
         results |= eval_crops(recognizer, root, args.split)
     if "scenes" in args.groups:
         for name, (items, iou) in scene_groups(root, args.split).items():
-            results[name] = eval_scenes(detector, recognizer, items, iou) | {"iou": iou}
+            results[name] = eval_scenes(detector, recognizer, items, iou, args.mirror) | {
+                "iou": iou
+            }
     if "videos" in args.groups:
         videos = eval_videos(detector, recognizer, root, args.region)
         results["videos-total"] = {
@@ -265,6 +268,13 @@ def register(sub) -> None:
         type=int,
         default=RecognizerConfig.still_views,
         help="views a crop or a scene's plate is read in, as 'platestream read --views'",
+    )
+    p.add_argument(
+        "--mirror",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="scenes are detected in two looks, the image and its mirror, as 'platestream read' "
+        "does by default (--no-mirror: one look)",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_eval)
