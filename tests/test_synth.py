@@ -48,6 +48,13 @@ def test_every_plate_character_has_a_glyph():
             assert glyph(ch, font).mask.max() > 0
 
 
+def test_the_letter_o_is_rounder_than_the_digit_in_every_face():
+    """OSP-DIN draws both with one shape; plate faces print a round O and a narrow 0."""
+    for font in ("din", "sans", "mono", "serif"):
+        assert glyph("O", font).aspect > glyph("0", font).aspect
+    assert glyph("O", "din").aspect > 1.2 * glyph("0", "din").aspect
+
+
 @pytest.mark.parametrize("style", sorted(STYLES))
 def test_plates_have_their_size_and_text_format(style):
     rng = np.random.default_rng(1)
