@@ -331,7 +331,7 @@ class Detector:
         the two passes (``agreed``). A video sees each plate in many frames; a photo has one
         chance, and the mirror is a second look at twice the cost: on the validation scenes
         10 false boxes instead of 17 at the same 255 of 276 plates found, and CCPD corners off
-        by 2.2 % of the plate instead of 2.7 % (``platestream-train eval --no-mirror``)."""
+        by 2.1 % of the plate instead of 2.7 % (``platestream-train eval --no-mirror``)."""
         rgb, lb = self._letterboxed(image_bgr)
         # the input mirrored is the image mirrored: x in the input is (width - x) in the mirror,
         # so in the frame's pixels a point and its mirror image add up to this

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.models.detector import level_outputs
+from trainer.models.detector import OUTPUTS_NOTE, level_outputs
 
 #: (space-to-depth phase, 2x2 kernel offset) -> the tap of the 3x3 stride-2 kernel it carries:
 #: output row y of a pad-1 stride-2 conv reads input rows 2y-1, 2y, 2y+1, which are phase 1 of
@@ -69,7 +69,8 @@ def stem_kernel_from_space_to_depth(kernel: np.ndarray) -> np.ndarray:
 
 def rewrite_detector(model: Path, output: Path) -> dict:
     """The rewrites, each only where it has not been made yet; returns what the sidecar must
-    add (``input_quantization`` once an INT8 graph's input quantisation has moved out of it)."""
+    change (``input_quantization`` once an INT8 graph's input quantisation has moved out of it,
+    ``output`` once the graph ends at the head's maps)."""
     import onnx
 
     proto = onnx.load(str(model))
@@ -80,11 +81,13 @@ def rewrite_detector(model: Path, output: Path) -> dict:
     quantization = take_quantized_blocks(graph)
     if any(n.name == f"/model/head/{PREDICTIONS[0]}/Conv" for n in graph.node):
         merge_prediction_convs(graph)
+    changes = {"input_quantization": quantization} if quantization else {}
     if len(graph.output) == 1:
         end_at_head_maps(graph)
+        changes["output"] = OUTPUTS_NOTE
     onnx.checker.check_model(proto)
     onnx.save(proto, str(output))
-    return {"input_quantization": quantization} if quantization else {}
+    return changes
 
 
 def space_to_depth_stem(graph) -> None:

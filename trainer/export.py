@@ -19,16 +19,10 @@ import torch.nn.functional as F
 
 from streamer.charset import CHARSET
 from trainer.detector_graph import rewrite_detector, untie_shared_weights
-from trainer.models.detector import DetectorSpec, ExportedDetector, PlateDetector
+from trainer.models.detector import OUTPUTS_NOTE, DetectorSpec, ExportedDetector, PlateDetector
 from trainer.models.recognizer import PlateRecognizer, SoftmaxHead
 
 OPSET = 17
-#: the detector's outputs, for the sidecar
-OUTPUT_NOTE = (
-    "per level (level0... in the order of strides), (1, 13, H/stride, W/stride): score "
-    "logit, box distances left top right bottom (log, in strides), corner offsets TL TR BR BL "
-    "(x, y, in strides) from the cell centre"
-)
 
 
 def export_onnx(
@@ -87,7 +81,7 @@ def export_detector(checkpoint: Path, output: Path, summary: Path | None = None)
         "input_multiple": 32,
         "strides": list(spec.strides),
         "anchor_shape_in_strides": list(ANCHOR_SHAPE),
-        "output": OUTPUT_NOTE,
+        "output": OUTPUTS_NOTE,
         # calibrated on the validation split by the training run
         "score_threshold": record["metrics"].pop("score_threshold", 0.4),
         "nms_iou": 0.45,

@@ -206,6 +206,14 @@ class PlateDetector(nn.Module):
         return raw[..., 0].sigmoid(), boxes, corners
 
 
+#: the exported detector's outputs, as its sidecar describes them
+OUTPUTS_NOTE = (
+    "per level (level0... in the order of strides), (1, 13, H/stride, W/stride): score "
+    "logit, box distances left top right bottom (log, in strides), corner offsets TL TR BR BL "
+    "(x, y, in strides) from the cell centre"
+)
+
+
 def level_outputs(levels: int) -> tuple[str, ...]:
     return tuple(f"level{i}" for i in range(levels))
 
