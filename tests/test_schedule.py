@@ -43,3 +43,26 @@ def test_scheduler_halves_every_group_once_the_loss_is_flat():
     assert any(dropped)
     assert opt.param_groups[0]["lr"] < 1.0
     assert np.isclose(opt.param_groups[0]["lr"], 10 * opt.param_groups[1]["lr"])
+
+
+def test_wall_clock_cosine_warms_up_then_decays_over_the_budget(monkeypatch):
+    import torch
+
+    from trainer import schedule
+    from trainer.schedule import WallClockCosine
+
+    now = [1000.0]
+    monkeypatch.setattr(schedule.time, "time", lambda: now[0])
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = WallClockCosine(opt, started_at=1000.0, seconds=100.0, warmup=10, floor=0.0)
+    sched.step()
+    assert abs(opt.param_groups[0]["lr"] - 0.1) < 1e-9  # first of 10 warm-up steps
+    for _ in range(20):
+        sched.step()
+    assert abs(opt.param_groups[0]["lr"] - 1.0) < 1e-9  # warmed up, no time gone
+    now[0] = 1050.0
+    sched.step()
+    assert abs(opt.param_groups[0]["lr"] - 0.5) < 1e-9  # half the budget: half the rate
+    now[0] = 1200.0
+    sched.step()
+    assert opt.param_groups[0]["lr"] == 0.0 and sched.drops == 0

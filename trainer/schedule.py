@@ -11,6 +11,7 @@ See https://blog.dlib.net/2018/02/automatic-learning-rate-scheduling-that.html.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -82,3 +83,32 @@ class PlateauScheduler:
         self.history.clear()
         self.drops += 1
         return True
+
+
+class WallClockCosine:
+    """Cosine decay of every group's rate over a run's wall-clock budget, after a linear warm-up.
+
+    For a short run of known length on a borrowed GPU machine: the plateau test needs about as
+    many steps to see a plateau as such a run takes in all, so it would never drop the rate.
+    Same ``step``/``drops`` interface as :class:`PlateauScheduler`.
+    """
+
+    drops = 0
+
+    def __init__(
+        self, optimizer, started_at: float, seconds: float, warmup: int = 0, floor: float = 0.02
+    ):
+        self.optimizer, self.started_at, self.seconds = optimizer, started_at, seconds
+        self.warmup, self.floor, self.steps = warmup, floor, 0
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+
+    def step(self, loss: float | None = None) -> bool:
+        self.steps += 1
+        done = min(1.0, (time.time() - self.started_at) / self.seconds)
+        factor = self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * done))
+        if self.steps < self.warmup:
+            factor *= self.steps / self.warmup
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * factor
+        return False

@@ -26,9 +26,10 @@ from trainer.data.detection import (
     load_det_scenes,
     random_tile,
 )
+from trainer.data.pack import read_scene_pack, write_scene_pack
 from trainer.data.shared import data_root
 from trainer.models.detector import DetectorSpec, PlateDetector
-from trainer.schedule import PATIENCE, PlateauScheduler
+from trainer.schedule import PATIENCE, PlateauScheduler, WallClockCosine
 from trainer.trainlog import TrainLog
 
 #: what the runtime needs; written to the sidecar.
@@ -49,8 +50,8 @@ def atss_assign(points, strides, level_sizes, gt_boxes):
     """ATSS (Zhang et al., 2020): per plate, the k nearest points of each level are candidates;
     those whose anchor IoU exceeds the candidates' mean + std, and that lie on the plate, are
     positives. Returns the matched plate index per point (-1 = background)."""
-    n, m = len(points), len(gt_boxes)
-    assigned = torch.full((n,), -1, dtype=torch.long)
+    n, m, device = len(points), len(gt_boxes), points.device
+    assigned = torch.full((n,), -1, dtype=torch.long, device=device)
     if m == 0:
         return assigned
     half = torch.stack([strides * ANCHOR_SHAPE[0] / 2, strides * ANCHOR_SHAPE[1] / 2], 1)
@@ -75,9 +76,9 @@ def atss_assign(points, strides, level_sizes, gt_boxes):
     )  # fmt: skip
     positive = (cand_iou >= thr) & inside
     best = cand_iou.argmax(0)
-    positive[best, torch.arange(m)] = True  # every plate gets at least its best candidate
-    score = torch.full((n, m), -1.0)
-    cols = torch.arange(m).expand_as(cand)
+    positive[best, torch.arange(m, device=device)] = True  # every plate: its best candidate
+    score = torch.full((n, m), -1.0, device=device)
+    cols = torch.arange(m, device=device).expand_as(cand)
     score[cand[positive], cols[positive]] = ious[cand[positive], cols[positive]]
     best_iou, best_gt = score.max(1)
     assigned[best_iou >= 0] = best_gt[best_iou >= 0]
@@ -180,6 +181,15 @@ class TileBatches:
         self.rng, self.tile, self.strength = rng, tile, strength
 
     def draw(self, size: int, large_tiles: bool = True):
+        """A batch as the model takes it: normalised (B, 3, H, W) float32, and its targets."""
+        rgb, targets = self.draw_tiles(size, large_tiles)
+        return torch.from_numpy(
+            normalize_image(rgb, INPUT_SPEC["mean"], INPUT_SPEC["std"])
+        ), targets
+
+    def draw_tiles(self, size: int, large_tiles: bool = True):
+        """A batch as (B, H, W, 3) uint8 RGB tiles, a quarter of the bytes of ``draw``'s, for
+        data-loader workers to hand over; the GPU normalises them (:func:`tiles_to_input`)."""
         images, targets = [], []
         tile = self.tile
         if large_tiles and size >= 4 and self.rng.random() < self.large_tile_share:
@@ -199,14 +209,72 @@ class TileBatches:
                     torch.from_numpy(t.ignore).float(),
                 )
             )
-        rgb = np.stack(images)[..., ::-1]
-        return torch.from_numpy(
-            normalize_image(rgb, INPUT_SPEC["mean"], INPUT_SPEC["std"])
-        ), targets
+        return np.ascontiguousarray(np.stack(images)[..., ::-1]), targets
 
 
-def synthetic_scenes(seed: int, size: int) -> list[DetScene]:
-    """Synthetic scenes with perspective plates and exact corners, rendered once (~17/s)."""
+class TileStream(torch.utils.data.IterableDataset):
+    """Endless uint8 batches of :class:`TileBatches`, drawn in data-loader worker processes.
+
+    A GPU takes a batch in a fraction of the time one core needs to cut it, so the tiles are
+    cut in several processes, each from its own random stream. Batches travel
+    as numpy arrays, pickled through the workers' pipes: tensors would go through shared
+    memory, which a container may hold to a few megabytes.
+    """
+
+    def __init__(self, batches: TileBatches, size: int, seed: int):
+        self.batches, self.size, self.seed = batches, size, seed
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info is not None else 0
+        self.batches.rng = np.random.default_rng([self.seed, worker])
+        while True:
+            rgb, targets = self.batches.draw_tiles(self.size)
+            yield rgb, [tuple(t.numpy() for t in target) for target in targets]
+
+
+def as_drawn(batch):
+    """The data loader's collate function: batches are whole when drawn."""
+    return batch
+
+
+def tiles_to_input(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(B, H, W, 3) uint8 RGB -> (B, 3, H, W) float32 on ``device``, normalised as
+    ``normalize_image`` does on the CPU."""
+    mean = torch.tensor(INPUT_SPEC["mean"], device=device).view(1, 3, 1, 1)
+    std = torch.tensor(INPUT_SPEC["std"], device=device).view(1, 3, 1, 1)
+    x = torch.from_numpy(rgb).to(device).permute(0, 3, 1, 2).float()
+    return (x - mean) / std
+
+
+def targets_to(targets: list[tuple], device: torch.device) -> list[tuple]:
+    return [tuple(torch.from_numpy(t).to(device) for t in target) for target in targets]
+
+
+def tile_stream(batches: TileBatches, args):
+    """Batches from ``args.workers`` processes (or this one, at 0), as (uint8 tiles, targets)."""
+    loader = torch.utils.data.DataLoader(
+        TileStream(batches, args.batch, args.seed),
+        batch_size=None,
+        collate_fn=as_drawn,
+        num_workers=args.workers,
+        prefetch_factor=4 if args.workers else None,
+    )
+    return iter(loader)
+
+
+def synthetic_scenes(seed: int, size: int, processes: int = 1) -> list[DetScene]:
+    """Synthetic scenes with perspective plates and exact corners, rendered once (~17/s a
+    process); in ``processes`` processes, each from its own random stream, where there are
+    more than one."""
+    if processes > 1:
+        from multiprocessing import get_context
+
+        shares = [(seed * 1000 + i, len(part)) for i, part in enumerate(
+            np.array_split(np.arange(size), processes)
+        )]  # fmt: skip
+        with get_context("fork").Pool(processes) as pool:
+            return [s for part in pool.starmap(synthetic_scenes, shares) for s in part]
     from trainer.synth.scenes import random_scene
 
     rng = np.random.default_rng(seed)
@@ -312,9 +380,12 @@ def run_detector(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     root = data_root()
     rng = np.random.default_rng(args.seed)
-    train_groups: dict = dict(load_det_scenes(root, "train"))
+    if args.pack:
+        train_groups: dict = read_scene_pack(Path(args.pack))
+    else:
+        train_groups = dict(load_det_scenes(root, "train"))
     if args.synth:
-        train_groups["synth"] = synthetic_scenes(args.seed, args.synth)
+        train_groups["synth"] = synthetic_scenes(args.seed, args.synth, max(1, args.workers))
     batches = TileBatches(
         train_groups, rng, args.tile, args.strength, args.large_tile_share, args.rotate_share,
         args.rotate_degrees,
@@ -337,6 +408,9 @@ def run_detector(args) -> int:
         model, spec = detector_from_onnx(Path(args.init_onnx))
         calibration = torch.cat([batches.draw(args.batch, False)[0] for _ in range(4)])
         recalibrate_folded_batchnorm(model, calibration)
+    device = torch.device(args.device)
+    model.to(device)
+    torch.backends.cudnn.benchmark = True
     train_mode(model, args.freeze_bn)
     backbone = list(model.backbone.parameters())
     rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
@@ -344,16 +418,21 @@ def run_detector(args) -> int:
         [{"params": backbone, "lr": args.lr / 10}, {"params": rest, "lr": args.lr}],
         weight_decay=0.01,
     )
-    sched = PlateauScheduler(opt, patience=args.patience)
     log = TrainLog(
         out / "detector_log.csv",
         ["step", "seconds", "loss", "cls", "box", "corner", "lr"],
         append=args.resume,
     )
     start = time.time() - done
+    if args.cosine:
+        sched = WallClockCosine(opt, start, args.minutes * 60, args.warmup)
+    else:
+        sched = PlateauScheduler(opt, patience=args.patience)
+    stream = tile_stream(batches, args)
     parts = []
     while time.time() - start < args.minutes * 60:
-        x, targets = batches.draw(args.batch)
+        rgb, targets = next(stream)
+        x, targets = tiles_to_input(rgb, device), targets_to(targets, device)
         loss, detail = detection_loss(model, x, targets, args.corner_weight)
         opt.zero_grad()
         loss.backward()
@@ -367,22 +446,16 @@ def run_detector(args) -> int:
             log.write(step, time.time() - start, *map(float, mean), opt.param_groups[1]["lr"])
             parts = []
         if step % 200 == 0:
-            torch.save(
-                {
-                    "spec": spec.to_dict(),
-                    "model": model.state_dict(),
-                    "step": step,
-                    "seconds": time.time() - start,
-                },
-                ckpt_path,
-            )
+            save_checkpoint(ckpt_path, model, spec, step, time.time() - start)
     seconds = time.time() - start
-    torch.save(
-        {"spec": spec.to_dict(), "model": model.state_dict(), "step": step, "seconds": seconds},
-        ckpt_path,
-    )
-    del train_groups, batches
-    metrics = evaluate(model, load_det_scenes(root, "val"))
+    save_checkpoint(ckpt_path, model, spec, step, seconds)
+    del train_groups, batches, stream
+    val = load_det_scenes(root, "val") if root.is_dir() else {}
+    if val:
+        metrics = evaluate(model.cpu(), val)
+    else:
+        metrics = {}
+        print(f"no validation data at {root}: evaluate {ckpt_path} where the data is")
     summary = {
         "steps": step,
         "seconds": round(seconds),
@@ -394,12 +467,28 @@ def run_detector(args) -> int:
         "rotate_share": args.rotate_share,
         "rotate_degrees": args.rotate_degrees,
         "freeze_bn": args.freeze_bn,
+        "schedule": f"cosine, warm-up {args.warmup}" if args.cosine else "plateau",
+        "device": args.device,
         "lr_drops": sched.drops,
         "val": metrics,
     }
     (out / "detector_summary.json").write_text(json.dumps(summary, indent=2))
     log.plot()
     print(json.dumps(summary, indent=2))
+    return 0
+
+
+def save_checkpoint(path: Path, model: PlateDetector, spec, step: int, seconds: float) -> None:
+    """A checkpoint with CPU tensors, so that one written on a GPU loads anywhere."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"spec": spec.to_dict(), "model": state, "step": step, "seconds": seconds}, path)
+
+
+def run_pack(args) -> int:
+    groups = load_det_scenes(data_root(), "train")
+    size = write_scene_pack(groups, Path(args.output), args.max_side, args.quality)
+    count = sum(len(v) for v in groups.values())
+    print(f"{count} train scenes in {len(groups)} groups: {args.output}, {size / 1e6:.1f} MB")
     return 0
 
 
@@ -522,12 +611,32 @@ def register(sub) -> None:
     )
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init-onnx", help="start from an exported detector (e.g. the embedded one)")
+    p.add_argument("--pack", help="train scenes from a pack-detector file, not the data folder")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument(
+        "--workers", type=int, default=0, help="processes cutting tiles (0: the training one)"
+    )
+    p.add_argument(
+        "--cosine",
+        action="store_true",
+        help="cosine decay over --minutes instead of plateau drops (short runs of known length)",
+    )
+    p.add_argument("--warmup", type=int, default=0, help="steps of linear warm-up (--cosine)")
     p.add_argument(
         "--freeze-bn",
         action="store_true",
         help="keep the BatchNorm statistics fixed (fine-tuning: the corners drift without it)",
     )
     p.set_defaults(func=run_detector)
+
+    p = sub.add_parser(
+        "pack-detector",
+        help="pack the train scenes into one file, to train where the data folder is not",
+    )
+    p.add_argument("--output", default="runs/scenes.pack")
+    p.add_argument("--max-side", type=int, default=800, help="longer side of packed scenes")
+    p.add_argument("--quality", type=int, default=85, help="JPEG quality")
+    p.set_defaults(func=run_pack)
 
     p = sub.add_parser(
         "soup-detector", help="average detectors fine-tuned from one model (a model soup)"
