@@ -302,6 +302,8 @@ class Pipeline:
         """Read the confirmed tracks whose view improved, in one recognizer batch."""
         chosen: list[tuple[Track, np.ndarray, float]] = []
         for track in self.tracker.confirmed():
+            if not self.scheduler.due(track.id, track.detection, frame.index):
+                continue
             crop = self.recognizer.rectify_frame(frame, track.detection.corners)
             quality = self.scheduler.wants_read(track.id, track.detection, crop, frame.index)
             if quality is not None:

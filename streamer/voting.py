@@ -224,18 +224,26 @@ class ReadScheduler:
         self.formats = compile_formats(self.config.formats, self.config.regions)
         self.texts: dict[int, TrackText] = {}
 
+    def due(self, track_id: int, detection: Detection, frame: int) -> bool:
+        """Whether the track may be read in this frame at all: asked before its plate is cut
+        out of the frame, which most frames of a track (cooling down, read enough) never need."""
+        state = self.texts.setdefault(track_id, TrackText(formats=self.formats))
+        if state.final or len(state.reads) >= self.config.max_reads:
+            return False
+        if frame - state.last_read_frame < self.config.cooldown:
+            return False
+        if detection.box[2] - detection.box[0] < self.config.min_width:
+            state.rejected["too small"] += 1
+            return False
+        return True
+
     def wants_read(
         self, track_id: int, detection: Detection, crop: np.ndarray, frame: int
     ) -> float | None:
         """The view's quality if this track should be read now, else None."""
-        state = self.texts.setdefault(track_id, TrackText(formats=self.formats))
-        if state.final or len(state.reads) >= self.config.max_reads:
+        if not self.due(track_id, detection, frame):
             return None
-        if frame - state.last_read_frame < self.config.cooldown:
-            return None
-        if detection.box[2] - detection.box[0] < self.config.min_width:
-            state.rejected["too small"] += 1
-            return None
+        state = self.texts[track_id]
         quality = view_quality(detection, crop)
         enough = len(state.accepted) >= self.config.min_reads
         if enough and quality < state.best_quality * self.config.improvement:

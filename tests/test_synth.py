@@ -332,34 +332,40 @@ def test_old_argentine_plates_sit_in_light_holders_with_condensed_worn_faces(mon
     assert all(re.fullmatch("[A-Z]{3}[0-9]{3}", p.text) for p in drawn)
 
 
-def test_scene_pack_round_trip_scales_labels_with_the_image(tmp_path):
+def test_pack_round_trip_scales_labels_with_the_picture(tmp_path):
     from trainer.data.detection import DetScene
-    from trainer.data.pack import read_scene_pack, write_scene_pack
+    from trainer.data.pack import read_pack, write_pack
+    from trainer.data.plates import PlateSample
 
     image = np.zeros((600, 1000, 3), np.uint8)
     image[300:360, 400:600] = 255  # the plate
     box = np.array([[400, 300, 600, 360]], np.float32)
     corners = np.array([[[400, 300], [600, 300], [600, 360], [400, 360]]], np.float32)
     scene = DetScene(image, box, corners, np.array([True]), "g", "one.jpg")
-    size = write_scene_pack({"g": [scene]}, tmp_path / "scenes.pack", max_side=500, quality=90)
+    plate = PlateSample(image[250:410, 300:700].copy(), corners[0] - [300, 250], "AB123", "br")
+    size = write_pack({"g": [scene], "br": [plate]}, tmp_path / "a.pack", 500, quality=90)
     assert size > 0
-    (back,) = read_scene_pack(tmp_path / "scenes.pack")["g"]
+    groups = read_pack(tmp_path / "a.pack")
+    (back,) = groups["g"]
     assert back.image.shape == (300, 500, 3) and back.name == "one.jpg"
     np.testing.assert_allclose(back.boxes, box / 2)
     np.testing.assert_allclose(back.corners, corners / 2)
     x1, y1, x2, y2 = back.boxes[0].astype(int)
     assert back.image[y1 + 2 : y2 - 2, x1 + 2 : x2 - 2].min() > 200  # the plate is where its box is
+    (same,) = groups["br"]  # no larger than max_side: kept at its size
+    assert same.context.shape == (160, 400, 3) and same.text == "AB123" and same.group == "br"
+    np.testing.assert_allclose(same.corners, plate.corners)
 
 
-def test_a_file_that_is_not_a_scene_pack_is_refused(tmp_path):
+def test_a_file_that_is_not_a_pack_is_refused(tmp_path):
     import pickle
 
-    from trainer.data.pack import read_scene_pack
+    from trainer.data.pack import read_pack
 
     path = tmp_path / "other.pack"
     path.write_bytes(pickle.dumps({"groups": {}}))
-    with pytest.raises(ValueError, match="not a platestream-scene-pack"):
-        read_scene_pack(path)
+    with pytest.raises(ValueError, match="not a platestream-pack"):
+        read_pack(path)
 
 
 def test_tiles_drawn_by_loader_workers_become_the_same_input_as_in_process_ones():
@@ -369,26 +375,22 @@ def test_tiles_drawn_by_loader_workers_become_the_same_input_as_in_process_ones(
 
     from streamer.modelfile import normalize_image
     from trainer.data.detection import DetScene
-    from trainer.train_detector import (
-        INPUT_SPEC,
-        TileBatches,
-        targets_to,
-        tile_stream,
-        tiles_to_input,
-    )
+    from trainer.device import batch_stream, images_to_input
+    from trainer.train_detector import INPUT_SPEC, TileBatches, targets_to
 
     image = np.random.default_rng(1).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     box = np.array([[200, 200, 320, 240]], np.float32)
     corners = np.array([[[200, 200], [320, 200], [320, 240], [200, 240]]], np.float32)
     scene = DetScene(image, box, corners, np.array([True]), "test", "test")
     batches = TileBatches({"test": [scene]}, np.random.default_rng(0), 320, 0.0, 0.0)
-    args = argparse.Namespace(batch=4, seed=3, workers=2, device="cpu")
-    stream = tile_stream(batches, args)
+    stream = batch_stream(batches, 4, seed=3, workers=2)
     rgb, targets = next(stream)
-    x, targets = tiles_to_input(rgb, torch.device("cpu")), targets_to(targets, torch.device("cpu"))
+    cpu = torch.device("cpu")
+    x = images_to_input(rgb, INPUT_SPEC["mean"], INPUT_SPEC["std"], cpu)
     assert x.shape == (4, 3, 320, 320) and x.dtype == torch.float32
-    assert len(targets) == 4 and all(t[0].shape[1:] == (4,) for t in targets)
     expected = normalize_image(rgb, INPUT_SPEC["mean"], INPUT_SPEC["std"])
     np.testing.assert_allclose(x.numpy(), expected, atol=1e-6)
+    targets = targets_to(targets, cpu)
+    assert len(targets) == 4 and all(t[0].shape[1:] == (4,) for t in targets)
     second, _ = next(stream)
     assert not np.array_equal(rgb, second)  # the workers draw different tiles

@@ -192,6 +192,18 @@ def test_cooldown_between_reads(crop):
     assert scheduler.wants_read(1, d, crop, 13) == pytest.approx(q)
     # the cool-down is per track
     assert scheduler.wants_read(2, d, crop, 11) is not None
+    # and it is known before the plate is cut out of the frame
+    assert not scheduler.due(1, d, 12) and scheduler.due(1, d, 13)
+
+
+def test_a_track_read_enough_is_not_due_and_a_small_plate_counts_as_rejected():
+    scheduler = ReadScheduler(VotingConfig(cooldown=0, max_reads=1, min_width=40))
+    d = detection(width=100)
+    assert scheduler.due(1, d, 0)
+    scheduler.add(1, reading("AB12"), 0, 1.0, d)
+    assert not scheduler.due(1, d, 1)
+    assert not scheduler.due(2, detection(width=30), 1)
+    assert scheduler.texts[2].rejected["too small"] == 1
 
 
 def test_reread_only_when_the_view_improved(crop):

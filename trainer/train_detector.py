@@ -26,8 +26,9 @@ from trainer.data.detection import (
     load_det_scenes,
     random_tile,
 )
-from trainer.data.pack import read_scene_pack, write_scene_pack
+from trainer.data.pack import read_pack, write_pack
 from trainer.data.shared import data_root
+from trainer.device import batch_stream, cpu_state, images_to_input
 from trainer.models.detector import DetectorSpec, PlateDetector
 from trainer.schedule import PATIENCE, PlateauScheduler, WallClockCosine
 from trainer.trainlog import TrainLog
@@ -182,14 +183,13 @@ class TileBatches:
 
     def draw(self, size: int, large_tiles: bool = True):
         """A batch as the model takes it: normalised (B, 3, H, W) float32, and its targets."""
-        rgb, targets = self.draw_tiles(size, large_tiles)
-        return torch.from_numpy(
-            normalize_image(rgb, INPUT_SPEC["mean"], INPUT_SPEC["std"])
-        ), targets
+        rgb, targets = self.draw_raw(size, large_tiles)
+        x = torch.from_numpy(normalize_image(rgb, INPUT_SPEC["mean"], INPUT_SPEC["std"]))
+        return x, targets_to(targets, torch.device("cpu"))
 
-    def draw_tiles(self, size: int, large_tiles: bool = True):
-        """A batch as (B, H, W, 3) uint8 RGB tiles, a quarter of the bytes of ``draw``'s, for
-        data-loader workers to hand over; the GPU normalises them (:func:`tiles_to_input`)."""
+    def draw_raw(self, size: int, large_tiles: bool = True):
+        """A batch as (B, H, W, 3) uint8 RGB tiles and, per tile, numpy (boxes, corners,
+        has_corners, ignore): what data-loader workers hand over (``trainer.data.stream``)."""
         images, targets = [], []
         tile = self.tile
         if large_tiles and size >= 4 and self.rng.random() < self.large_tile_share:
@@ -201,66 +201,21 @@ class TileBatches:
                 scene, self.rng, tile, self.strength, self.rotate_share, self.rotate_degrees
             )
             images.append(t.image)
-            targets.append(
-                (
-                    torch.from_numpy(t.boxes).float(),
-                    torch.from_numpy(t.corners).float(),
-                    torch.from_numpy(t.has_corners),
-                    torch.from_numpy(t.ignore).float(),
-                )
-            )
+            targets.append((t.boxes, t.corners, t.has_corners, t.ignore))
         return np.ascontiguousarray(np.stack(images)[..., ::-1]), targets
 
 
-class TileStream(torch.utils.data.IterableDataset):
-    """Endless uint8 batches of :class:`TileBatches`, drawn in data-loader worker processes.
-
-    A GPU takes a batch in a fraction of the time one core needs to cut it, so the tiles are
-    cut in several processes, each from its own random stream. Batches travel
-    as numpy arrays, pickled through the workers' pipes: tensors would go through shared
-    memory, which a container may hold to a few megabytes.
-    """
-
-    def __init__(self, batches: TileBatches, size: int, seed: int):
-        self.batches, self.size, self.seed = batches, size, seed
-
-    def __iter__(self):
-        info = torch.utils.data.get_worker_info()
-        worker = info.id if info is not None else 0
-        self.batches.rng = np.random.default_rng([self.seed, worker])
-        while True:
-            rgb, targets = self.batches.draw_tiles(self.size)
-            yield rgb, [tuple(t.numpy() for t in target) for target in targets]
-
-
-def as_drawn(batch):
-    """The data loader's collate function: batches are whole when drawn."""
-    return batch
-
-
-def tiles_to_input(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(B, H, W, 3) uint8 RGB -> (B, 3, H, W) float32 on ``device``, normalised as
-    ``normalize_image`` does on the CPU."""
-    mean = torch.tensor(INPUT_SPEC["mean"], device=device).view(1, 3, 1, 1)
-    std = torch.tensor(INPUT_SPEC["std"], device=device).view(1, 3, 1, 1)
-    x = torch.from_numpy(rgb).to(device).permute(0, 3, 1, 2).float()
-    return (x - mean) / std
-
-
 def targets_to(targets: list[tuple], device: torch.device) -> list[tuple]:
-    return [tuple(torch.from_numpy(t).to(device) for t in target) for target in targets]
-
-
-def tile_stream(batches: TileBatches, args):
-    """Batches from ``args.workers`` processes (or this one, at 0), as (uint8 tiles, targets)."""
-    loader = torch.utils.data.DataLoader(
-        TileStream(batches, args.batch, args.seed),
-        batch_size=None,
-        collate_fn=as_drawn,
-        num_workers=args.workers,
-        prefetch_factor=4 if args.workers else None,
-    )
-    return iter(loader)
+    """Per tile (boxes, corners, has_corners, ignore) as tensors on ``device``."""
+    return [
+        (
+            torch.from_numpy(boxes).float().to(device),
+            torch.from_numpy(corners).float().to(device),
+            torch.from_numpy(has_corners).to(device),
+            torch.from_numpy(ignore).float().to(device),
+        )
+        for boxes, corners, has_corners, ignore in targets
+    ]
 
 
 def synthetic_scenes(seed: int, size: int, processes: int = 1) -> list[DetScene]:
@@ -381,7 +336,7 @@ def run_detector(args) -> int:
     root = data_root()
     rng = np.random.default_rng(args.seed)
     if args.pack:
-        train_groups: dict = read_scene_pack(Path(args.pack))
+        train_groups: dict = read_pack(Path(args.pack))
     else:
         train_groups = dict(load_det_scenes(root, "train"))
     if args.synth:
@@ -428,12 +383,12 @@ def run_detector(args) -> int:
         sched = WallClockCosine(opt, start, args.minutes * 60, args.warmup)
     else:
         sched = PlateauScheduler(opt, patience=args.patience)
-    stream = tile_stream(batches, args)
+    stream = batch_stream(batches, args.batch, args.seed, args.workers)
     parts = []
     while time.time() - start < args.minutes * 60:
         rgb, targets = next(stream)
-        x, targets = tiles_to_input(rgb, device), targets_to(targets, device)
-        loss, detail = detection_loss(model, x, targets, args.corner_weight)
+        x = images_to_input(rgb, INPUT_SPEC["mean"], INPUT_SPEC["std"], device)
+        loss, detail = detection_loss(model, x, targets_to(targets, device), args.corner_weight)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -479,14 +434,13 @@ def run_detector(args) -> int:
 
 
 def save_checkpoint(path: Path, model: PlateDetector, spec, step: int, seconds: float) -> None:
-    """A checkpoint with CPU tensors, so that one written on a GPU loads anywhere."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    state = cpu_state(model)
     torch.save({"spec": spec.to_dict(), "model": state, "step": step, "seconds": seconds}, path)
 
 
 def run_pack(args) -> int:
     groups = load_det_scenes(data_root(), "train")
-    size = write_scene_pack(groups, Path(args.output), args.max_side, args.quality)
+    size = write_pack(groups, Path(args.output), args.max_side, args.quality)
     count = sum(len(v) for v in groups.values())
     print(f"{count} train scenes in {len(groups)} groups: {args.output}, {size / 1e6:.1f} MB")
     return 0

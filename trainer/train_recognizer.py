@@ -20,12 +20,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from streamer.charset import CHARSET, MAX_LENGTH, PROVINCES, decode_ctc, encode
+from streamer.modelfile import normalize_image
 from streamer.recognizer import preprocess_plates, reading_from_probs
 from trainer.data.augment import augmented_plate
+from trainer.data.pack import read_pack, write_pack
 from trainer.data.plates import PlateSample, load_real_samples
 from trainer.data.shared import data_root
+from trainer.device import batch_stream, cpu_state, images_to_input
 from trainer.models.recognizer import MaskedAutoencoder, PlateRecognizer, RecognizerSpec
-from trainer.schedule import PATIENCE, PlateauScheduler
+from trainer.schedule import PATIENCE, PlateauScheduler, WallClockCosine
 from trainer.trainlog import TrainLog
 
 #: what the runtime needs to feed the model; written to the sidecar.
@@ -78,6 +81,14 @@ class PlateBatches:
         self.rng, self.strength = rng, strength
 
     def draw(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch as the model takes it: normalised (B, 3, H, W) float32, and its targets."""
+        rgb, targets = self.draw_raw(size)
+        x = normalize_image(rgb, INPUT_SPEC["mean"], INPUT_SPEC["std"])
+        return torch.from_numpy(x), torch.from_numpy(targets)
+
+    def draw_raw(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """A batch as (B, H, W, 3) uint8 RGB plates and (B, max_length) targets: what
+        data-loader workers hand over (``trainer.device``)."""
         crops, targets = [], []
         for g in self.rng.choice(len(self.names), size, p=self.p):
             name = self.names[g]
@@ -89,13 +100,21 @@ class PlateBatches:
                 )
             )
             targets.append(encode(s.text))
-        x = torch.from_numpy(preprocess_plates(crops, INPUT_SPEC))
-        return x, torch.from_numpy(np.stack(targets))
+        return np.ascontiguousarray(np.stack(crops)[..., ::-1]), np.stack(targets)
 
 
-def synthetic_pool(seed: int, size: int) -> list[PlateSample]:
-    """Synthetic plates of the regions the recognizer reads, rendered once (about 30/s) and then
-    re-augmented."""
+def synthetic_pool(seed: int, size: int, processes: int = 1) -> list[PlateSample]:
+    """Synthetic plates of the regions the recognizer reads, rendered once (about 30/s a
+    process) and then re-augmented; in ``processes`` processes, each from its own random
+    stream, where there are more than one."""
+    if processes > 1:
+        from multiprocessing import get_context
+
+        shares = [(seed * 1000 + i, len(part)) for i, part in enumerate(
+            np.array_split(np.arange(size), processes)
+        )]  # fmt: skip
+        with get_context("fork").Pool(processes) as pool:
+            return [s for part in pool.starmap(synthetic_pool, shares) for s in part]
     from trainer.synth.plates import READ_REGIONS
     from trainer.synth.scenes import random_plate_sample
 
@@ -105,10 +124,16 @@ def synthetic_pool(seed: int, size: int) -> list[PlateSample]:
     ]
 
 
-def load_groups(root: Path, split: str, synth: int, seed: int) -> dict[str, list]:
-    groups: dict[str, list] = dict(load_real_samples(root, split))
+def load_groups(
+    root: Path, split: str, synth: int, seed: int, pack: str | None = None, processes: int = 1
+) -> dict[str, list]:
+    """The real plates of ``split`` (from ``pack``, a pack-recognizer file, where given) and a
+    synthetic pool of ``synth`` plates."""
+    groups: dict[str, list] = (
+        read_pack(Path(pack)) if pack else dict(load_real_samples(root, split))
+    )
     if synth:
-        groups["synth"] = synthetic_pool(seed, synth)
+        groups["synth"] = synthetic_pool(seed, synth, processes)
     return groups
 
 
@@ -151,7 +176,7 @@ def evaluate(model: PlateRecognizer, groups: dict[str, list[PlateSample]]) -> di
 def ctc_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """CTC loss of strip logits (B, strips, classes) against end-padded targets (B, max_length)."""
     log_probs = logits.log_softmax(-1).transpose(0, 1)
-    strips = torch.full((logits.shape[0],), logits.shape[1], dtype=torch.long)
+    strips = torch.full((logits.shape[0],), logits.shape[1], dtype=torch.long, device=logits.device)
     return F.ctc_loss(log_probs, targets, strips, (targets > 0).sum(1), zero_infinity=True)
 
 
@@ -232,9 +257,9 @@ def run_ocr(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     root = data_root()
-    groups = load_groups(root, "train", args.synth, args.seed)
+    groups = load_groups(root, "train", args.synth, args.seed, args.pack, max(1, args.workers))
     train = PlateBatches(groups, rng, args.strength, args.synth_share)
-    val = load_real_samples(root, "val")
+    val = load_real_samples(root, "val") if root.is_dir() else {}
     ckpt_path = out / "ocr.pt"
     if args.resume and ckpt_path.exists():
         model, ckpt = load_ocr(ckpt_path)
@@ -247,7 +272,8 @@ def run_ocr(args) -> int:
 
         model, spec = recognizer_from_onnx(Path(args.init_onnx))
         done_seconds, step = 0.0, 0
-        print("validation of the starting model:", json.dumps(evaluate(model, val)), flush=True)
+        if val:
+            print("validation of the starting model:", json.dumps(evaluate(model, val)), flush=True)
     else:
         spec = spec_from_args(args)
         model = PlateRecognizer(spec)
@@ -260,14 +286,20 @@ def run_ocr(args) -> int:
     if new_head:
         model = with_ctc_head(model)
         spec = model.spec
+    device = torch.device(args.device)
+    model.to(device)
     ema = weight_average(model, args.ema, out / "ocr_ema.pt" if args.resume else None)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
     opt = torch.optim.AdamW(parameter_groups(model, args.lr, new_head), weight_decay=0.05)
-    sched = PlateauScheduler(opt, patience=args.patience)
     log = TrainLog(
         out / "ocr_log.csv", ["step", "seconds", "loss", "lr", "frozen"], append=args.resume
     )
     start = time.time() - done_seconds
+    if args.cosine:  # the warm-up is the schedule's own
+        sched = WallClockCosine(opt, start, args.minutes * 60, args.warmup)
+    else:
+        sched = PlateauScheduler(opt, patience=args.patience)
+    stream = batch_stream(train, args.batch, args.seed, args.workers)
     # a new part learns first on the trained encoder, so its first gradients do not scramble it
     starts_new = (args.init_encoder or new_head) and not args.resume
     freeze_until = args.freeze_minutes * 60 if starts_new else 0
@@ -275,7 +307,9 @@ def run_ocr(args) -> int:
     while time.time() - start < args.minutes * 60:
         frozen = time.time() - start < freeze_until
         model.encoder.requires_grad_(not frozen)
-        x, y = train.draw(args.batch)
+        rgb, y = next(stream)
+        x = images_to_input(rgb, INPUT_SPEC["mean"], INPUT_SPEC["std"], device)
+        y = torch.from_numpy(y).to(device)
         if model.ctc is None:
             loss = loss_fn(model(x).flatten(0, 1), y.flatten())
         else:
@@ -285,7 +319,7 @@ def run_ocr(args) -> int:
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 2.0)
-        if step < args.warmup and not args.resume:
+        if step < args.warmup and not args.resume and not args.cosine:
             warm_up(opt, (step + 1) / args.warmup)
         opt.step()
         if ema is not None:
@@ -308,13 +342,20 @@ def run_ocr(args) -> int:
                 save_ocr(out / "ocr_ema.pt", ema.module, spec, step, time.time() - start)
     seconds = time.time() - start
     save_ocr(ckpt_path, model, spec, step, seconds)
+    del stream
+    model.cpu()
+    if ema is not None:
+        ema.cpu()
+    if not val:
+        print(f"no validation data at {root}: evaluate {ckpt_path} where the data is")
     metrics = evaluate(model, val)
     summary = {
         "steps": step, "seconds": round(seconds), "batch": args.batch, "strength": args.strength,
         "init_encoder": str(args.init_encoder or ""), "init_onnx": str(args.init_onnx or ""),
         "init_checkpoint": str(args.init_checkpoint or ""), "warmup": args.warmup,
         "freeze_minutes": args.freeze_minutes, "ctc_weight": args.ctc_weight, "ema": args.ema,
-        "synthetic_pool": args.synth, "synthetic_share": args.synth_share,
+        "synthetic_pool": args.synth, "synthetic_share": args.synth_share, "device": args.device,
+        "schedule": f"cosine, warm-up {args.warmup}" if args.cosine else "plateau",
         "lr_drops": sched.drops, "val": metrics,
     }  # fmt: skip
     (out / "ocr_summary.json").write_text(json.dumps(summary, indent=2))
@@ -356,7 +397,7 @@ def run_soup(args) -> int:
 
 def save_ocr(path: Path, model: PlateRecognizer, spec: RecognizerSpec, step: int, seconds: float):
     torch.save(
-        {"spec": spec.to_dict(), "model": model.state_dict(), "step": step, "seconds": seconds},
+        {"spec": spec.to_dict(), "model": cpu_state(model), "step": step, "seconds": seconds},
         path,
     )
 
@@ -367,6 +408,14 @@ def load_ocr(path: Path) -> tuple[PlateRecognizer, dict]:
     model = PlateRecognizer(RecognizerSpec(**ckpt["spec"]))
     model.load_state_dict(ckpt["model"])
     return model, ckpt
+
+
+def run_pack(args) -> int:
+    groups = load_real_samples(data_root(), "train")
+    size = write_pack(groups, Path(args.output), args.max_side, args.quality)
+    count = sum(len(v) for v in groups.values())
+    print(f"{count} train plates in {len(groups)} groups: {args.output}, {size / 1e6:.1f} MB")
+    return 0
 
 
 def run_export(args) -> int:
@@ -443,7 +492,26 @@ def register(sub) -> None:
         "beside ocr.pt and scored in ocr_ema_summary.json (0: none)",
     )
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--pack", help="real plates from a pack-recognizer file, not the data folder")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument(
+        "--workers", type=int, default=0, help="processes augmenting plates (0: the training one)"
+    )
+    p.add_argument(
+        "--cosine",
+        action="store_true",
+        help="cosine decay over --minutes (after --warmup steps) instead of plateau drops",
+    )
     p.set_defaults(func=run_ocr)
+
+    p = sub.add_parser(
+        "pack-recognizer",
+        help="pack the train plates into one file, to train where the data folder is not",
+    )
+    p.add_argument("--output", default="runs/plates.pack")
+    p.add_argument("--max-side", type=int, default=320, help="longer side of packed plates")
+    p.add_argument("--quality", type=int, default=88, help="JPEG quality")
+    p.set_defaults(func=run_pack)
 
     p = sub.add_parser(
         "soup-recognizer", help="average recognizers fine-tuned from one model (a model soup)"

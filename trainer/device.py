@@ -1,0 +1,64 @@
+"""Training on a GPU: batches drawn in data-loader worker processes and normalised on the device,
+checkpoints written with CPU tensors.
+
+A GPU takes a batch in a fraction of the time one core needs to cut and augment it, so the
+batches are drawn in several processes, each from its own random stream. A batch source is any
+object with an ``rng`` and a ``draw_raw(size)`` that returns uint8 RGB images and numpy labels:
+they are pickled through the workers' pipes (tensors would go through shared memory, which a
+container may hold to a few megabytes) and normalised on the device, at a quarter of the bytes
+of float input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class DrawnBatches(torch.utils.data.IterableDataset):
+    """Endless ``source.draw_raw(size)`` batches, each worker with its own random stream."""
+
+    def __init__(self, source: Any, size: int, seed: int):
+        self.source, self.size, self.seed = source, size, seed
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info is not None else 0
+        self.source.rng = np.random.default_rng([self.seed, worker])
+        while True:
+            yield self.source.draw_raw(self.size)
+
+
+def as_drawn(batch):
+    """The data loader's collate function: batches are whole when drawn."""
+    return batch
+
+
+def batch_stream(source: Any, size: int, seed: int, workers: int) -> Iterator:
+    """Batches of ``source`` from ``workers`` processes (or this one, at 0)."""
+    loader = torch.utils.data.DataLoader(
+        DrawnBatches(source, size, seed),
+        batch_size=None,
+        collate_fn=as_drawn,
+        num_workers=workers,
+        prefetch_factor=4 if workers else None,
+    )
+    return iter(loader)
+
+
+def images_to_input(
+    rgb: np.ndarray, mean: list[float], std: list[float], device: torch.device
+) -> torch.Tensor:
+    """(B, H, W, 3) uint8 RGB -> (B, 3, H, W) float32 on ``device``, normalised as
+    ``streamer.modelfile.normalize_image`` does on the CPU."""
+    m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=device).view(1, 3, 1, 1)
+    return (torch.from_numpy(rgb).to(device).permute(0, 3, 1, 2).float() - m) / s
+
+
+def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's weights as CPU tensors, so that a checkpoint written on a GPU loads anywhere."""
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
