@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from trainer.cli import main as train_main
-from trainer.data.detection import DetScene
 from trainer.data.pack import write_pack
 from trainer.data.plates import PlateSample
-from trainer.synth.scenes import random_plate_sample, random_scene
+from trainer.synth.scenes import random_plate_sample
+from trainer.train_detector import synthetic_scenes
 
 
 @pytest.fixture
@@ -20,14 +20,7 @@ def no_data_folder(tmp_path, monkeypatch):
 
 
 def synthetic_scene_pack(path, count: int = 4):
-    rng = np.random.default_rng(5)
-    scenes = []
-    for _ in range(count):
-        image, plates = random_scene(rng)
-        corners = np.array([p["corners"] for p in plates], np.float32).reshape(-1, 4, 2)
-        boxes = np.array([p["box"] for p in plates], np.float32).reshape(-1, 4)
-        scenes.append(DetScene(image, boxes, corners, np.ones(len(plates), bool), "synth", "s"))
-    write_pack({"scenes": scenes}, path, max_side=640, quality=90)
+    write_pack({"scenes": synthetic_scenes(5, count)}, path, max_side=640, quality=90)
 
 
 def synthetic_plate_pack(path, count: int = 12):

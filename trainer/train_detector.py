@@ -26,9 +26,15 @@ from trainer.data.detection import (
     load_det_scenes,
     random_tile,
 )
-from trainer.data.pack import read_pack, write_pack
+from trainer.data.pack import add_pack_command, read_pack
 from trainer.data.shared import data_root
-from trainer.device import batch_stream, cpu_state, images_to_input
+from trainer.device import (
+    add_device_arguments,
+    batch_stream,
+    cpu_state,
+    images_to_input,
+    in_processes,
+)
 from trainer.models.detector import DetectorSpec, PlateDetector
 from trainer.schedule import PATIENCE, PlateauScheduler, WallClockCosine
 from trainer.trainlog import TrainLog
@@ -223,13 +229,7 @@ def synthetic_scenes(seed: int, size: int, processes: int = 1) -> list[DetScene]
     process); in ``processes`` processes, each from its own random stream, where there are
     more than one."""
     if processes > 1:
-        from multiprocessing import get_context
-
-        shares = [(seed * 1000 + i, len(part)) for i, part in enumerate(
-            np.array_split(np.arange(size), processes)
-        )]  # fmt: skip
-        with get_context("fork").Pool(processes) as pool:
-            return [s for part in pool.starmap(synthetic_scenes, shares) for s in part]
+        return in_processes(synthetic_scenes, seed, size, processes)
     from trainer.synth.scenes import random_scene
 
     rng = np.random.default_rng(seed)
@@ -438,14 +438,6 @@ def save_checkpoint(path: Path, model: PlateDetector, spec, step: int, seconds: 
     torch.save({"spec": spec.to_dict(), "model": state, "step": step, "seconds": seconds}, path)
 
 
-def run_pack(args) -> int:
-    groups = load_det_scenes(data_root(), "train")
-    size = write_pack(groups, Path(args.output), args.max_side, args.quality)
-    count = sum(len(v) for v in groups.values())
-    print(f"{count} train scenes in {len(groups)} groups: {args.output}, {size / 1e6:.1f} MB")
-    return 0
-
-
 def run_soup(args) -> int:
     """Average exported detectors (``trainer.soup``) into a checkpoint, scored and given its
     threshold as a training run's is, so that ``export-detector --summary`` records it."""
@@ -565,16 +557,7 @@ def register(sub) -> None:
     )
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init-onnx", help="start from an exported detector (e.g. the embedded one)")
-    p.add_argument("--pack", help="train scenes from a pack-detector file, not the data folder")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    p.add_argument(
-        "--workers", type=int, default=0, help="processes cutting tiles (0: the training one)"
-    )
-    p.add_argument(
-        "--cosine",
-        action="store_true",
-        help="cosine decay over --minutes instead of plateau drops (short runs of known length)",
-    )
+    add_device_arguments(p, "pack-detector", "cutting tiles")
     p.add_argument("--warmup", type=int, default=0, help="steps of linear warm-up (--cosine)")
     p.add_argument(
         "--freeze-bn",
@@ -583,14 +566,9 @@ def register(sub) -> None:
     )
     p.set_defaults(func=run_detector)
 
-    p = sub.add_parser(
-        "pack-detector",
-        help="pack the train scenes into one file, to train where the data folder is not",
+    add_pack_command(
+        sub, "pack-detector", "scenes", lambda: load_det_scenes(data_root(), "train"), 800, 85
     )
-    p.add_argument("--output", default="runs/scenes.pack")
-    p.add_argument("--max-side", type=int, default=800, help="longer side of packed scenes")
-    p.add_argument("--quality", type=int, default=85, help="JPEG quality")
-    p.set_defaults(func=run_pack)
 
     p = sub.add_parser(
         "soup-detector", help="average detectors fine-tuned from one model (a model soup)"

@@ -23,10 +23,16 @@ from streamer.charset import CHARSET, MAX_LENGTH, PROVINCES, decode_ctc, encode
 from streamer.modelfile import normalize_image
 from streamer.recognizer import preprocess_plates, reading_from_probs
 from trainer.data.augment import augmented_plate
-from trainer.data.pack import read_pack, write_pack
+from trainer.data.pack import add_pack_command, read_pack
 from trainer.data.plates import PlateSample, load_real_samples
 from trainer.data.shared import data_root
-from trainer.device import batch_stream, cpu_state, images_to_input
+from trainer.device import (
+    add_device_arguments,
+    batch_stream,
+    cpu_state,
+    images_to_input,
+    in_processes,
+)
 from trainer.models.recognizer import MaskedAutoencoder, PlateRecognizer, RecognizerSpec
 from trainer.schedule import PATIENCE, PlateauScheduler, WallClockCosine
 from trainer.trainlog import TrainLog
@@ -108,13 +114,7 @@ def synthetic_pool(seed: int, size: int, processes: int = 1) -> list[PlateSample
     process) and then re-augmented; in ``processes`` processes, each from its own random
     stream, where there are more than one."""
     if processes > 1:
-        from multiprocessing import get_context
-
-        shares = [(seed * 1000 + i, len(part)) for i, part in enumerate(
-            np.array_split(np.arange(size), processes)
-        )]  # fmt: skip
-        with get_context("fork").Pool(processes) as pool:
-            return [s for part in pool.starmap(synthetic_pool, shares) for s in part]
+        return in_processes(synthetic_pool, seed, size, processes)
     from trainer.synth.plates import READ_REGIONS
     from trainer.synth.scenes import random_plate_sample
 
@@ -410,14 +410,6 @@ def load_ocr(path: Path) -> tuple[PlateRecognizer, dict]:
     return model, ckpt
 
 
-def run_pack(args) -> int:
-    groups = load_real_samples(data_root(), "train")
-    size = write_pack(groups, Path(args.output), args.max_side, args.quality)
-    count = sum(len(v) for v in groups.values())
-    print(f"{count} train plates in {len(groups)} groups: {args.output}, {size / 1e6:.1f} MB")
-    return 0
-
-
 def run_export(args) -> int:
     from trainer.export import export_recognizer
 
@@ -492,26 +484,12 @@ def register(sub) -> None:
         "beside ocr.pt and scored in ocr_ema_summary.json (0: none)",
     )
     p.add_argument("--resume", action="store_true")
-    p.add_argument("--pack", help="real plates from a pack-recognizer file, not the data folder")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    p.add_argument(
-        "--workers", type=int, default=0, help="processes augmenting plates (0: the training one)"
-    )
-    p.add_argument(
-        "--cosine",
-        action="store_true",
-        help="cosine decay over --minutes (after --warmup steps) instead of plateau drops",
-    )
+    add_device_arguments(p, "pack-recognizer", "augmenting plates")
     p.set_defaults(func=run_ocr)
 
-    p = sub.add_parser(
-        "pack-recognizer",
-        help="pack the train plates into one file, to train where the data folder is not",
+    add_pack_command(
+        sub, "pack-recognizer", "plates", lambda: load_real_samples(data_root(), "train"), 320, 88
     )
-    p.add_argument("--output", default="runs/plates.pack")
-    p.add_argument("--max-side", type=int, default=320, help="longer side of packed plates")
-    p.add_argument("--quality", type=int, default=88, help="JPEG quality")
-    p.set_defaults(func=run_pack)
 
     p = sub.add_parser(
         "soup-recognizer", help="average recognizers fine-tuned from one model (a model soup)"

@@ -10,6 +10,7 @@ which reads the files in place.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
@@ -71,3 +72,28 @@ def read_pack(path: Path) -> dict[str, list]:
     if not isinstance(pack, dict) or pack.get("format") != PACK_FORMAT:
         raise ValueError(f"{path} is not a {PACK_FORMAT} file")
     return {name: [decode_sample(r) for r in rows] for name, rows in pack["groups"].items()}
+
+
+def add_pack_command(
+    sub, name: str, samples: str, load_train: Callable[[], dict], max_side: int, quality: int
+) -> None:
+    """A ``pack-…`` subcommand writing ``load_train()``'s groups (the train split) to a pack."""
+
+    def run(args) -> int:
+        groups = load_train()
+        size = write_pack(groups, Path(args.output), args.max_side, args.quality)
+        count = sum(len(v) for v in groups.values())
+        print(
+            f"{count} train {samples} in {len(groups)} groups: {args.output}, {size / 1e6:.1f} MB"
+        )
+        return 0
+
+    p = sub.add_parser(
+        name, help=f"pack the train {samples} into one file, to train where the data folder is not"
+    )
+    p.add_argument("--output", default=f"runs/{samples}.pack")
+    p.add_argument(
+        "--max-side", type=int, default=max_side, help=f"longer side of packed {samples}"
+    )
+    p.add_argument("--quality", type=int, default=quality, help="JPEG quality")
+    p.set_defaults(func=run)
