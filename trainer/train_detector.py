@@ -195,7 +195,7 @@ class TileBatches:
 
     def draw_raw(self, size: int, large_tiles: bool = True):
         """A batch as (B, H, W, 3) uint8 RGB tiles and, per tile, numpy (boxes, corners,
-        has_corners, ignore): what data-loader workers hand over (``trainer.data.stream``)."""
+        has_corners, ignore): what data-loader workers hand over (``trainer.device``)."""
         images, targets = [], []
         tile = self.tile
         if large_tiles and size >= 4 and self.rng.random() < self.large_tile_share:
