@@ -36,6 +36,9 @@ TEXT_PATTERNS = {
     "in_square": r"[A-Z]{2}\d{1,2}[A-Z]{1,3}\d{4}",
     "id_car": r"[A-Z]{1,2}\d{2,4}[A-Z]{1,3}",
     "id_moto": r"[A-Z]{1,2}\d{2,4}[A-Z]{1,3}",
+    "uk_front": r"[A-Z]{1,3}\d{2,4}[A-Z]{0,3}",
+    "uk_rear": r"[A-Z]{1,3}\d{2,4}[A-Z]{0,3}",
+    "uk_square": r"[A-Z]{1,3}\d{2,4}[A-Z]{0,3}",
 }
 
 

@@ -10,8 +10,8 @@ Fonts are described in ``trainer.synth.glyphs``: the Chinese province characters
 shipped OFL subset of Noto Sans CJK, not from real crops.
 
 The recognizer is trained on the single-line regions that real crops validate
-(``READ_REGIONS``); India and Indonesia, with their two-row and black plates, are drawn for the
-detector, which must find them in real scenes.
+(``READ_REGIONS``); India, Indonesia and the UK/Hong Kong style, with their two-row, black and
+band-less yellow plates, are drawn for the detector, which must find them in real scenes.
 """
 
 from __future__ import annotations
@@ -92,6 +92,9 @@ STYLE_SIZES_MM = {
     "in_square": (200, 100),
     "id_car": (395, 135),
     "id_moto": (255, 105),
+    "uk_front": (520, 111),
+    "uk_rear": (520, 111),
+    "uk_square": (279, 203),
 }
 
 
@@ -888,6 +891,72 @@ def _render_indonesian(
     return finish(c, printed, "ID", style, rng, corner_mm=4)
 
 
+# ---------------------------------------------------------------- United Kingdom, Hong Kong
+
+
+def render_uk_front(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
+    """British (and Hong Kong) front plate: black on white, no EU band."""
+    return _render_uk_line(rng, px_per_mm, "uk_front", WHITE)
+
+
+def render_uk_rear(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
+    """British (and Hong Kong) rear plate: black on yellow with no EU band, the yellow plate the
+    EU style alone would teach the detector to expect only beside a blue band."""
+    return _render_uk_line(rng, px_per_mm, "uk_rear", EU_YELLOW)
+
+
+def _render_uk_line(rng: np.random.Generator, px_per_mm: float, style: str, bg: Color) -> Plate:
+    printed = formatted_text("uk", rng)
+    c = new_canvas(style, px_per_mm, _jitter(rng, bg, 10))
+    band = _draw_uk_flash(c, rng) if rng.random() < 0.35 else 0.0
+    if rng.random() < 0.5:
+        draw_rim(c, 1.5, rng.uniform(1.0, 2.5), 5, _jitter(rng, BLACK, 10))
+    draw_text(
+        c,
+        printed,
+        c.mm(band + 11, 16, 520 - band - 22, 79),
+        "din",
+        int(rng.integers(3, 6)),
+        gap=c.mm(rng.uniform(8, 12))[0],
+        separators={" ": c.mm(rng.uniform(28, 36))[0]},
+        rng=rng,
+        widen=rng.uniform(1.1, 1.3),  # the Charles Wright face: 50 mm wide, 79 mm tall
+    )
+    apply_ink(c, _jitter(rng, BLACK, 8), rng.uniform(0.0, 0.4), rng)
+    return finish(c, printed, "UK", style, rng, corner_mm=rng.uniform(3, 8))
+
+
+def render_uk_square(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
+    """Two-row square plate of motorcycles and imported cars: the first group over the second,
+    on yellow (rear) or white."""
+    printed = formatted_text("uk", rng)
+    top, bottom = printed.split(" ")
+    bg = EU_YELLOW if rng.random() < 0.7 else WHITE
+    c = new_canvas("uk_square", px_per_mm, _jitter(rng, bg, 10))
+    if rng.random() < 0.5:
+        draw_rim(c, 1.5, rng.uniform(1.0, 2.5), 5, _jitter(rng, BLACK, 10))
+    weight = int(rng.integers(3, 6))
+    for row, y in ((top, 16), (bottom, 108)):
+        gap = c.mm(rng.uniform(8, 12))[0]
+        draw_text(c, row, c.mm(12, y, 255, 79), "din", weight, gap=gap, rng=rng, widen=1.2)
+    apply_ink(c, _jitter(rng, BLACK, 8), rng.uniform(0.0, 0.4), rng)
+    return finish(c, printed, "UK", "uk_square", rng, corner_mm=rng.uniform(3, 8))
+
+
+def _draw_uk_flash(c: Canvas, rng: np.random.Generator) -> float:
+    """The optional band at the left: blue with UK (or GB), or the green of zero emission.
+    Returns its width in millimetres."""
+    width = rng.uniform(40, 50)
+    green = rng.random() < 0.3
+    c.image[:, : int(c.mm(width)[0])] = _jitter(rng, (80, 150, 30) if green else EU_BLUE, 12)
+    if not green:
+        _, h = c.size
+        bw = c.mm(width)[0]
+        code = "UK" if rng.random() < 0.7 else "GB"
+        draw_line(c.image, code, "sans", (bw * 0.12, h * 0.55, bw * 0.76, h * 0.3), WHITE, 2)
+    return width
+
+
 # ---------------------------------------------------------------- choosing a style
 
 STYLES: dict[str, Callable[..., Plate]] = {
@@ -903,6 +972,9 @@ STYLES: dict[str, Callable[..., Plate]] = {
     "in_square": render_in_square,
     "id_car": render_id_car,
     "id_moto": render_id_moto,
+    "uk_front": render_uk_front,
+    "uk_rear": render_uk_rear,
+    "uk_square": render_uk_square,
 }
 #: region code -> its styles and their shares within the region
 REGION_STYLES: dict[str, dict[str, float]] = {
@@ -913,9 +985,19 @@ REGION_STYLES: dict[str, dict[str, float]] = {
     "AR": {"ar_old": 0.5, "ar_mercosur": 0.5},
     "IN": {"in_car": 0.75, "in_square": 0.25},
     "ID": {"id_car": 0.7, "id_moto": 0.3},
+    "UK": {"uk_front": 0.35, "uk_rear": 0.45, "uk_square": 0.2},
 }
 #: how often each region is drawn when none is asked for: the recognizer's weak spots get more
-REGION_WEIGHTS = {"CN": 0.3, "EU": 0.25, "US": 0.18, "BR": 0.15, "AR": 0.12, "IN": 0.1, "ID": 0.08}
+REGION_WEIGHTS = {
+    "CN": 0.3,
+    "EU": 0.25,
+    "US": 0.18,
+    "BR": 0.15,
+    "AR": 0.12,
+    "IN": 0.1,
+    "ID": 0.08,
+    "UK": 0.08,
+}
 REGIONS = tuple(REGION_STYLES)
 #: the regions the recognizer is trained to read: single-line plates with real crops to check
 READ_REGIONS = ("CN", "EU", "US", "BR", "AR")

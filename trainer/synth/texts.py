@@ -21,6 +21,7 @@ ES_LETTERS = "BCDFGHJKLMNPRSTVWXYZ"
 DIGITS = "0123456789"
 #: most US plates print O and 0 with one glyph, and their labels write it 0
 US_LETTERS = "ABCDEFGHIJKLMNPQRSTUVWXYZ"
+UK_LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"  # no I or Q
 US_VOWELS = "AEIUY0"
 
 #: where the first letter of a Chinese plate is mostly one of the first few (A is the capital)
@@ -47,6 +48,8 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "ar_old": ("LLL 999",),
     "ar_mercosur": ("LL 999 LL",),
     "in": ("99 LL 9999", "99 L 9999", "9 LL 9999"),  # after the state code
+    # UK since 2001, the older prefix and suffix forms, Hong Kong's
+    "uk": ("LL99 LLL", "LL99 LLL", "L999 LLL", "LLL 999L", "LL 9999", "LL 999"),
     "id": ("L 9999 LLL", "LL 9999 LL", "L 999 LL", "LL 99 L", "L 9999 LL", "LL 9999 LLL"),
 }  # fmt: skip
 
@@ -58,6 +61,7 @@ IN_STATES = (
 
 ALPHABETS = {
     "nl": NL_LETTERS, "fr": FR_LETTERS, "it": FR_LETTERS, "es": ES_LETTERS, "us": US_LETTERS,
+    "uk": UK_LETTERS,
 }  # fmt: skip
 
 
