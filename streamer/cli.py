@@ -31,7 +31,7 @@ from streamer.config import (
     load_config,
     update_section,
 )
-from streamer.formats import compile_formats
+from streamer.formats import REGION_FORMATS, compile_formats
 from streamer.geometry import box_to_corners, corners_to_box
 from streamer.modelfile import ModelError, load_sidecar
 from streamer.sinks import SinkError
@@ -142,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--region",
         action="append",
         dest="regions",
-        help="only plates of this region's formats, reads corrected to fit (nl, de, fr, be, it, "
-        "es, at, br, ar, cn); repeat for several",
+        help="only plates of this region's formats, reads corrected to fit "
+        f"({', '.join(REGION_FORMATS)}); repeat for several",
     )
     run.add_argument(
         "--min-confidence",

@@ -138,7 +138,7 @@ class VotingConfig:
     #: text that fits (``streamer.formats``).
     formats: list[str] = field(default_factory=list)
     #: built-in formats by region (``streamer.formats.REGION_FORMATS``: nl, de, fr, be, it, es,
-    #: at, br, ar, cn), added to ``formats``.
+    #: at, uk, br, ar, cn), added to ``formats``.
     regions: list[str] = field(default_factory=list)
     #: emit "plate_update" events when a track's voted text changes.
     updates: bool = False

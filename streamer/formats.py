@@ -36,6 +36,11 @@ REGION_FORMATS: dict[str, tuple[str, ...]] = {
     "es": ("[0-9]{4}[BCDFGHJKLMNPRSTVWXYZ]{3}", "[A-Z]{1,2}[0-9]{4}[A-Z]{0,2}"),
     # district (1-2 letters), then digits and letters
     "at": ("(?=.{4,8}$)[A-Z]{1,2}[0-9A-Z]*[0-9][0-9A-Z]*",),
+    # since 2001 (area, age, three letters), the prefix and suffix series, dateless numbers
+    "uk": (
+        "[A-HJ-PR-Y][A-HJ-PR-Z][0-9]{2}[A-HJ-PR-Z]{3}", "[A-HJ-NP-Y][0-9]{1,3}[A-Z]{3}",
+        "[A-Z]{3}[0-9]{1,3}[A-HJ-NP-Y]", "[A-Z]{1,3}[0-9]{1,4}", "[0-9]{1,4}[A-Z]{1,3}",
+    ),
     # old series and Mercosur
     "br": ("[A-Z]{3}[0-9]{4}", "[A-Z]{3}[0-9][A-Z][0-9]{2}"),
     "ar": ("[A-Z]{3}[0-9]{3}", "[A-Z]{2}[0-9]{3}[A-Z]{2}"),
