@@ -365,7 +365,7 @@ def run_detector(args) -> int:
         recalibrate_folded_batchnorm(model, calibration)
     device = torch.device(args.device)
     model.to(device)
-    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # the tile size never changes
     train_mode(model, args.freeze_bn)
     backbone = list(model.backbone.parameters())
     rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
