@@ -167,7 +167,7 @@ PART_MIN_IOU = 0.2
 PART_MIN_ROW_OVERLAP = 0.8
 
 
-def merge_plate_parts(dets: np.ndarray) -> np.ndarray:
+def merge_plate_parts(dets: np.ndarray, min_width: float = 0.0) -> np.ndarray:
     """Join detections that are the left and right parts of one plate.
 
     A plate wider than the detector's receptive field (a close-up filling a 640x480 frame) comes
@@ -175,12 +175,23 @@ def merge_plate_parts(dets: np.ndarray) -> np.ndarray:
     overlap too little; read apart they give two wrong texts. Distinct plates never overlap
     like that, side by side on one row. ``dets`` is (N, 13) after NMS, best first; a merged
     detection takes the outer box and the outer corners of both parts and the better score.
+
+    Only parts that together span at least ``min_width`` input pixels (the widest anchor's
+    width) are joined: a plate the widest anchor covers is boxed whole, and a weak second box
+    on its row is then something beside it (a lamp, a sticker) that joining would swallow into
+    the plate's box. A small square Spanish plate among the validation scenes was boxed twice
+    its width that way, and missed.
     """
     dets = dets.copy()
     alive = np.ones(len(dets), bool)
     for i in range(len(dets)):
         for j in range(i + 1, len(dets)):
-            if alive[i] and alive[j] and _parts_of_one_plate(dets[i, 1:5], dets[j, 1:5]):
+            if (
+                alive[i]
+                and alive[j]
+                and _parts_of_one_plate(dets[i, 1:5], dets[j, 1:5])
+                and max(dets[i, 3], dets[j, 3]) - min(dets[i, 1], dets[j, 1]) >= min_width
+            ):
                 dets[i] = _joined(dets[i], dets[j])
                 alive[j] = False
     return dets[alive]
@@ -203,14 +214,26 @@ def _joined(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.concatenate([[max(a[0], b[0])], box, corners.ravel()])
 
 
+def widest_anchor(spec: dict) -> float:
+    """Width in input pixels of the largest anchor (the coarsest level's), from the sidecar;
+    0 for a sidecar that does not say."""
+    shape = spec.get("anchor_shape_in_strides")
+    return float(shape[0] * max(spec["strides"])) if shape else 0.0
+
+
 def postprocess(
-    raw: np.ndarray, lb: Letterbox, score_threshold: float, nms_iou: float
+    raw: np.ndarray,
+    lb: Letterbox,
+    score_threshold: float,
+    nms_iou: float,
+    part_min_width: float = 0.0,
 ) -> list[Detection]:
-    """(N, 13) decoded locations of one image (``decode_levels``) -> frame-space detections."""
+    """(N, 13) decoded locations of one image (``decode_levels``) -> frame-space detections;
+    ``part_min_width``: see ``merge_plate_parts``."""
     raw = raw[raw[:, 0] >= score_threshold]
     if not len(raw):
         return []
-    dets = merge_plate_parts(raw[nms(raw[:, 1:5], raw[:, 0], nms_iou)])
+    dets = merge_plate_parts(raw[nms(raw[:, 1:5], raw[:, 0], nms_iou)], part_min_width)
     boxes = lb.to_frame(dets[:, 1:5])
     corners = lb.to_frame(dets[:, 5:13]).reshape(-1, 4, 2)
     return [Detection(b, c, float(s)) for b, c, s in zip(boxes, corners, dets[:, 0])]
@@ -274,6 +297,7 @@ class Detector:
         self.score_threshold = self.config.score_threshold or self.spec["score_threshold"]
         self.nms_iou = self.config.nms_iou or self.spec["nms_iou"]
         self.strides: list[int] = self.spec["strides"]
+        self.widest_anchor = widest_anchor(self.spec)
         self.table = self._quantization_table()
         self._input_sizes: dict[tuple[int, int], tuple[int, int]] = {}
 
@@ -370,4 +394,4 @@ class Detector:
             batch = quantized_blocks(rgb, self.table)
         maps = self.session.run(None, {self.input_name: batch})
         decoded = decode_levels(maps, self.strides, threshold)
-        return postprocess(decoded, lb, threshold, self.nms_iou)
+        return postprocess(decoded, lb, threshold, self.nms_iou, self.widest_anchor)

@@ -16,7 +16,7 @@ def test_the_two_parts_of_a_wide_plate_become_one_detection():
     """A close-up plate wider than the detector's view comes out as two overlapping boxes on
     one row (nl Video17_2: 64..458 and 219..627 of a 600-px plate); they are one plate."""
     merged = merge_plate_parts(
-        np.stack([det(0.66, 64, 305, 458, 433), det(0.62, 219, 304, 627, 433)])
+        np.stack([det(0.66, 64, 305, 458, 433), det(0.62, 219, 304, 627, 433)]), min_width=192
     )
     assert len(merged) == 1
     score, box, corners = merged[0, 0], merged[0, 1:5], merged[0, 5:].reshape(4, 2)
@@ -31,6 +31,14 @@ def test_separate_plates_stay_apart():
     nested = [det(0.9, 100, 100, 300, 150), det(0.8, 150, 105, 250, 145)]  # a box in a box
     for pair in (side_by_side, stacked, nested):
         assert len(merge_plate_parts(np.stack(pair))) == 2
+
+
+def test_a_box_beside_a_plate_the_anchors_cover_is_not_joined_to_it():
+    """A square plate (200..281) and a weak box over it and what is beside it (200..354),
+    in input pixels: together narrower than the widest anchor (192), so not two halves."""
+    pair = np.stack([det(0.63, 200, 128, 281, 180), det(0.11, 200, 125, 354, 182)])
+    assert len(merge_plate_parts(pair, min_width=192)) == 2
+    assert len(merge_plate_parts(pair, min_width=0)) == 1
 
 
 def test_two_looks_keep_the_plates_they_agree_on():

@@ -249,7 +249,9 @@ def predict_scene(
     batch, lb = preprocess_frame(image, input_size_for((w, h), BASE_SIDE), INPUT_SPEC)
     with torch.no_grad():
         maps = [m.numpy() for m in model(torch.from_numpy(batch))]
-    return postprocess(decode_levels(maps, model.spec.strides, score_thr), lb, score_thr, nms_iou)
+    decoded = decode_levels(maps, model.spec.strides, score_thr)
+    widest = ANCHOR_SHAPE[0] * max(model.spec.strides)
+    return postprocess(decoded, lb, score_thr, nms_iou, widest)
 
 
 SCORE_THRESHOLDS = np.round(np.arange(0.15, 0.76, 0.05), 2)
