@@ -121,20 +121,18 @@ def i420_planes(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return planes[:h], chroma[0], chroma[1]
 
 
-def crop_i420(planes: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """The I420 planes of the part (x1, y1, x2, y2) of a frame, all four even; the planes
-    themselves (no copy) for the whole frame."""
-    h, w = planes.shape[0] * 2 // 3, planes.shape[1]
+def crop_i420(
+    planes: np.ndarray, box: tuple[int, int, int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y, U and V of the part (x1, y1, x2, y2) of an I420 frame, all four even: views into
+    ``planes``, so a search area costs no copy of it (OpenCV scales strided views as they are)."""
     x1, y1, x2, y2 = box
-    if (x1, y1, x2, y2) == (0, 0, w, h):
-        return planes
     y, u, v = i420_planes(planes)
-    parts = (
+    return (
         y[y1:y2, x1:x2],
         u[y1 // 2 : y2 // 2, x1 // 2 : x2 // 2],
         v[y1 // 2 : y2 // 2, x1 // 2 : x2 // 2],
     )
-    return np.concatenate([p.ravel() for p in parts]).reshape((y2 - y1) * 3 // 2, x2 - x1)
 
 
 def from_i420(y: np.ndarray, u: np.ndarray, v: np.ndarray, code: int) -> np.ndarray:

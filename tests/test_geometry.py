@@ -125,8 +125,9 @@ def test_crop_i420_is_the_cropped_picture():
     rng = np.random.default_rng(0)
     bgr = cv2.resize(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8), (160, 120))
     planes = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
-    part = crop_i420(planes, (20, 10, 100, 90))
-    assert part.shape == (80 * 3 // 2, 80)
+    y, u, v = crop_i420(planes, (20, 10, 100, 90))
+    assert y.shape == (80, 80) and u.shape == v.shape == (40, 40)
+    assert all(np.shares_memory(p, planes) for p in (y, u, v))  # views, not copies
+    packed = np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(120, 80)
     whole = cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420)[10:90, 20:100]
-    np.testing.assert_array_equal(cv2.cvtColor(part, cv2.COLOR_YUV2BGR_I420), whole)
-    assert crop_i420(planes, (0, 0, 160, 120)) is planes
+    np.testing.assert_array_equal(cv2.cvtColor(packed, cv2.COLOR_YUV2BGR_I420), whole)
