@@ -16,7 +16,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from streamer.detector import decode_levels, input_size_for, postprocess, preprocess_frame
+from streamer.detector import (
+    decode_levels,
+    input_size_for,
+    postprocess,
+    preprocess_frame,
+    widest_anchor,
+)
 from streamer.modelfile import normalize_image
 from trainer.data.detection import (
     BASE_SIDE,
@@ -250,7 +256,7 @@ def predict_scene(
     with torch.no_grad():
         maps = [m.numpy() for m in model(torch.from_numpy(batch))]
     decoded = decode_levels(maps, model.spec.strides, score_thr)
-    widest = ANCHOR_SHAPE[0] * max(model.spec.strides)
+    widest = widest_anchor(ANCHOR_SHAPE, model.spec.strides)
     return postprocess(decoded, lb, score_thr, nms_iou, widest)
 
 

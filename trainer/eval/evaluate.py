@@ -244,7 +244,7 @@ def print_table(results: dict[str, dict]) -> None:
         print("scenes-*: one plate is labelled per image, so their precision is a lower bound")
     if any(name.startswith("detscenes-") for name in results):
         print("detscenes-*: every plate is meant to be boxed, but a few far or partly hidden ones")
-        print("  are not (2 of the Kaggle val false boxes are real plates): a lower bound too")
+        print("  are not (some false boxes are real plates): a lower bound too")
 
 
 def register(sub) -> None:

@@ -48,7 +48,8 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "ar_old": ("LLL 999",),
     "ar_mercosur": ("LL 999 LL",),
     "in": ("99 LL 9999", "99 L 9999", "9 LL 9999"),  # after the state code
-    # UK since 2001, the older prefix and suffix forms, Hong Kong's
+    # UK since 2001 (listed twice: most plates on the road), the older prefix and suffix
+    # forms, Hong Kong's
     "uk": ("LL99 LLL", "LL99 LLL", "L999 LLL", "LLL 999L", "LL 9999", "LL 999"),
     "id": ("L 9999 LLL", "LL 9999 LL", "L 999 LL", "LL 99 L", "L 9999 LL", "LL 9999 LLL"),
 }  # fmt: skip
