@@ -9,9 +9,9 @@ blur and perspective are the scene's business (``trainer.synth.scenes``).
 Fonts are described in ``trainer.synth.glyphs``: the Chinese province characters come from a
 shipped OFL subset of Noto Sans CJK, not from real crops.
 
-The recognizer is trained on the single-line regions that real crops validate
-(``READ_REGIONS``); India, Indonesia and the UK/Hong Kong style, with their two-row, black and
-band-less yellow plates, are drawn for the detector, which must find them in real scenes.
+The recognizer is trained on the single-line plates of ``READ_REGIONS``; India, Indonesia and the
+two-row styles (``TWO_ROW_STYLES``) are drawn for the detector, which must find them in real
+scenes.
 """
 
 from __future__ import annotations
@@ -999,8 +999,11 @@ REGION_WEIGHTS = {
     "UK": 0.08,
 }
 REGIONS = tuple(REGION_STYLES)
-#: the regions the recognizer is trained to read: single-line plates with real crops to check
-READ_REGIONS = ("CN", "EU", "US", "BR", "AR")
+#: the regions the recognizer is trained to read (their single-line styles): those with real crops
+#: to check, and the British one, whose face is close to the EU's DIN
+READ_REGIONS = ("CN", "EU", "US", "BR", "AR", "UK")
+#: plates with their text in two rows: the recognizer reads one line, so these are only found
+TWO_ROW_STYLES = ("in_square", "id_moto", "uk_square")
 
 
 def smallest_plate_mm(regions: tuple[str, ...] | list[str] | None = None) -> float:
@@ -1010,17 +1013,25 @@ def smallest_plate_mm(regions: tuple[str, ...] | list[str] | None = None) -> flo
 
 
 def choose_style(
-    rng: np.random.Generator, regions: tuple[str, ...] | list[str] | None = None
+    rng: np.random.Generator,
+    regions: tuple[str, ...] | list[str] | None = None,
+    one_row: bool = False,
 ) -> str:
-    """A style of one of ``regions`` (all by default), weighted by ``REGION_WEIGHTS``."""
+    """A style of one of ``regions`` (all by default), weighted by ``REGION_WEIGHTS``;
+    ``one_row``: never a two-row style (plates for the recognizer)."""
     regions = tuple(regions or REGIONS)
     unknown = set(regions) - set(REGION_STYLES)
     if unknown:
         raise ValueError(f"unknown regions {sorted(unknown)}; known: {', '.join(REGIONS)}")
     p = np.array([REGION_WEIGHTS[r] for r in regions])
     region = regions[rng.choice(len(regions), p=p / p.sum())]
-    styles = REGION_STYLES[region]
-    return list(styles)[rng.choice(len(styles), p=list(styles.values()))]
+    styles = {
+        s: share
+        for s, share in REGION_STYLES[region].items()
+        if not (one_row and s in TWO_ROW_STYLES)
+    }
+    shares = np.array(list(styles.values()))
+    return list(styles)[rng.choice(len(styles), p=shares / shares.sum())]
 
 
 def render_plate(
@@ -1028,6 +1039,8 @@ def render_plate(
     regions: tuple[str, ...] | list[str] | None = None,
     style: str | None = None,
     px_per_mm: float = 1.0,
+    one_row: bool = False,
 ) -> Plate:
-    """A random plate of one of ``regions`` (or exactly ``style``), front-on, at ``px_per_mm``."""
-    return STYLES[style or choose_style(rng, regions)](rng, px_per_mm)
+    """A random plate of one of ``regions`` (or exactly ``style``), front-on, at ``px_per_mm``;
+    ``one_row``: of a single-line style."""
+    return STYLES[style or choose_style(rng, regions, one_row)](rng, px_per_mm)

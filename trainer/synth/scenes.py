@@ -305,9 +305,10 @@ def random_plate_sample(
 
     The plate is 40-260 px wide with a mild pose, on a car face or a textured surface, with the
     camera's blur and noise; the recognizer's trainer crops and re-rectifies it with its own
-    corner jitter, as it does for real plates.
+    corner jitter, as it does for real plates. The recognizer reads one line, so the plate is
+    never a two-row one.
     """
-    plate = render_plate(rng, regions, px_per_mm=PLATE_PX_PER_MM)
+    plate = render_plate(rng, regions, px_per_mm=PLATE_PX_PER_MM, one_row=True)
     width = float(np.exp(rng.uniform(np.log(40), np.log(260))))
     pose = random_pose(rng, width, severity=0.6)
     quad = plate_quad(pose, plate)

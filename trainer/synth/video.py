@@ -192,7 +192,7 @@ def _new_vehicle(
     plate: Plate | None = None,
 ) -> Vehicle:
     cam, seconds = traffic.camera, traffic.frames / traffic.fps
-    plate = plate or render_plate(rng, regions)
+    plate = plate or render_plate(rng, regions, one_row=True)
     color = BODY_COLORS[rng.integers(len(BODY_COLORS))]
     face = car_face(
         rng, (plate.image.shape[1], plate.image.shape[0]), 0.35, rear=not oncoming, color=color
@@ -271,7 +271,7 @@ def gate_traffic(
     """
     w, h = size
     for _ in range(40):
-        plate = render_plate(rng, regions)
+        plate = render_plate(rng, regions, one_row=True)
         plate_w = plate.image.shape[1] / 1000
         stop_px = max(READABLE_PX * 1.15, w * rng.uniform(0.13, 0.17))
         cam = camera_for_plates(w, h, plate_w, stop_px, 1.8, 50, row=0.62)
