@@ -41,6 +41,29 @@ REGION_FORMATS: dict[str, tuple[str, ...]] = {
         "[A-HJ-PR-Y][A-HJ-PR-Z][0-9]{2}[A-HJ-PR-Z]{3}", "[A-HJ-NP-Y][0-9]{1,3}[A-Z]{3}",
         "[A-Z]{3}[0-9]{1,3}[A-HJ-NP-Y]", "[A-Z]{1,3}[0-9]{1,4}", "[0-9]{1,4}[A-Z]{1,3}",
     ),
+    # city (2 letters), 3-4 digits, 1-2 letters (a read without it: RK9O6AJ for RK906AJ)
+    "hr": ("[A-Z]{2}[0-9]{3,4}[A-Z]{1,2}",),
+    # region digit, region letter, then a letter or digit and four digits
+    "cz": ("[0-9][A-Z][0-9A-Z][0-9]{4}",),
+    "sk": ("[A-Z]{2}[0-9]{3}[A-Z]{2}",),
+    # the one pattern since 2014 and the two older series with a dash between pairs
+    "pt": (
+        "[A-Z]{2}[0-9]{2}[A-Z]{2}", "[0-9]{2}[A-Z]{2}[0-9]{2}", "[0-9]{2}[0-9]{2}[A-Z]{2}",
+        "[A-Z]{2}[0-9]{2}[0-9]{2}",
+    ),
+    # county (1-2 letters), 2-3 digits, three letters
+    "ro": ("[A-Z]{1,2}[0-9]{2,3}[A-Z]{3}",),
+    # three letters and three digits; four letters and three digits since 2022
+    "hu": ("[A-Z]{3,4}[0-9]{3}",),
+    # canton (2 letters) and up to six digits
+    "ch": ("[A-Z]{2}[0-9]{1,6}",),
+    # three letters, two digits, a digit or (since 2019) a letter
+    "se": ("[A-Z]{3}[0-9]{2}[0-9A-Z]",),
+    "dk": ("[A-Z]{2}[0-9]{5}",),
+    "no": ("[A-Z]{2}[0-9]{4,5}",),
+    "fi": ("[A-Z]{2,3}[0-9]{1,3}",),
+    # year (2-3 digits), county (1-2 letters), serial
+    "ie": ("[0-9]{2,3}[A-Z]{1,2}[0-9]{1,6}",),
     # old series and Mercosur
     "br": ("[A-Z]{3}[0-9]{4}", "[A-Z]{3}[0-9][A-Z][0-9]{2}"),
     "ar": ("[A-Z]{3}[0-9]{3}", "[A-Z]{2}[0-9]{3}[A-Z]{2}"),
