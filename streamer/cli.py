@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         "run replaces it",
     )
     run.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="also POST each event as JSON to this http(s) URL; kept and retried while the "
+        "receiver is down",
+    )
+    run.add_argument(
         "--video-crf",
         type=int,
         help="quality of the annotated video: x264's constant rate factor, 0-51, lower is "
@@ -227,6 +233,7 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
         ("output", "video_crf", args.video_crf, "--video-crf"),
         ("output", "video_threads", args.video_threads, "--video-threads"),
         ("output", "events", args.events, "--events"),
+        ("output", "webhook", args.webhook, "--webhook"),
         ("output", "crops", args.crops, "--crops"),
         ("source", "realtime", args.realtime, "--realtime"),
         ("source", "max_reconnects", args.max_reconnects, "--max-reconnects"),
@@ -307,7 +314,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from streamer.detector import Detector
     from streamer.pipeline import Pipeline
     from streamer.recognizer import Recognizer
-    from streamer.sinks import CropWriter, EventWriter, VideoWriter, move_aside
+    from streamer.sinks import CropWriter, EventWriter, VideoWriter, WebhookPoster, move_aside
     from streamer.sources import VideoSource
 
     config = apply_run_flags(load_config(args.config), args)
@@ -315,7 +322,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     detector = Detector(config.detector)
     recognizer = Recognizer(config.recognizer)
     source = VideoSource(args.source, config.source)
-    events = EventWriter(config.output.events, append=source.live)
+    webhook = WebhookPoster(config.output.webhook) if config.output.webhook else None
+    events = EventWriter(config.output.events, append=source.live, webhook=webhook)
     crops = CropWriter(config.output.crops, time.strftime("%Y%m%d-%H%M%S-") if source.live else "")
     video = None
     if config.output.output:
@@ -338,10 +346,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        stats = pipeline.run(progress_printer(config.output.progress))
-    finally:
-        events.close()
-    print_summary(source, stats, sys.stderr)
+        try:
+            stats = pipeline.run(progress_printer(config.output.progress))
+        finally:
+            events.close()
+        print_summary(source, stats, sys.stderr)
+    finally:  # after the summary: its frame rate is the pipeline's, not the receiver's
+        if webhook:
+            webhook.close()
+            print_webhook_summary(webhook, sys.stderr)
     if not source.live and stats.frames < config.tracker.confirm_hits:
         print(
             f"(a track is confirmed after {config.tracker.confirm_hits} frames: read still images "
@@ -360,6 +373,16 @@ def print_summary(source, stats, out) -> None:
         + (f" ({s.gap_seconds:.1f} s lost)" if s.reconnects else "")
         + f", reads {stats.reads}, plates {stats.plates}"
         + (f": {summary_texts(stats.texts)}" if stats.texts else ""),
+        file=out,
+    )
+
+
+def print_webhook_summary(webhook, out) -> None:
+    posted = webhook.posted
+    print(
+        f"webhook {webhook.url}: {posted} event{'s' * (posted != 1)} posted"
+        + (f", {webhook.refused} refused" if webhook.refused else "")
+        + (f", {webhook.undelivered} not delivered" if webhook.undelivered else ""),
         file=out,
     )
 

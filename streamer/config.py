@@ -161,6 +161,8 @@ class OutputConfig:
     #: on a machine with cores to spare.
     video_threads: int = 1
     events: Path | None = None
+    #: an http(s) URL each event is also POSTed to as JSON (retried while the receiver is down).
+    webhook: str | None = None
     crops: Path | None = None
     #: the progress line on stderr.
     progress: bool = True

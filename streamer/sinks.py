@@ -1,15 +1,22 @@
-"""Outputs: the events JSONL, evidence crops and the annotated H.264 video.
+"""Outputs: the events JSONL, an HTTP webhook, evidence crops and the annotated H.264 video.
 
-Events are flushed one by one, so a crash or Ctrl-C loses none. The annotated video keeps the
-input's frame rate and timing (frame pts from the source's media time) and is closed properly on
-every exit path, so it stays playable.
+Events are flushed one by one, so a crash or Ctrl-C loses none; the webhook posts them from a
+thread of its own, so a slow or absent receiver never holds up the frames. The annotated video
+keeps the input's frame rate and timing (frame pts from the source's media time) and is closed
+properly on every exit path, so it stays playable.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import deque
 from collections.abc import Sequence
 from fractions import Fraction
 from functools import cache
@@ -20,6 +27,8 @@ import cv2
 import numpy as np
 
 from streamer.geometry import i420_planes
+
+log = logging.getLogger("platestream.webhook")
 
 #: pinyin for the province characters, which cv2.putText cannot draw (overlay only).
 PROVINCE_PINYIN = dict(
@@ -39,15 +48,139 @@ def ascii_text(text: str) -> str:
     return "".join(f"{PROVINCE_PINYIN[c]}-" if c in PROVINCE_PINYIN else c for c in text)
 
 
+class WebhookPoster:
+    """Each event POSTed as JSON to ``url``, in order, from a thread of its own.
+
+    A receiver that is down or slow must cost neither frames nor plates: events wait in memory
+    (the oldest dropped beyond ``max_queued``, and counted) and the post is retried with a pause
+    that doubles up to ``backoff[1]``, so a receiver restarted gets every event of its outage.
+    One that refuses an event (a 4xx status other than 408 and 429) is not asked again for it:
+    a retry would be refused too, and hold up the rest. Each outage and each recovery is one
+    warning. ``close`` goes on trying for up to ``drain_seconds``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 5.0,
+        max_queued: int = 10000,
+        backoff: tuple[float, float] = (0.5, 30.0),
+        drain_seconds: float = 10.0,
+    ):
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SinkError(f"cannot post events to {url!r}: not an http:// or https:// URL")
+        self.url, self.timeout, self.max_queued = url, timeout, max_queued
+        self.backoff, self.drain_seconds = backoff, drain_seconds
+        self.posted = self.refused = self.dropped = 0
+        self._queue: deque[bytes] = deque()
+        self._wake = threading.Condition()
+        self._deadline: float | None = None  # set by close: stop trying after it
+        self._failing: str | None = None  # why the last post failed, while it does
+        self._sending: bytes | None = None  # the event being posted, out of the queue
+        self._thread = threading.Thread(target=self._deliver, name="webhook", daemon=True)
+        self._thread.start()
+
+    @property
+    def undelivered(self) -> int:
+        return len(self._queue) + (self._sending is not None) + self.dropped
+
+    def write(self, event: dict) -> None:
+        body = json.dumps(event, ensure_ascii=False).encode()
+        with self._wake:
+            self._queue.append(body)
+            if len(self._queue) > self.max_queued:
+                self._queue.popleft()
+                self.dropped += 1
+            self._wake.notify()
+
+    def close(self) -> None:
+        with self._wake:
+            self._deadline = time.monotonic() + self.drain_seconds
+            if self._failing:
+                log.warning(
+                    "%s: %d events to post; trying for up to %g s",
+                    self.url, self.undelivered, self.drain_seconds,
+                )  # fmt: skip
+            self._wake.notify()
+        self._thread.join(self.drain_seconds + self.timeout + 1)
+
+    def _closing(self) -> bool:
+        return self._deadline is not None and (not self._queue or time.monotonic() > self._deadline)
+
+    def _deliver(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queue and self._deadline is None:
+                    self._wake.wait()
+                if self._closing():
+                    return
+                self._sending = self._queue.popleft()
+            if not self._send(self._sending):
+                return
+            self._sending = None
+
+    def _send(self, body: bytes) -> bool:
+        """Post ``body`` until the receiver takes or refuses it; False when the deadline that
+        ``close`` sets passes first (``close`` cuts a pause short, not the retries)."""
+        pause = self.backoff[0]
+        while True:
+            error = self._post(body)
+            if error is None or error.startswith("refused"):
+                self._delivered(error)
+                return True
+            if self._failing is None:
+                log.warning("%s: %s; retrying, events kept meanwhile", self.url, error)
+            self._failing = error
+            with self._wake:
+                left = pause if self._deadline is None else self._deadline - time.monotonic()
+                if left > 0:
+                    self._wake.wait(min(pause, left))
+                if self._deadline is not None and time.monotonic() >= self._deadline:
+                    return False
+            pause = min(pause * 2, self.backoff[1])
+
+    def _delivered(self, refusal: str | None) -> None:
+        if refusal:
+            self.refused += 1
+            log.warning("%s: event %s, not sent again", self.url, refusal)
+        else:
+            self.posted += 1
+        if self._failing:
+            log.warning("%s: delivering again", self.url)
+            self._failing = None
+
+    def _post(self, body: bytes) -> str | None:
+        """None when the receiver took the event; else why not ("refused ..." for good)."""
+        request = urllib.request.Request(
+            self.url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                response.read()
+            return None
+        except urllib.error.HTTPError as exc:
+            if 400 <= exc.code < 500 and exc.code not in (408, 429):
+                return f"refused with HTTP {exc.code}"
+            return f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return f"cannot connect ({getattr(reason, 'strerror', None) or reason})"
+
+
 class EventWriter:
-    """One JSON object a line, flushed per event; ``-`` writes to stdout.
+    """One JSON object a line, flushed per event; ``-`` writes to stdout; each event is also
+    handed to ``webhook`` where one is given (its owner closes it: it may take a while).
 
     ``append`` keeps what the file holds: a live camera's run restarted with the same command
     line must not erase the plates it logged before (a file's run is repeatable, and replaces).
     """
 
-    def __init__(self, path: Path | None, append: bool = False):
+    def __init__(
+        self, path: Path | None, append: bool = False, webhook: WebhookPoster | None = None
+    ):
         self.path = path
+        self.webhook = webhook
         self.count = 0
         if path is None:
             self.file = None
@@ -62,6 +195,8 @@ class EventWriter:
 
     def write(self, event: dict) -> None:
         self.count += 1
+        if self.webhook:
+            self.webhook.write(event)
         if self.file:
             try:
                 self.file.write(json.dumps(event, ensure_ascii=False) + "\n")
