@@ -99,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
         "run replaces it",
     )
     run.add_argument(
+        "--watchlist",
+        type=Path,
+        metavar="FILE",
+        help="known plates, one a line with an optional label ('AB-123-CD delivery van'): each "
+        "one read (exactly or one look-alike character off, 0/O, 8/B...) adds a watchlist event",
+    )
+    run.add_argument(
         "--webhook",
         metavar="URL",
         help="also POST each event as JSON to this http(s) URL; kept and retried while the "
@@ -234,6 +241,7 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
         ("output", "video_threads", args.video_threads, "--video-threads"),
         ("output", "events", args.events, "--events"),
         ("output", "webhook", args.webhook, "--webhook"),
+        ("output", "watchlist", args.watchlist, "--watchlist"),
         ("output", "crops", args.crops, "--crops"),
         ("source", "realtime", args.realtime, "--realtime"),
         ("source", "max_reconnects", args.max_reconnects, "--max-reconnects"),
@@ -316,12 +324,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from streamer.recognizer import Recognizer
     from streamer.sinks import CropWriter, EventWriter, VideoWriter, WebhookPoster, move_aside
     from streamer.sources import VideoSource
+    from streamer.watchlist import Watchlist
 
     config = apply_run_flags(load_config(args.config), args)
     check_output_names(args.source, config.output)
     detector = Detector(config.detector)
     recognizer = Recognizer(config.recognizer)
     source = VideoSource(args.source, config.source)
+    watchlist = Watchlist.load(config.output.watchlist) if config.output.watchlist else None
     webhook = WebhookPoster(config.output.webhook) if config.output.webhook else None
     events = EventWriter(config.output.events, append=source.live, webhook=webhook)
     crops = CropWriter(config.output.crops, time.strftime("%Y%m%d-%H%M%S-") if source.live else "")
@@ -334,7 +344,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             config.output.output, source.fps, size, config.output.video_crf,
             config.output.video_threads,
         )  # fmt: skip
-    pipeline = Pipeline(source, config, detector, recognizer, events, crops, video)
+    pipeline = Pipeline(source, config, detector, recognizer, events, crops, video, watchlist)
 
     def on_signal(signum, _frame):
         """The first signal finishes the run cleanly; a second one does not wait for that."""

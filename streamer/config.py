@@ -163,6 +163,8 @@ class OutputConfig:
     events: Path | None = None
     #: an http(s) URL each event is also POSTed to as JSON (retried while the receiver is down).
     webhook: str | None = None
+    #: known plates (one a line, with a label): a "watchlist" event follows each one's plate event.
+    watchlist: Path | None = None
     crops: Path | None = None
     #: the progress line on stderr.
     progress: bool = True

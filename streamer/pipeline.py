@@ -33,6 +33,7 @@ from streamer.sinks import CropWriter, EventWriter, VideoWriter
 from streamer.sources import Frame, VideoSource
 from streamer.tracker import Track, Tracker
 from streamer.voting import ReadScheduler, TrackText
+from streamer.watchlist import Sighting, Watchlist
 
 log = logging.getLogger("platestream.pipeline")
 
@@ -129,8 +130,9 @@ class Pipeline:
         events: EventWriter,
         crops: CropWriter,
         video: VideoWriter | None = None,
+        watchlist: Watchlist | None = None,
     ):
-        self.source, self.config = source, config
+        self.source, self.config, self.watchlist = source, config, watchlist
         self.detector, self.recognizer = detector, recognizer
         self.events, self.crops, self.video = events, crops, video
         high = detector.score_threshold
@@ -370,6 +372,28 @@ class Pipeline:
         self.events.write(event)
         self.stats.plates += 1
         self.stats.texts[event["text"]] += 1
+        sighting = self.watchlist.match(event["text"]) if self.watchlist else None
+        if sighting:
+            self.events.write(self._watchlist_event(event, sighting))
+
+    def _watchlist_event(self, plate_event: dict, sighting: Sighting) -> dict:
+        """A known plate read: beside its plate event (whose keys are a contract), one of its
+        own, and a warning line for whoever watches the console."""
+        entry = sighting.entry
+        log.warning(
+            "watchlist: %s%s read as %s (track %d)",
+            entry.plate, f" ({entry.label})" if entry.label else "", plate_event["text"],
+            plate_event["track_id"],
+        )  # fmt: skip
+        keys = ("source", "track_id", "text", "confidence", "first_pts", "last_pts",
+                "first_wallclock", "last_wallclock", "crop")  # fmt: skip
+        return {
+            "type": "watchlist",
+            **{k: plate_event[k] for k in keys},
+            "plate": entry.plate,
+            "label": entry.label,
+            "exact": sighting.exact,
+        }
 
     def _plate_event(self, track_id: int, state: TrackText, times: TrackTimes) -> dict:
         """The DESIGN.md "plate" event: its keys are a contract, nothing is added to them."""

@@ -98,6 +98,13 @@ ERRORS = {
     "video name with no container": lambda tmp: ["run", CLIP, "--output", tmp / "out"],
     "video container without H.264": lambda tmp: ["run", CLIP, "--output", tmp / "out.gif"],
     "unwritable crops": lambda tmp: ["run", CLIP, "--crops", "/proc/x/crops"],
+    "missing watchlist": lambda tmp: ["run", CLIP, "--watchlist", tmp / "none.txt"],
+    "watchlist line without a plate": lambda tmp: [
+        "run",
+        CLIP,
+        "--watchlist",
+        write(tmp / "w.txt", "AB123\n--- van\n"),
+    ],
     "webhook that is not a URL": lambda tmp: ["run", CLIP, "--webhook", "localhost:8080/plates"],
     "webhook of another scheme": lambda tmp: with_config(tmp, "[output]\nwebhook = 'ftp://h/x'"),
     "unreadable image": lambda tmp: ["read", write(tmp / "x.png", b"not a png")],
