@@ -25,6 +25,7 @@ import numpy as np
 from streamer.charset import normalize_text
 from trainer.synth.glyphs import draw_glyph, draw_line, glyph
 from trainer.synth.texts import (
+    austrian_text,
     chinese_blue_text,
     chinese_green_text,
     formatted_text,
@@ -383,7 +384,7 @@ def render_eu(
     if variant is None:
         variant = names[rng.choice(len(names), p=[0.36, 0.1, 0.1, 0.1, 0.1, 0.08, 0.08, 0.08])]
     kind, bg, ink, code = EU_COUNTRIES[variant]
-    printed = formatted_text(kind, rng)
+    printed = austrian_text(rng) if kind == "at" else formatted_text(kind, rng)
     c = new_canvas("eu", px_per_mm, _jitter(rng, bg, 10))
     band = rng.uniform(40, 48)
     _draw_eu_band(c, code, band, rng)

@@ -38,7 +38,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "es": ("9999 LLL",),
     "it": ("LL 999LL",),
     "de": ("L LL 999", "LL L 9999", "LLL LL 99", "L L 999"),
-    "at": ("L 9999 LL", "LL 999 LL", "L 99 LLL", "LL 9999 L", "L 999 LL"),
+    "at": ("9999 LL", "999 LL", "99 LLL", "9999 L", "999 L"),  # after the district code
     "us": (
         "LLL 9999", "LLL-9999", "9LLL999", "999 LLL", "LLL 999", "99L 999", "LL 99999",
         "9LL L99", "LLL9999", "999-LLL", "L99 9LL", "99999",
@@ -59,6 +59,52 @@ IN_STATES = (
     "MH", "DL", "KA", "TN", "HR", "HP", "UP", "GJ", "RJ", "AP", "TS", "KL", "WB", "PB", "MP",
     "BR", "OD", "CH", "UK", "JK", "AS", "GA", "CG", "JH",
 )  # fmt: skip
+
+#: Austrian district codes: the cities' single letters (Wien, Graz, Linz, Salzburg, Innsbruck,
+#: Klagenfurt, Bregenz, Eisenstadt, St. Pölten) and a sample of the districts' two. Random letters
+#: would almost never put the I of Innsbruck before the shield, which a reader then takes for a 1.
+AT_CITIES = ("W", "G", "L", "S", "I", "K", "B", "E", "P")
+AT_DISTRICTS = (
+    "LL",
+    "IL",
+    "SL",
+    "KL",
+    "GU",
+    "BN",
+    "MD",
+    "WB",
+    "BL",
+    "KO",
+    "TU",
+    "VB",
+    "GM",
+    "BR",
+    "SD",
+    "ZE",
+    "HA",
+    "JO",
+    "KU",
+    "SZ",
+    "LZ",
+    "IM",
+    "DO",
+    "FK",
+    "BZ",
+    "VI",
+    "VL",
+    "SP",
+    "WO",
+    "LB",
+    "LE",
+    "WZ",
+    "HF",
+    "MU",
+    "EU",
+    "ND",
+    "OW",
+    "MA",
+    "GS",
+)
 
 ALPHABETS = {
     "nl": NL_LETTERS, "fr": FR_LETTERS, "it": FR_LETTERS, "es": ES_LETTERS, "us": US_LETTERS,
@@ -117,6 +163,12 @@ def vanity_word(rng: np.random.Generator) -> str:
         else:
             out.append(US_LETTERS[rng.integers(len(US_LETTERS))])
     return "".join(out)
+
+
+def austrian_text(rng: np.random.Generator) -> str:
+    """District code (a city's letter half the time), then the serial: I 7859 AM."""
+    codes = AT_CITIES if rng.random() < 0.5 else AT_DISTRICTS
+    return codes[rng.integers(len(codes))] + " " + formatted_text("at", rng)
 
 
 def indian_text(rng: np.random.Generator) -> str:
