@@ -84,8 +84,7 @@ class Watchlist:
         read = normalize_text(text)
         if read in self._exact:
             return Sighting(self._exact[read], exact=True)
-        near = [(n, e) for e in self.entries if (n := confusions(read, e.plate)) is not None]
-        near = [(n, e) for n, e in near if n <= MAX_CONFUSIONS]
-        if not near:
-            return None
-        return Sighting(min(near, key=lambda ne: ne[0])[1], exact=False)
+        near = [
+            (n, e) for e in self.entries if (n := confusions(read, e.plate)) and n <= MAX_CONFUSIONS
+        ]
+        return Sighting(min(near, key=lambda ne: ne[0])[1], exact=False) if near else None
