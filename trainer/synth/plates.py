@@ -381,8 +381,10 @@ def render_eu(
 ) -> Plate:
     """520x110 mm EU plate in a DIN-like face; Dutch yellow plates are the most common kind."""
     names = list(EU_COUNTRIES)
+    # the emblem kinds are drawn more than their traffic share: the gap after the district code
+    # is where a reader loses count (synthetic Austrian plates read 57 %, Dutch ones 93 %)
     if variant is None:
-        variant = names[rng.choice(len(names), p=[0.36, 0.1, 0.1, 0.1, 0.1, 0.08, 0.08, 0.08])]
+        variant = names[rng.choice(len(names), p=[0.26, 0.08, 0.09, 0.09, 0.09, 0.07, 0.14, 0.18])]
     kind, bg, ink, code = EU_COUNTRIES[variant]
     printed = austrian_text(rng) if kind == "at" else formatted_text(kind, rng)
     c = new_canvas("eu", px_per_mm, _jitter(rng, bg, 10))
