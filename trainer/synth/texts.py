@@ -76,11 +76,20 @@ ALPHABETS = {
 }  # fmt: skip
 
 
+#: chance that a letter or digit repeats the one before it (if of the same kind), on top of
+#: chance: a reader's character queries lose count in runs of one glyph (68NSNDD, 888BTS, 3336
+#: read 336), so runs are drawn more often than uniform characters give them
+REPEAT_SHARE = 0.15
+
+
 def fill_pattern(pattern: str, rng: np.random.Generator, letters: str = LETTERS) -> str:
-    """Replace each ``L`` with a random letter and each ``9`` with a random digit."""
-    out = []
-    for ch in pattern:
-        if ch == "L":
+    """Replace each ``L`` with a random letter and each ``9`` with a random digit, now and then
+    the one before it again (``REPEAT_SHARE``)."""
+    out: list[str] = []
+    for k, ch in enumerate(pattern):
+        if ch in "L9" and k and pattern[k - 1] == ch and rng.random() < REPEAT_SHARE:
+            out.append(out[-1])
+        elif ch == "L":
             out.append(letters[rng.integers(len(letters))])
         elif ch == "9":
             out.append(DIGITS[rng.integers(10)])
