@@ -17,6 +17,7 @@ from trainer.synth.commands import register
 from trainer.synth.glyphs import FONT_FILES, glyph
 from trainer.synth.plates import REGIONS, STYLE_SIZES_MM, STYLES, render_plate
 from trainer.synth.scenes import random_plate_crop, random_plate_sample, random_scene
+from trainer.synth.texts import REPEAT_SHARE, fill_pattern
 from trainer.synth.vehicles import car_face
 from trainer.synth.video import READABLE_PX, synth_video
 
@@ -397,3 +398,13 @@ def test_tiles_drawn_by_loader_workers_become_the_same_input_as_in_process_ones(
     assert len(targets) == 4 and all(t[0].shape[1:] == (4,) for t in targets)
     second, _ = next(stream)
     assert not np.array_equal(rgb, second)  # the workers draw different tiles
+
+
+def test_plate_numbers_draw_runs_of_one_character_within_a_kind():
+    """Runs (88, NN) come up more often than uniform draws give them, and a run never turns a
+    letter place into a digit or the reverse."""
+    rng = np.random.default_rng(3)
+    texts = [fill_pattern("LL99LL99", rng) for _ in range(2000)]
+    assert all(re.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z]{2}[0-9]{2}", t) for t in texts)
+    digit_runs = np.mean([t[2] == t[3] for t in texts])
+    assert 0.1 + REPEAT_SHARE * 0.9 - 0.04 < digit_runs < 0.1 + REPEAT_SHARE * 0.9 + 0.04
