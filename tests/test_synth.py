@@ -14,7 +14,7 @@ import pytest
 from streamer.charset import LATIN, PROVINCES, encode, normalize_text
 from streamer.geometry import corners_to_box
 from trainer.synth.commands import register
-from trainer.synth.glyphs import FONT_FILES, glyph
+from trainer.synth.glyphs import FONT_FILES, glyph, wide_light_glyph
 from trainer.synth.plates import REGIONS, STYLE_SIZES_MM, STYLES, render_plate
 from trainer.synth.scenes import random_plate_crop, random_plate_sample, random_scene
 from trainer.synth.texts import REPEAT_SHARE, fill_pattern
@@ -57,6 +57,22 @@ def test_the_letter_o_is_rounder_than_the_digit_in_every_face():
     for font in ("din", "sans", "mono", "serif"):
         assert glyph("O", font).aspect > glyph("0", font).aspect
     assert glyph("O", "din").aspect > 1.2 * glyph("0", "din").aspect
+
+
+def _stem(mask: np.ndarray) -> int:
+    """Width of the first ink run a quarter of the way down (an H's left stem)."""
+    row = mask[mask.shape[0] // 4] > 127
+    edges = np.flatnonzero(np.diff(np.r_[0, row.astype(np.int8), 0]))
+    return int(edges[1] - edges[0])
+
+
+def test_the_dutch_face_is_wide_with_light_strokes_where_a_stretch_is_bold():
+    plain = glyph("H", "din")
+    cap = plain.cap_bottom - plain.cap_top
+    light = wide_light_glyph("H", "din", 1.4, 0.1)
+    assert light.aspect > 1.3 * plain.aspect
+    assert abs(_stem(light.mask) - 0.1 * cap) <= 2
+    assert _stem(light.mask) < 0.75 * _stem(plain.mask) * 1.4  # a plain stretch's stem
 
 
 @pytest.mark.parametrize("style", sorted(STYLES))

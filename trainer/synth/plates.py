@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from streamer.charset import normalize_text
-from trainer.synth.glyphs import draw_glyph, draw_line, glyph
+from trainer.synth.glyphs import Glyph, draw_glyph, draw_line, glyph, wide_light_glyph
 from trainer.synth.texts import (
     austrian_text,
     chinese_blue_text,
@@ -160,6 +160,16 @@ def draw_bolts(canvas: Canvas, centres_mm: list[tuple[float, float]], rng: np.ra
             cv2.line(canvas.image, (c[0] - d, c[1]), (c[0] + d, c[1]), (60, 60, 60), 1, cv2.LINE_AA)
 
 
+def face_glyph(
+    ch: str, font: str, weight: int, widen: float, stem: float | None
+) -> tuple[Glyph, float]:
+    """The glyph to draw a character with and the widening still to apply to it: with
+    ``stem``, a glyph drawn wide with light strokes (``wide_light_glyph``)."""
+    if stem is None:
+        return glyph(ch, font, weight), widen
+    return wide_light_glyph(ch, font, round(widen, 2), round(stem, 2)), 1.0
+
+
 def layout_text(
     printed: str,
     font: str,
@@ -169,6 +179,7 @@ def layout_text(
     gap: float,
     separators: dict[str, float],
     widen: float = 1.0,
+    stem: float | None = None,
 ) -> list[tuple[str, float, float]]:
     """Left edge and width of every character and separator, from 0, before fitting.
 
@@ -179,8 +190,11 @@ def layout_text(
     for ch in printed:
         if ch in SEPARATORS:
             w = separators.get(ch, 0.3 * height)
+        elif cell is not None:
+            w = cell
         else:
-            w = cell if cell is not None else glyph(ch, font, weight).aspect * height * widen
+            g, more = face_glyph(ch, font, weight, widen, stem)
+            w = g.aspect * height * more
         items.append((ch, x, w))
         x += w + gap
     return items
@@ -199,17 +213,19 @@ def draw_text(
     align: str = "center",
     rng: np.random.Generator | None = None,
     widen: float = 1.0,
+    stem: float | None = None,
 ) -> list[tuple[str, float, float]]:
     """Draw a plate number into the ink layer, filling the box's height; returns each
     character's and separator's left edge and width in pixels, for what is drawn between them.
 
     A line wider than the box is squeezed horizontally, the way plate faces are condensed for
     long numbers; ``widen`` > 1 draws the glyphs wider than the font's own, as faces made for
-    short numbers are (the Dutch Kenteken). ``rng`` adds the sub-millimetre misalignment of
+    short numbers are (the Dutch Kenteken), their strokes ``stem`` of the character height
+    thick where given (else widened with them). ``rng`` adds the sub-millimetre misalignment of
     stamped characters.
     """
     x, y, w, h = box
-    items = layout_text(printed, font, weight, h, cell, gap, separators or {}, widen)
+    items = layout_text(printed, font, weight, h, cell, gap, separators or {}, widen, stem)
     total = items[-1][1] + items[-1][2]
     squeeze = min(1.0, w / total)
     x0 = x + {"center": (w - total * squeeze) / 2, "left": 0.0}[align]
@@ -229,8 +245,8 @@ def draw_text(
                 canvas.ink, (int(left + width / 2), int(y + h / 2)), int(r), 1.0, -1, cv2.LINE_AA
             )
         elif ch != " ":
-            g = glyph(ch, font, weight)
-            draw_glyph(canvas.ink, g, (left, y + dy, width, h), (1.0,), widen)
+            g, more = face_glyph(ch, font, weight, widen, stem)
+            draw_glyph(canvas.ink, g, (left, y + dy, width, h), (1.0,), more)
     return placed
 
 
@@ -394,10 +410,12 @@ def render_eu(
     font = "din" if rng.random() < 0.8 else "sans"
     weight = int(rng.integers(2, 6)) if font == "din" else int(rng.integers(0, 2))
     gap, dash = rng.uniform(3, 7), 22.0
-    widen = 1.0
-    if kind == "nl":  # the Kenteken face: DIN-like but wider, lighter strokes, short dashes
+    widen, stem = 1.0, None
+    if kind == "nl":  # the Kenteken face: DIN-like but wider, light strokes, short dashes
         font, weight = "din", int(rng.integers(0, 3))
         gap, dash, widen = rng.uniform(4, 10), rng.uniform(13, 22), rng.uniform(1.1, 1.45)
+        if rng.random() < 0.7:  # as printed; the rest drawn bolder, as blur and ink spread it
+            gap, widen, stem = rng.uniform(6, 12), rng.uniform(1.15, 1.5), rng.uniform(0.08, 0.12)
     space = rng.uniform(38, 46) if kind in EMBLEM_KINDS else 26.0
     if kind == "at":  # the red-white-red bands along the top and bottom edges
         for y0, y1 in ((0, rng.uniform(5, 8)), (110 - rng.uniform(5, 8), 110)):
@@ -415,6 +433,7 @@ def render_eu(
         separators={"-": c.mm(dash)[0], " ": c.mm(space)[0]},
         rng=rng,
         widen=widen,
+        stem=stem,
     )
     apply_ink(c, _jitter(rng, ink, 8), rng.uniform(0.2, 1.0), rng)
     if kind in EMBLEM_KINDS:
