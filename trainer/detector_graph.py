@@ -22,8 +22,8 @@ the embedded INT8 detector at 640x384, one thread, medians of interleaved runs: 
   ends at the head's raw maps, as ``ExportedDetector`` exports them (the same values: the runtime
   decodes them, ``streamer.detector.decode_levels``).
 
-Before quantisation, ``trainer.export.untie_shared_weights`` gives every use of a shared weight
-its own copy, so that every quantised convolution reaches ORT's INT8 kernel.
+Before quantisation, ``untie_shared_weights`` gives every use of a shared weight its own copy,
+so that every quantised convolution reaches ORT's INT8 kernel.
 """
 
 from __future__ import annotations
@@ -205,6 +205,25 @@ def take_quantized_blocks(graph) -> dict | None:
     blocks = [1, 12, "height_blocks", "width_blocks"]
     graph.input[0].CopyFrom(helper.make_tensor_value_info(image, TensorProto.UINT8, blocks))
     return {"scale": float(scale), "zero_point": int(zero_point)}
+
+
+def untie_shared_weights(graph) -> None:
+    """Each use of a shared initializer gets its own copy, in place of the Identity nodes the
+    torch export puts between the initializer and its second and third use (the head towers'
+    weights are shared by the three levels). Quantisation needs this: it takes an Identity's
+    output for an activation, so those convolutions had their weights quantised a second time,
+    per tensor, and kept their bias in FP32, which ONNX Runtime then ran as FP32 convolutions."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in graph.initializer}
+    copies = [n for n in graph.node if n.op_type == "Identity" and n.input[0] in inits]
+    for node in copies:
+        array = numpy_helper.to_array(inits[node.input[0]])
+        graph.initializer.append(numpy_helper.from_array(array, node.output[0]))
+    copied = {n.output[0] for n in copies}
+    kept = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in copied)]
+    del graph.node[:]
+    graph.node.extend(kept)
 
 
 def merge_prediction_convs(graph) -> None:

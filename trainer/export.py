@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from streamer.charset import CHARSET
-from trainer.detector_graph import rewrite_detector
+from trainer.detector_graph import rewrite_detector, untie_shared_weights
 from trainer.models.detector import OUTPUTS_NOTE, DetectorSpec, ExportedDetector, PlateDetector
 from trainer.models.recognizer import PlateRecognizer, SoftmaxHead
 
@@ -168,44 +168,12 @@ def with_fixed_shape_attention(model: PlateRecognizer) -> PlateRecognizer:
     return model
 
 
-def untie_shared_weights(graph) -> None:
-    """Each use of a shared initializer gets its own copy. Quantisation needs this: the torch
-    export puts Identity nodes between a weight and its second and third use (the detector's
-    head towers serve three levels), which quantisation takes for activations, so those
-    convolutions ran in FP32; and it leaves a weight that two MatMuls read directly (a refining
-    recognizer's decoder, run twice) in FP32 altogether."""
-    from onnx import numpy_helper
-
-    inits = {i.name: i for i in graph.initializer}
-    copies = [n for n in graph.node if n.op_type == "Identity" and n.input[0] in inits]
-    for node in copies:
-        array = numpy_helper.to_array(inits[node.input[0]])
-        graph.initializer.append(numpy_helper.from_array(array, node.output[0]))
-    copied = {n.output[0] for n in copies}
-    kept = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in copied)]
-    del graph.node[:]
-    graph.node.extend(kept)
-    uses: dict[str, int] = {}
-    for node in graph.node:
-        for k, name in enumerate(node.input):
-            if name not in inits:
-                continue
-            uses[name] = uses.get(name, 0) + 1
-            if uses[name] > 1:
-                node.input[k] = f"{name}_use{uses[name]}"
-                array = numpy_helper.to_array(inits[name])
-                graph.initializer.append(numpy_helper.from_array(array, node.input[k]))
-
-
 def quantize_dynamic_int8(onnx_path: Path, output: Path) -> Path:
     """ONNX Runtime dynamic INT8 quantisation (weights INT8, activations quantised on the fly)."""
-    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    proto = onnx.load(str(onnx_path))
-    untie_shared_weights(proto.graph)
     output.parent.mkdir(parents=True, exist_ok=True)
-    quantize_dynamic(proto, str(output), weight_type=QuantType.QInt8)
+    quantize_dynamic(str(onnx_path), str(output), weight_type=QuantType.QInt8)
     return output
 
 

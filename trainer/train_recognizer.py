@@ -180,11 +180,10 @@ def ctc_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.ctc_loss(log_probs, targets, strips, (targets > 0).sum(1), zero_infinity=True)
 
 
-def parameter_groups(model: PlateRecognizer, lr: float, new_parts: list[nn.Module]) -> list[dict]:
-    """A new part (a CTC head, a refinement's embedding) learns at 10x the rate of the trained
-    network it is added to: at the fine-tuning rate a linear layer from scratch takes thousands
-    of steps to read."""
-    head = [p for part in new_parts for p in part.parameters()]
+def parameter_groups(model: PlateRecognizer, lr: float, new_head: bool) -> list[dict]:
+    """A new CTC head learns at 10x the rate of the trained network it is added to: at the
+    fine-tuning rate a linear layer from random weights takes thousands of steps to read."""
+    head = list(model.ctc.parameters()) if new_head else []
     ids = {id(p) for p in head}
     rest = [p for p in model.parameters() if id(p) not in ids]
     groups = [{"params": rest, "lr": lr, "initial_lr": lr}]
@@ -207,25 +206,6 @@ def with_ctc_head(model: PlateRecognizer) -> PlateRecognizer:
     joint = PlateRecognizer(replace(model.spec, ctc_head=True))
     joint.load_state_dict(model.state_dict(), strict=False)
     return joint
-
-
-def with_refinement(model: PlateRecognizer, passes: int) -> PlateRecognizer:
-    """The same recognizer with ``passes`` refinement passes; a new refinement's embedding is
-    zero, so it reads as before."""
-    if model.spec.refine_passes == passes:
-        return model
-    refined = PlateRecognizer(replace(model.spec, refine_passes=passes))
-    refined.load_state_dict(model.state_dict(), strict=False)
-    return refined
-
-
-def query_loss(
-    model: PlateRecognizer, memory: torch.Tensor, y: torch.Tensor, loss_fn
-) -> torch.Tensor:
-    """The character loss averaged over the decoder's passes: the first pass's reading is the
-    context the later ones correct, so it has to stay a good reading itself."""
-    passes = model.decoder.passes(memory)
-    return sum(loss_fn(logits.flatten(0, 1), y.flatten()) for logits in passes) / len(passes)
 
 
 def spec_from_args(args) -> RecognizerSpec:
@@ -305,15 +285,12 @@ def run_ocr(args) -> int:
     new_head = args.ctc_weight > 0 and model.ctc is None
     if new_head:
         model = with_ctc_head(model)
-    new_refinement = args.refine > 0 and model.decoder.context is None
-    model = with_refinement(model, args.refine) if args.refine else model
-    spec = model.spec
-    new_parts = [model.ctc] * new_head + [model.decoder.context] * new_refinement
+        spec = model.spec
     device = torch.device(args.device)
     model.to(device)
     ema = weight_average(model, args.ema, out / "ocr_ema.pt" if args.resume else None)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
-    opt = torch.optim.AdamW(parameter_groups(model, args.lr, new_parts), weight_decay=0.05)
+    opt = torch.optim.AdamW(parameter_groups(model, args.lr, new_head), weight_decay=0.05)
     log = TrainLog(
         out / "ocr_log.csv", ["step", "seconds", "loss", "lr", "frozen"], append=args.resume
     )
@@ -333,10 +310,12 @@ def run_ocr(args) -> int:
         rgb, y = next(stream)
         x = images_to_input(rgb, INPUT_SPEC["mean"], INPUT_SPEC["std"], device)
         y = torch.from_numpy(y).to(device)
-        memory = model.encoder(x)
-        loss = query_loss(model, memory, y, loss_fn)
-        if model.ctc is not None:
-            loss = loss + args.ctc_weight * ctc_loss(model.ctc(memory), y)
+        if model.ctc is None:
+            loss = loss_fn(model(x).flatten(0, 1), y.flatten())
+        else:
+            logits, ctc_logits = model(x, with_ctc=True)
+            loss = loss_fn(logits.flatten(0, 1), y.flatten())
+            loss = loss + args.ctc_weight * ctc_loss(ctc_logits, y)
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 2.0)
@@ -375,7 +354,6 @@ def run_ocr(args) -> int:
         "init_encoder": str(args.init_encoder or ""), "init_onnx": str(args.init_onnx or ""),
         "init_checkpoint": str(args.init_checkpoint or ""), "warmup": args.warmup,
         "freeze_minutes": args.freeze_minutes, "ctc_weight": args.ctc_weight, "ema": args.ema,
-        "refine_passes": spec.refine_passes,
         "synthetic_pool": args.synth, "synthetic_share": args.synth_share, "device": args.device,
         "schedule": f"cosine, warm-up {args.warmup}" if args.cosine else "plateau",
         "lr_drops": sched.drops, "val": metrics,
@@ -483,13 +461,6 @@ def register(sub) -> None:
         type=float,
         default=0.0,
         help="weight of a CTC head's loss trained beside the query decoder (0: no CTC head)",
-    )
-    p.add_argument(
-        "--refine",
-        type=int,
-        default=0,
-        help="decoder refinement passes, each told the reading before (added to a model "
-        "without them with a zero embedding, so it starts reading as before)",
     )
     p.add_argument(
         "--freeze-minutes",

@@ -34,8 +34,6 @@ class RecognizerSpec:
     mae_decoder_dim: int = 128
     mae_decoder_layers: int = 1
     ctc_head: bool = False
-    #: decoder passes after the first, each told what the one before read (0: one pass)
-    refine_passes: int = 0
 
     @property
     def num_strips(self) -> int:
@@ -133,19 +131,10 @@ class MaskedAutoencoder(nn.Module):
 
 
 class QueryDecoder(nn.Module):
-    """Learnable character queries: self-attention among them, cross-attention to the strips.
-
-    With ``spec.refine_passes`` the decoder runs again, its queries told what the pass before
-    read (its probabilities, embedded): the iterative refinement of PARSeq (Bautista and
-    Atienza, 2022). A query that finds a character alone cannot tell that its neighbour read the
-    same glyph; told the first reading (68NSNDD), it can look again at whether the last D is one
-    letter or two. The embedding starts at zero, so a decoder given refinement reads exactly as
-    before until trained.
-    """
+    """Learnable character queries: self-attention among them, cross-attention to the strips."""
 
     def __init__(self, spec: RecognizerSpec):
         super().__init__()
-        self.spec = spec
         self.queries = nn.Parameter(torch.zeros(1, spec.max_length, spec.dim))
         nn.init.trunc_normal_(self.queries, std=0.02)
         layer = nn.TransformerDecoderLayer(
@@ -160,26 +149,10 @@ class QueryDecoder(nn.Module):
         self.blocks = nn.TransformerDecoder(layer, spec.decoder_layers)
         self.norm = nn.LayerNorm(spec.dim)
         self.classify = nn.Linear(spec.dim, spec.num_classes)
-        self.context = None
-        if spec.refine_passes:
-            self.context = nn.Linear(spec.num_classes, spec.dim)
-            nn.init.zeros_(self.context.weight)
-            nn.init.zeros_(self.context.bias)
-
-    def read(self, queries: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.norm(self.blocks(queries, memory)))
-
-    def passes(self, memory: torch.Tensor) -> list[torch.Tensor]:
-        """The logits of every pass, the first pass's first. The reading passed on is detached:
-        each pass learns to read, not to make the one before it easier to correct."""
-        q = self.queries.expand(memory.shape[0], -1, -1)
-        out = [self.read(q, memory)]
-        for _ in range(self.spec.refine_passes):
-            out.append(self.read(q + self.context(out[-1].softmax(-1).detach()), memory))
-        return out
 
     def forward(self, memory: torch.Tensor) -> torch.Tensor:
-        return self.passes(memory)[-1]
+        q = self.queries.expand(memory.shape[0], -1, -1)
+        return self.classify(self.norm(self.blocks(q, memory)))
 
 
 class PlateRecognizer(nn.Module):
