@@ -113,9 +113,9 @@ def glyph(text: str, name: str, weight: int = 0) -> Glyph:
 
 
 @cache
-def stem_width(name: str, weight: int = 0) -> int:
+def stem_width(name: str) -> int:
     """Width of the font's vertical stems (its H's) in pixels at the render size."""
-    row = glyph("H", name, weight).mask
+    row = glyph("H", name).mask
     row = row[row.shape[0] // 4] > 127
     edges = np.flatnonzero(np.diff(np.r_[0, row.astype(np.int8), 0]))
     return int(edges[1] - edges[0])
