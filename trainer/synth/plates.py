@@ -416,7 +416,7 @@ def render_eu(
         gap, dash, widen = rng.uniform(4, 10), rng.uniform(13, 22), rng.uniform(1.1, 1.45)
         if rng.random() < 0.7:  # as printed; the rest drawn bolder, as blur and ink spread it
             gap, widen, stem = rng.uniform(6, 12), rng.uniform(1.15, 1.5), rng.uniform(0.08, 0.12)
-    elif kind in EMBLEM_KINDS and rng.random() < 0.6:  # FE-Schrift and the Austrian face as
+    elif kind in EMBLEM_KINDS and rng.random() < 0.5:  # FE-Schrift and the Austrian face as
         # seen on the road: wider than the DIN, light strokes, the line filling the plate
         gap, widen, stem = rng.uniform(4, 9), rng.uniform(1.1, 1.35), rng.uniform(0.09, 0.13)
     space = rng.uniform(38, 46) if kind in EMBLEM_KINDS else 26.0
