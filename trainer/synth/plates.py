@@ -564,14 +564,16 @@ def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
         cut = int(rng.integers(1, len(printed)))
         printed = printed[:cut] + " " + printed[cut:]
     tag = rng.random() < 0.2
+    badge = "" if tag else ["", "left", "right"][rng.choice(3, p=[0.8, 0.12, 0.08])]
     font = ["sans", "din", "mono", "sans-book"][rng.choice(4, p=[0.4, 0.25, 0.15, 0.2])]
     weight = {"sans": 0, "din": 3, "mono": 0, "sans-book": 0}[font] + int(rng.integers(0, 2))
     height = rng.uniform(62, 75)
-    left = rng.uniform(32, 40) if tag else 16
+    left = rng.uniform(32, 40) if tag else rng.uniform(70, 90) if badge == "left" else 16
+    right = rng.uniform(220, 240) if badge == "right" else 289
     placed = draw_text(
         c,
         printed,
-        c.mm(left, 42 + (75 - height) / 2, 289 - left, height),
+        c.mm(left, 42 + (75 - height) / 2, right - left, height),
         font,
         weight,
         gap=c.mm(rng.uniform(2, 6))[0],
@@ -584,6 +586,13 @@ def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
         _draw_us_emblem(c, next(p for p in placed if p[0] == " "), rng)
     if tag:
         _draw_side_tag(c, placed[0][1], name_color, rng)
+    if badge:
+        _draw_side_badge(
+            c,
+            6 if badge == "left" else right + 4,
+            (left if badge == "left" else 300 - right) - 10,
+            rng,
+        )
     return finish(c, printed, "US", "us", rng, corner_mm=10)
 
 
@@ -620,6 +629,38 @@ def _draw_us_emblem(c: Canvas, gap: tuple[str, float, float], rng: np.random.Gen
         cv2.circle(
             c.image, (int(cx), int(cy - s * 0.6)), max(1, int(s * 0.15)), (240, 240, 240), -1
         )
+
+
+def _draw_side_badge(c: Canvas, x_mm: float, width_mm: float, rng: np.random.Generator) -> None:
+    """A special plate's picture beside the number, not between its characters: a round seal
+    (veterans, firefighters) or an accessibility pictogram. Real crops with a seal on the left
+    were read as the first character alone, the seal taken for the plate's end."""
+    w = c.mm(width_mm)[0]
+    cx, cy = c.mm(x_mm)[0] + w / 2, c.size[1] * rng.uniform(0.45, 0.58)
+    r = min(w / 2, c.size[1] * rng.uniform(0.22, 0.32))
+    palette = [(40, 40, 40), (30, 30, 160), (140, 60, 20), (30, 110, 30)]
+    color = _jitter(rng, palette[rng.integers(4)], 20)
+
+    def at(dx: float, dy: float) -> tuple[int, int]:  # a point in radii from the centre
+        return int(cx + dx * r), int(cy + dy * r)
+
+    if rng.random() < 0.6:  # a seal: a ring of small marks round a filled disc and a star
+        cv2.circle(c.image, at(0, 0), int(r), color, max(1, int(r) // 10), cv2.LINE_AA)
+        for a in np.linspace(0, 2 * np.pi, 20, endpoint=False):
+            cv2.circle(c.image, at(0.82 * np.cos(a), 0.82 * np.sin(a)), max(1, int(r) // 14),
+                       color, -1, cv2.LINE_AA)  # fmt: skip
+        cv2.circle(c.image, at(0, 0), int(r * 0.6), _jitter(rng, (60, 160, 220), 40), -1)
+        angles = np.linspace(-np.pi / 2, 1.5 * np.pi, 10, endpoint=False)
+        radii = np.where(np.arange(10) % 2 == 0, 0.45, 0.2)
+        star = [at(k * np.cos(a), k * np.sin(a)) for k, a in zip(radii, angles)]
+        cv2.fillPoly(c.image, [np.int32(star)], color, cv2.LINE_AA)
+    else:  # a wheelchair pictogram: head, back, seat, leg and wheel
+        stroke = max(2, int(r) // 8)
+        cv2.circle(c.image, at(-0.1, -0.75), int(r * 0.15), color, -1, cv2.LINE_AA)
+        for p0, p1 in (((-0.1, -0.5), (-0.1, 0)), ((-0.1, 0), (0.5, 0)), ((0.5, 0), (0.7, 0.5))):
+            cv2.line(c.image, at(*p0), at(*p1), color, stroke, cv2.LINE_AA)
+        axes = (int(r * 0.5), int(r * 0.5))
+        cv2.ellipse(c.image, at(-0.1, 0.2), axes, 0, 30, 330, color, stroke, cv2.LINE_AA)
 
 
 def _draw_side_tag(c: Canvas, text_left: float, color: Color, rng: np.random.Generator) -> None:
