@@ -15,7 +15,14 @@ from streamer.charset import LATIN, PROVINCES, encode, normalize_text
 from streamer.geometry import corners_to_box
 from trainer.synth.commands import register
 from trainer.synth.glyphs import FONT_FILES, glyph, wide_light_glyph
-from trainer.synth.plates import REGIONS, STYLE_SIZES_MM, STYLES, render_plate
+from trainer.synth.plates import (
+    REGIONS,
+    STYLE_SIZES_MM,
+    STYLES,
+    _draw_side_badge,
+    new_canvas,
+    render_plate,
+)
 from trainer.synth.scenes import random_plate_crop, random_plate_sample, random_scene
 from trainer.synth.texts import REPEAT_SHARE, fill_pattern
 from trainer.synth.vehicles import car_face
@@ -424,3 +431,16 @@ def test_plate_numbers_draw_runs_of_one_character_within_a_kind():
     assert all(re.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z]{2}[0-9]{2}", t) for t in texts)
     digit_runs = np.mean([t[2] == t[3] for t in texts])
     assert 0.1 + REPEAT_SHARE * 0.9 - 0.04 < digit_runs < 0.1 + REPEAT_SHARE * 0.9 + 0.04
+
+
+@pytest.mark.parametrize("x_mm, width_mm", [(6, 64), (234, 56)])
+def test_a_us_badge_stays_in_the_margin_beside_the_number(x_mm, width_mm):
+    """The seal or pictogram must not cover a character, or the label would lie: render_us
+    leaves 4 mm between the badge's margin and the number, and the outline's stroke and
+    antialiasing may spill at most 3 mm (px here) over the margin's edge."""
+    for seed in range(12):
+        canvas = new_canvas("us", 1.0, (255, 255, 255))
+        _draw_side_badge(canvas, x_mm, width_mm, np.random.default_rng(seed))
+        columns = np.flatnonzero((canvas.image != 255).any(axis=(0, 2)))
+        assert columns.size, "nothing drawn"
+        assert x_mm - 3 <= columns.min() and columns.max() <= x_mm + width_mm + 3
