@@ -531,7 +531,8 @@ US_SLOGANS = (
 
 
 def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
-    """12x6 inch plate: a state's colours, its name on top, a slogan, registration stickers.
+    """12x6 inch plate: a state's colours, its name on top, a slogan, registration stickers,
+    and on some a picture between the characters or a seal or pictogram beside them.
 
     States use many type faces, from thin (Washington) to tall condensed (Utah) to wide, so the
     number's weight and width vary widely.
@@ -586,7 +587,8 @@ def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
         _draw_us_emblem(c, next(p for p in placed if p[0] == " "), rng)
     if tag:
         _draw_side_tag(c, placed[0][1], name_color, rng)
-    if badge:
+    if badge:  # in the margin the number leaves, 4 mm clear of it, 6 mm (left) or 11 mm
+        # (right) from the plate's 305 mm edge
         _draw_side_badge(
             c,
             6 if badge == "left" else right + 4,
