@@ -42,3 +42,22 @@ def test_the_synthetic_share_of_a_batch_can_be_set_and_the_real_groups_keep_thei
     assert np.isclose(p_plain["synth"], GROUP_WEIGHTS["synth"] / total)
     assert np.isclose(p_shared["synth"], 0.5) and np.isclose(sum(p_shared.values()), 1)
     assert np.isclose(p_shared["cn"] / p_shared["us"], GROUP_WEIGHTS["cn"] / GROUP_WEIGHTS["us"])
+
+
+def test_a_group_weight_can_be_replaced_from_the_command_line():
+    import argparse
+
+    import pytest
+
+    from trainer.train_recognizer import GROUP_WEIGHTS, PlateBatches, group_weight
+
+    groups = {k: _samples(["ABC1234"]) for k in ("br", "us")}
+    batches = PlateBatches(
+        groups, np.random.default_rng(0), 1.0, None, dict([group_weight("br=0.3")])
+    )
+    p = dict(zip(batches.names, batches.p))
+    assert np.isclose(p["br"], 0.3 / (0.3 + GROUP_WEIGHTS["us"]))
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown group 'xx'"):
+        group_weight("xx=0.3")
+    with pytest.raises(argparse.ArgumentTypeError, match="expected GROUP=W"):
+        group_weight("br")

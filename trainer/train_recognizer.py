@@ -74,10 +74,12 @@ class PlateBatches:
         rng: np.random.Generator,
         strength: float,
         synth_share: float | None = None,
+        group_weights: dict[str, float] | None = None,
     ):
         self.groups = {k: v for k, v in groups.items() if v}
         names = list(self.groups)
-        weights = np.array([GROUP_WEIGHTS.get(k, 0.05) for k in names])
+        fixed = GROUP_WEIGHTS | (group_weights or {})
+        weights = np.array([fixed.get(k, 0.05) for k in names])
         if synth_share is not None and "synth" in names:  # the real groups share the rest
             real = np.array([k != "synth" for k in names])
             weights = np.where(real, weights / weights[real].sum() * (1 - synth_share), synth_share)
@@ -258,7 +260,9 @@ def run_ocr(args) -> int:
     rng = np.random.default_rng(args.seed)
     root = data_root()
     groups = load_groups(root, "train", args.synth, args.seed, args.pack, max(1, args.workers))
-    train = PlateBatches(groups, rng, args.strength, args.synth_share)
+    train = PlateBatches(
+        groups, rng, args.strength, args.synth_share, dict(args.group_weight or [])
+    )
     val = load_real_samples(root, "val") if root.is_dir() else {}
     ckpt_path = out / "ocr.pt"
     if args.resume and ckpt_path.exists():
@@ -354,7 +358,8 @@ def run_ocr(args) -> int:
         "init_encoder": str(args.init_encoder or ""), "init_onnx": str(args.init_onnx or ""),
         "init_checkpoint": str(args.init_checkpoint or ""), "warmup": args.warmup,
         "freeze_minutes": args.freeze_minutes, "ctc_weight": args.ctc_weight, "ema": args.ema,
-        "synthetic_pool": args.synth, "synthetic_share": args.synth_share, "device": args.device,
+        "synthetic_pool": args.synth, "synthetic_share": args.synth_share,
+        "group_weights": dict(args.group_weight or []), "device": args.device,
         "schedule": f"cosine, warm-up {args.warmup}" if args.cosine else "plateau",
         "lr_drops": sched.drops, "val": metrics,
     }  # fmt: skip
@@ -429,6 +434,19 @@ def run_quantize(args) -> int:
     return 0
 
 
+def group_weight(text: str) -> tuple[str, float]:
+    """Parses GROUP=W for --group-weight, naming the groups when the name is not one."""
+    name, _, weight = text.partition("=")
+    if name not in GROUP_WEIGHTS:
+        raise argparse.ArgumentTypeError(
+            f"unknown group {name!r}: one of {', '.join(GROUP_WEIGHTS)}"
+        )
+    try:
+        return name, float(weight)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected GROUP=W, e.g. br=0.2") from None
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/recognizer", help="folder for checkpoints and logs")
     p.add_argument("--minutes", type=float, default=20, help="wall-clock budget")
@@ -474,6 +492,15 @@ def register(sub) -> None:
         type=float,
         help="share of each batch drawn from the synthetic pool, the real groups keeping their "
         f"proportions (default: {GROUP_WEIGHTS['synth']} of the fixed group weights)",
+    )
+    p.add_argument(
+        "--group-weight",
+        type=group_weight,
+        action="append",
+        metavar="GROUP=W",
+        help="replace one group's fixed batch weight, e.g. br=0.2 (repeatable; groups: "
+        + ", ".join(GROUP_WEIGHTS)
+        + ")",
     )
     p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up")
     p.add_argument(
