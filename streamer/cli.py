@@ -24,6 +24,7 @@ import cv2
 
 from streamer import __version__
 from streamer.config import (
+    CHOICES,
     Config,
     ConfigError,
     OutputConfig,
@@ -139,7 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-reconnects", type=int, help="give up on a live source after N failed reconnects"
     )
     run.add_argument(
-        "--rtsp-transport", choices=["tcp", "udp"], help="RTSP transport (default tcp)"
+        "--rtsp-transport", choices=CHOICES["rtsp_transport"], help="RTSP transport (default tcp)"
+    )
+    run.add_argument(
+        "--deinterlace",
+        choices=CHOICES["deinterlace"],
+        help="weave interlaced frames into whole ones (FFmpeg's bwdif) before detection: auto "
+        "(default) those the stream marks as interlaced, on every frame, off none",
     )
     run.add_argument("--detector", type=Path, help="detector ONNX (default: embedded)")
     run.add_argument("--recognizer", type=Path, help="recognizer ONNX (default: embedded)")
@@ -246,6 +253,7 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
         ("source", "realtime", args.realtime, "--realtime"),
         ("source", "max_reconnects", args.max_reconnects, "--max-reconnects"),
         ("source", "rtsp_transport", args.rtsp_transport, "--rtsp-transport"),
+        ("source", "deinterlace", args.deinterlace, "--deinterlace"),
         ("detector", "model", args.detector, "--detector"),
         ("recognizer", "model", args.recognizer, "--recognizer"),
         ("detector", "workers", args.threads, "--threads"),

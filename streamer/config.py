@@ -31,6 +31,9 @@ class ConfigError(ValueError):
 @dataclass
 class SourceConfig:
     rtsp_transport: str = "tcp"
+    #: weave interlaced frames into whole pictures (FFmpeg's bwdif): "auto" those the decoder
+    #: marks as interlaced (an analogue camera behind a DVR), "on" every frame, "off" none.
+    deinterlace: str = "auto"
     #: seconds to wait for a connection or a packet before a live source counts as dropped.
     timeout: float = 5.0
     #: give up after this many reconnects in a row; None: never give up.
@@ -246,6 +249,9 @@ def _declared_type(section, name: str) -> type | None:
     return origin if isinstance(origin, type) else None
 
 
+#: the settings that take one of a few words
+CHOICES = {"rtsp_transport": ("tcp", "udp"), "deinterlace": ("auto", "on", "off")}
+
 #: the settings that hold several numbers: their form and the type of each
 TUPLES = {"input_size": ("width, height", int), "roi": ("left, top, right, bottom", float)}
 
@@ -284,6 +290,13 @@ def _coerce(value, expected: type | None, name: str, where: str):
             region_formats(value)
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+        return value
+    if name in CHOICES:
+        _check_type(value, str, name, where)
+        if value not in CHOICES[name]:
+            raise ConfigError(
+                f"{where}: '{name}' must be one of {', '.join(CHOICES[name])}, not {value!r}"
+            )
         return value
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

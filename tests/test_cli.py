@@ -411,3 +411,19 @@ def test_a_search_area_reads_the_plates_inside_it_only(tmp_path):
         assert [json.loads(line)["text"] for line in proc.stdout.splitlines()] == [track["text"]]
     proc = run_cli("run", CLIP, "--events", "-", "--roi", f"0,0,{left - 0.02},1")
     assert proc.returncode == 0 and proc.stdout == ""
+
+
+def test_a_word_setting_outside_its_choices_is_one_line_naming_them(tmp_path):
+    from streamer.cli import apply_run_flags, build_parser
+    from streamer.config import ConfigError, load_config
+
+    path = write(tmp_path / "c.toml", '[source]\ndeinterlace = "yes"\n')
+    with pytest.raises(ConfigError, match=r"'deinterlace' must be one of auto, on, off, not 'yes'"):
+        load_config(path)
+    path = write(tmp_path / "t.toml", '[source]\nrtsp_transport = "http"\n')
+    with pytest.raises(ConfigError, match=r"'rtsp_transport' must be one of tcp, udp"):
+        load_config(path)
+    args = build_parser().parse_args(["run", "x.mp4", "--deinterlace", "on"])
+    assert apply_run_flags(load_config(None), args).source.deinterlace == "on"
+    proc = run_cli("run", sample("cn_gate.mp4"), "--deinterlace", "sometimes")
+    assert proc.returncode != 0 and "invalid choice: 'sometimes'" in proc.stderr

@@ -18,6 +18,7 @@ import pytest
 from conftest import (
     ROOT,
     check_plate_event,
+    interlaced_copy,
     platestream_command,
     read_events,
     run_cli,
@@ -408,6 +409,19 @@ def test_a_video_stored_sideways_is_read_and_written_upright(tmp_path):
     texts = [e["text"] for e in read_events(events) if e["type"] == "plate"]
     assert texts == [t["text"] for t in truth["tracks"]]
     assert video_facts(out)[2] == (1280, 720)
+
+
+@pytest.mark.slow
+def test_an_interlaced_clip_is_read_once_woven(tmp_path):
+    """An interlaced camera's frames are woven whole before detection, so the gate's plate,
+    whose characters the comb teeth of its motion tear apart, is read exactly."""
+    truth = json.loads(sample("cn_gate.mp4").with_suffix(".json").read_text())
+    interlaced = interlaced_copy(sample("cn_gate.mp4"), tmp_path / "interlaced.mp4")
+    events = tmp_path / "events.jsonl"
+    proc = run_cli("run", interlaced, "--events", events, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    texts = [e["text"] for e in read_events(events) if e["type"] == "plate"]
+    assert texts == [t["text"] for t in truth["tracks"]]
 
 
 @pytest.mark.slow
