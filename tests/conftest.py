@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -166,3 +167,10 @@ def interlaced_copy(src: Path, dst: Path) -> Path:
             out.mux(stream.encode(picture))
         out.mux(stream.encode(None))
     return dst
+
+
+def comb_teeth(bgr: np.ndarray) -> float:
+    """How far each line strays from the mean of the lines above and below it: high where a
+    frame's two fields were taken at different times and something moved between them."""
+    g = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return float(np.abs(g[1:-1] - (g[:-2] + g[2:]) / 2).mean())

@@ -27,6 +27,8 @@ import pytest
 from conftest import (
     ROOT,
     check_plate_event,
+    comb_teeth,
+    interlaced_copy,
     platestream_command,
     read_events,
     sample,
@@ -386,3 +388,19 @@ def test_plates_before_and_after_an_outage(tmp_path):
     assert any(e["last_pts"] <= lost for e in plates), plates
     assert any(e["first_pts"] >= back for e in plates), plates
     assert not [e for e in plates if e["first_pts"] <= lost and e["last_pts"] >= back]
+
+
+def test_an_interlaced_camera_is_woven_whole(tmp_path):
+    """Over RTSP the stream still says it is interlaced, and each connection's frames are woven."""
+    interlaced = interlaced_copy(sample("cn_gate.mp4"), tmp_path / "interlaced.mp4")
+    srv = RtspServer(interlaced).start()
+    try:
+        teeth = {}
+        for mode in ("off", "auto"):
+            source = VideoSource(srv.url, fast_config(deinterlace=mode))
+            frames = zip(source.frames(), range(30))
+            teeth[mode] = np.median([comb_teeth(f.image) for f, _ in frames])
+            source.stop()
+    finally:
+        srv.kill()
+    assert teeth["auto"] < teeth["off"] / 2, teeth

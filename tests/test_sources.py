@@ -15,7 +15,14 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, interlaced_copy, run_cli, sample, sideways_copy
+from conftest import (
+    assert_one_line_error,
+    comb_teeth,
+    interlaced_copy,
+    run_cli,
+    sample,
+    sideways_copy,
+)
 
 from streamer.config import SourceConfig
 from streamer.sources import Frame, SourceError, VideoSource, frame_pixels, source_kind
@@ -310,21 +317,12 @@ def test_rotated_video_is_turned_upright(tmp_path, turns):
     assert source.size == (upright.shape[1], upright.shape[0])
 
 
-def comb_teeth(gray: np.ndarray) -> float:
-    """How far each line strays from the mean of the lines above and below it: high where the
-    two fields of a frame were taken at different times."""
-    g = gray.astype(np.float32)
-    return float(np.abs(g[1:-1] - (g[:-2] + g[2:]) / 2).mean())
-
-
 def test_interlaced_frames_are_woven_whole_and_none_is_lost(tmp_path):
     path = interlaced_copy(sample("cn_gate.mp4"), tmp_path / "interlaced.mp4")
     decoded = {}
     for mode in ("off", "auto", "on"):
         source = VideoSource(str(path), SourceConfig(deinterlace=mode))
-        decoded[mode] = [
-            (f.pts, comb_teeth(cv2.cvtColor(f.image, cv2.COLOR_BGR2GRAY))) for f in source.frames()
-        ]
+        decoded[mode] = [(f.pts, comb_teeth(f.image)) for f in source.frames()]
     assert len(decoded["off"]) == 100  # 200 frames woven in pairs
     for mode in ("auto", "on"):  # the frame bwdif holds back comes out at the end
         assert [pts for pts, _ in decoded[mode]] == [pts for pts, _ in decoded["off"]]
