@@ -137,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="TOML file with [source], [detector], ... sections"
     )
     run.add_argument(
+        "--frame-rate",
+        type=float,
+        help="frames per second of numbered images or a raw H.264/H.265 file, which carry no "
+        "timing (default 25); files with timestamps keep their own",
+    )
+    run.add_argument(
         "--max-reconnects", type=int, help="give up on a live source after N failed reconnects"
     )
     run.add_argument(
@@ -251,6 +257,7 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
         ("output", "watchlist", args.watchlist, "--watchlist"),
         ("output", "crops", args.crops, "--crops"),
         ("source", "realtime", args.realtime, "--realtime"),
+        ("source", "frame_rate", args.frame_rate, "--frame-rate"),
         ("source", "max_reconnects", args.max_reconnects, "--max-reconnects"),
         ("source", "rtsp_transport", args.rtsp_transport, "--rtsp-transport"),
         ("source", "deinterlace", args.deinterlace, "--deinterlace"),

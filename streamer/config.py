@@ -40,6 +40,9 @@ class SourceConfig:
     max_reconnects: int | None = None
     backoff_initial: float = 0.5
     backoff_max: float = 15.0
+    #: frames per second of a file that carries no timing: numbered images (FFmpeg's default
+    #: 25) or a raw H.264/H.265 stream; files with timestamps keep their own. None: FFmpeg's.
+    frame_rate: float | None = None
     #: pace a file at its own frame rate instead of as fast as possible.
     realtime: bool = False
     #: frames held between decoding and detection; live sources drop the oldest beyond this.
@@ -191,7 +194,7 @@ class Config:
 LIMITS: dict[str, dict[str, tuple[float | None, float | None]]] = {
     "source": {
         "timeout": (0.1, None), "max_reconnects": (0, None), "backoff_initial": (0, None),
-        "backoff_max": (0, None), "queue_size": (1, None),
+        "backoff_max": (0, None), "queue_size": (1, None), "frame_rate": (0.01, 1000),
     },
     "detector": {
         "input_size": (32, 8192), "max_side": (32, 8192), "roi": (0, 1), "score_threshold": (0, 1),

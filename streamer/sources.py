@@ -200,6 +200,8 @@ def _open_options(source: str, kind: str, config: SourceConfig) -> tuple[str, di
             "analyzeduration": "0",
         }
         return source, opts, None
+    if kind == "file" and config.frame_rate:  # read by the demuxers of untimed files only
+        return source, {"framerate": f"{config.frame_rate:g}"}, None
     return source, {}, None
 
 

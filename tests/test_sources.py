@@ -337,3 +337,38 @@ def test_progressive_frames_are_not_touched_unless_asked():
         frames[mode] = [f.i420 for f, _ in zip(source.frames(), range(5))]
     assert all(np.array_equal(a, b) for a, b in zip(frames["off"], frames["auto"]))
     assert not all(np.array_equal(a, b) for a, b in zip(frames["off"], frames["on"]))
+
+
+def raw_h264(src: Path, dst: Path) -> Path:
+    """The clip's H.264 stream without its container, as some recorders save it: no timing."""
+    with av.open(str(src)) as container, dst.open("wb") as out:
+        stream = container.streams.video[0]
+        annexb = av.BitStreamFilterContext("h264_mp4toannexb", stream)
+        for packet in container.demux(stream):
+            out.write(b"".join(bytes(p) for p in annexb.filter(packet)))
+    return dst
+
+
+def test_files_without_timing_take_the_frame_rate_they_are_given(tmp_path):
+    clip = sample("cn_gate.mp4")
+    untimed = {
+        "images": numbered_frames(clip, tmp_path / "frames"),
+        "raw": str(raw_h264(clip, tmp_path / "raw.h264")),
+    }
+    for name, path in untimed.items():
+        for rate, spacing in ((None, 0.04), (5, 0.2)):
+            source = VideoSource(path, SourceConfig(frame_rate=rate))
+            pts = [f.pts for f, _ in zip(source.frames(), range(10))]
+            assert source.fps == (rate or 25)
+            assert np.allclose(np.diff(pts), spacing), (name, rate, pts)
+    timed = VideoSource(str(clip), SourceConfig(frame_rate=5))  # its own timestamps win
+    assert np.allclose(np.diff([f.pts for f, _ in zip(timed.frames(), range(10))]), 0.04)
+    truth = json.loads(sample("cn_gate.json").read_text())
+    last_pts = {}
+    for flags in ((), ("--frame-rate", "5")):
+        proc = run_cli("run", untimed["raw"], *flags, "--events", "-", "--quiet")
+        assert proc.returncode == 0, proc.stderr
+        events = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert [e["text"] for e in events] == [t["text"] for t in truth["tracks"]]
+        last_pts[flags] = events[0]["last_pts"]
+    assert last_pts["--frame-rate", "5"] == pytest.approx(5 * last_pts[()], rel=0.01)
