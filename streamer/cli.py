@@ -396,6 +396,7 @@ def print_summary(source, stats, out) -> None:
         f"\n{source.source}: {stats.frames} frames in {seconds:.1f} s ({stats.fps:.1f} fps), "
         f"dropped {stats.dropped}, decode errors {s.decode_errors}, reconnects {s.reconnects}"
         + (f" ({s.gap_seconds:.1f} s lost)" if s.reconnects else "")
+        + (f", interlaced: {s.woven} woven" if s.woven else "")
         + f", reads {stats.reads}, plates {stats.plates}"
         + (f": {summary_texts(stats.texts)}" if stats.texts else ""),
         file=out,

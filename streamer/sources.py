@@ -67,8 +67,10 @@ def frame_pixels(frame: av.VideoFrame) -> tuple[np.ndarray | None, np.ndarray | 
 BWDIF_FRAMES = {"auto": "interlaced", "on": "all"}
 
 
-def deinterlaced(frames: Iterator[av.VideoFrame], mode: str) -> Iterator[av.VideoFrame]:
-    """The frames, interlaced ones woven into whole pictures by FFmpeg's bwdif.
+def deinterlaced(
+    frames: Iterator[av.VideoFrame], mode: str
+) -> Iterator[tuple[av.VideoFrame, bool]]:
+    """The frames, each with whether it was woven into a whole picture by FFmpeg's bwdif.
 
     An analogue camera behind a DVR sends frames whose two fields were taken 1/50 s apart, so
     a passing plate's characters get comb teeth as wide as its motion, which neither model was
@@ -85,7 +87,7 @@ def deinterlaced(frames: Iterator[av.VideoFrame], mode: str) -> Iterator[av.Vide
         if graph is None and mode != "off" and (mode == "on" or frame.interlaced_frame):
             graph, shape = _bwdif(frame, BWDIF_FRAMES[mode]), _shape(frame)
         if graph is None:
-            yield frame
+            yield frame, False
             continue
         graph.push(frame)
         yield from _pulled(graph)
@@ -114,15 +116,15 @@ def _bwdif(frame: av.VideoFrame, which: str) -> av.filter.Graph:
     return graph
 
 
-def _pulled(graph: av.filter.Graph) -> Iterator[av.VideoFrame]:
+def _pulled(graph: av.filter.Graph) -> Iterator[tuple[av.VideoFrame, bool]]:
     while True:
         try:
-            yield graph.pull()
+            yield graph.pull(), True
         except (av.error.BlockingIOError, av.error.EOFError):
             return
 
 
-def _flushed(graph: av.filter.Graph) -> Iterator[av.VideoFrame]:
+def _flushed(graph: av.filter.Graph) -> Iterator[tuple[av.VideoFrame, bool]]:
     graph.push(None)
     yield from _pulled(graph)
 
@@ -163,6 +165,8 @@ class Frame:
 class SourceStats:
     frames: int = 0
     decode_errors: int = 0
+    #: interlaced frames woven whole (``deinterlaced``)
+    woven: int = 0
     reconnects: int = 0
     #: seconds of live stream lost to outages
     gap_seconds: float = 0.0
@@ -300,7 +304,7 @@ class VideoSource:
     def _decode(self, container, pts_offset: float) -> Iterator[Frame]:
         # a frame's time from this open is its timestamp minus `base`; `last` is the previous one's
         base, last = None, -1.0 / self.fps
-        for frame in deinterlaced(self._decoded(container), self.config.deinterlace):
+        for frame, woven in deinterlaced(self._decoded(container), self.config.deinterlace):
             expected = last + 1.0 / self.fps
             if frame.time is not None and (base is None or frame.time - base <= last):
                 # an RTSP stream's first frames may have no timestamp, and a server that
@@ -319,6 +323,7 @@ class VideoSource:
             )
             self.size = out.size
             self.stats.frames += 1
+            self.stats.woven += woven
             yield out
 
     def _decoded(self, container) -> Iterator[av.VideoFrame]:

@@ -420,6 +420,7 @@ def test_an_interlaced_clip_is_read_once_woven(tmp_path):
     events = tmp_path / "events.jsonl"
     proc = run_cli("run", interlaced, "--events", events, "--quiet")
     assert proc.returncode == 0, proc.stderr
+    assert "interlaced: 100 woven" in proc.stderr  # the summary says so
     texts = [e["text"] for e in read_events(events) if e["type"] == "plate"]
     assert texts == [t["text"] for t in truth["tracks"]]
 

@@ -323,6 +323,7 @@ def test_interlaced_frames_are_woven_whole_and_none_is_lost(tmp_path):
     for mode in ("off", "auto", "on"):
         source = VideoSource(str(path), SourceConfig(deinterlace=mode))
         decoded[mode] = [(f.pts, comb_teeth(f.image)) for f in source.frames()]
+        assert source.stats.woven == (0 if mode == "off" else len(decoded[mode]))
     assert len(decoded["off"]) == 100  # 200 frames woven in pairs
     for mode in ("auto", "on"):  # the frame bwdif holds back comes out at the end
         assert [pts for pts, _ in decoded[mode]] == [pts for pts, _ in decoded["off"]]
@@ -334,7 +335,8 @@ def test_progressive_frames_are_not_touched_unless_asked():
     frames = {}
     for mode in ("off", "auto", "on"):
         source = VideoSource(str(sample("cn_gate.mp4")), SourceConfig(deinterlace=mode))
-        frames[mode] = [f.i420 for f, _ in zip(source.frames(), range(5))]
+        frames[mode] = [f.i420 for _, f in zip(range(5), source.frames())]
+        assert source.stats.woven == (5 if mode == "on" else 0)
     assert all(np.array_equal(a, b) for a, b in zip(frames["off"], frames["auto"]))
     assert not all(np.array_equal(a, b) for a, b in zip(frames["off"], frames["on"]))
 
