@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
+import pytest
 
 from trainer.data.plates import PlateSample
 from trainer.train_recognizer import province_and_ending_balanced
@@ -45,10 +48,6 @@ def test_the_synthetic_share_of_a_batch_can_be_set_and_the_real_groups_keep_thei
 
 
 def test_a_group_weight_can_be_replaced_from_the_command_line():
-    import argparse
-
-    import pytest
-
     from trainer.train_recognizer import GROUP_WEIGHTS, PlateBatches, group_weight
 
     groups = {k: _samples(["ABC1234"]) for k in ("br", "us")}
@@ -61,3 +60,5 @@ def test_a_group_weight_can_be_replaced_from_the_command_line():
         group_weight("xx=0.3")
     with pytest.raises(argparse.ArgumentTypeError, match="expected GROUP=W"):
         group_weight("br")
+    with pytest.raises(argparse.ArgumentTypeError, match="cannot be negative"):
+        group_weight("br=-0.1")

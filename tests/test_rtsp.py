@@ -397,10 +397,9 @@ def test_an_interlaced_camera_is_woven_whole(tmp_path):
     try:
         teeth = {}
         for mode in ("off", "auto"):
-            source = VideoSource(srv.url, fast_config(deinterlace=mode))
-            frames = zip(source.frames(), range(30))
-            teeth[mode] = np.median([comb_teeth(f.image) for f, _ in frames])
-            source.stop()
+            frames = VideoSource(srv.url, fast_config(deinterlace=mode)).frames()
+            teeth[mode] = np.median([comb_teeth(f.image) for _, f in zip(range(30), frames)])
+            frames.close()  # the connection too
     finally:
         srv.kill()
     assert teeth["auto"] < teeth["off"] / 2, teeth

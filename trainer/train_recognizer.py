@@ -442,9 +442,12 @@ def group_weight(text: str) -> tuple[str, float]:
             f"unknown group {name!r}: one of {', '.join(GROUP_WEIGHTS)}"
         )
     try:
-        return name, float(weight)
+        value = float(weight)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected GROUP=W, e.g. br=0.2") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a weight cannot be negative")
+    return name, value
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
