@@ -260,9 +260,8 @@ def run_ocr(args) -> int:
     rng = np.random.default_rng(args.seed)
     root = data_root()
     groups = load_groups(root, "train", args.synth, args.seed, args.pack, max(1, args.workers))
-    train = PlateBatches(
-        groups, rng, args.strength, args.synth_share, dict(args.group_weight or [])
-    )
+    group_weights = dict(args.group_weight or [])
+    train = PlateBatches(groups, rng, args.strength, args.synth_share, group_weights)
     val = load_real_samples(root, "val") if root.is_dir() else {}
     ckpt_path = out / "ocr.pt"
     if args.resume and ckpt_path.exists():
@@ -359,7 +358,7 @@ def run_ocr(args) -> int:
         "init_checkpoint": str(args.init_checkpoint or ""), "warmup": args.warmup,
         "freeze_minutes": args.freeze_minutes, "ctc_weight": args.ctc_weight, "ema": args.ema,
         "synthetic_pool": args.synth, "synthetic_share": args.synth_share,
-        "group_weights": dict(args.group_weight or []), "device": args.device,
+        "group_weights": group_weights, "device": args.device,
         "schedule": f"cosine, warm-up {args.warmup}" if args.cosine else "plateau",
         "lr_drops": sched.drops, "val": metrics,
     }  # fmt: skip
