@@ -28,6 +28,11 @@ INFEASIBLE = 1e6
 #: 25 times less certain (10-100 gave the same events on every clip; ignoring its size, a plate
 #: growing fast behind a stretch of weak boxes outgrew its prediction's size gate)
 WEAK_NOISE = np.diag([1.0, 1.0, 25.0, 25.0])
+#: variances of the state (centre x, y, log width, log height, and their velocities a frame),
+#: the centre's in plate widths: at the start, added each frame, and of a measurement.
+INITIAL_VAR = np.array([0.1, 0.1, 0.1, 0.1, 4, 4, 1, 1])
+PROCESS_VAR = np.array([0.01, 0.01, 0.01, 0.01, 0.1, 0.1, 0.01, 0.01])
+MEASUREMENT_VAR = np.array([0.005, 0.005, 0.01, 0.01])
 
 
 class TrackState(Enum):
@@ -39,27 +44,35 @@ class TrackState(Enum):
 
 def box_to_z(box: np.ndarray) -> np.ndarray:
     x1, y1, x2, y2 = box
-    return np.array([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], dtype=float)
+    w, h = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+    return np.array([(x1 + x2) / 2, (y1 + y2) / 2, np.log(w), np.log(h)], dtype=float)
 
 
 def z_to_box(z: np.ndarray) -> np.ndarray:
     cx, cy, w, h = z[:4]
-    w, h = max(w, 1.0), max(h, 1.0)
+    w, h = np.exp(w), np.exp(h)
     return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dtype=np.float32)
 
 
+def pixel_units(z: np.ndarray, n: int) -> np.ndarray:
+    """Per state entry, the factor from the noise tables' units to the state's: the centre is
+    kept in pixels but its noise is set in plate widths (at least 10 pixels)."""
+    width = max(float(np.exp(z[2])), 10.0)
+    return np.array([width**2] * 2 + [1.0] * (n - 2))
+
+
 def make_filter(box: np.ndarray) -> KalmanFilter:
-    """Constant velocity in centre and size; noise scaled by the plate's size."""
+    """Constant velocity in centre and size, with the centre's velocity in plate widths and the
+    size as its logarithm. A plate that approaches or recedes grows or shrinks by a ratio a
+    frame, and its centre moves by a number of its own widths: linear in these units, the
+    model still predicts it at a few frames a second, where a pixel-linear one overshot
+    (a receding plate's predicted width collapsed between two frames, and its track split)."""
     kf = KalmanFilter(dim_x=8, dim_z=4)
     kf.F = np.eye(8)
     kf.F[:4, 4:] = np.eye(4)
     kf.H = np.eye(4, 8)
-    z = box_to_z(box)
-    kf.x[:4, 0] = z
-    scale = max(z[2], 10.0)
-    kf.P = np.diag([0.1, 0.1, 0.1, 0.1, 4, 4, 1, 1]) * scale**2
-    kf.R = np.diag([0.05, 0.05, 0.1, 0.1]) * scale**2 * 0.1
-    kf.Q = np.diag([0.01, 0.01, 0.01, 0.01, 0.1, 0.1, 0.01, 0.01]) * scale**2
+    kf.x[:4, 0] = box_to_z(box)
+    kf.P = np.diag(INITIAL_VAR * pixel_units(kf.x[:, 0], 8))
     return kf
 
 
@@ -79,15 +92,16 @@ class Track:
     def __post_init__(self):
         self.kf = make_filter(self.detection.box)
         self.first_frame = self.last_frame = self.frame
+        self.first_detection = self.detection
 
     @property
     def predicted_box(self) -> np.ndarray:
         return z_to_box(self.kf.x[:, 0])
 
     def predict(self) -> None:
-        if self.kf.x[2, 0] + self.kf.x[6, 0] <= 1:
-            self.kf.x[6, 0] = 0.0  # never let the width collapse
-        self.kf.predict()
+        z = self.kf.x[:, 0]
+        self.kf.F[0, 4] = self.kf.F[1, 5] = np.exp(z[2])  # a velocity in widths, in pixels
+        self.kf.predict(Q=np.diag(PROCESS_VAR * pixel_units(z, 8)))
         self.matched = False
 
     def update(self, detection: Detection, frame: int, weak: bool = False) -> None:
@@ -96,7 +110,8 @@ class Track:
         part of it, and taken at face value for a change of size it sent the prediction off so
         that the plate's next strong box failed the size gate (two tracks, two events, for one
         plate of the sample mixed_traffic)."""
-        self.kf.update(box_to_z(detection.box), R=self.kf.R * WEAK_NOISE if weak else None)
+        noise = np.diag(MEASUREMENT_VAR * pixel_units(self.kf.x[:, 0], 4))
+        self.kf.update(box_to_z(detection.box), R=noise @ WEAK_NOISE if weak else noise)
         self.detection, self.last_frame, self.matched = detection, frame, True
         self.hits += 1
         self.misses = 0
@@ -119,8 +134,8 @@ class Track:
 def association_cost(
     tracks: list[Track],
     detections: list[Detection],
-    gate: float,
-    size_gate: float,
+    gate: float | np.ndarray,
+    size_gate: float | np.ndarray,
     min_iou: float = 0.0,
 ) -> np.ndarray:
     """1 - IoU plus the centre distance in plate widths; pairs outside the gate are infeasible,
@@ -131,6 +146,8 @@ def association_cost(
     as ByteTrack's does, where the distance gate would take any box nearby)."""
     if not tracks or not detections:
         return np.zeros((len(tracks), len(detections)))
+    gate = np.broadcast_to(gate, (len(tracks),))[:, None]  # a gate per track, or one for all
+    size_gate = np.broadcast_to(size_gate, (len(tracks),))[:, None]
     pred = np.stack([t.predicted_box for t in tracks])
     det = np.stack([d.box for d in detections])
     iou = box_iou(pred, det)
@@ -166,19 +183,35 @@ class Tracker:
         self.high_score = high_score
         self.tracks: list[Track] = []
         self._ids = itertools.count(1)  # per tracker: a run's track ids start at 1
+        self.last_pts: float | None = None
 
     @property
     def low_score(self) -> float:
         return self.high_score * self.config.low_score_factor
 
-    def update(self, detections: list[Detection], frame: int) -> list[Track]:
+    def widening(self, pts: float | None) -> float:
+        """How much wider the gates of a track seen once are for a frame ``pts`` seconds into
+        the stream: 1 for frames up to ``gate_interval`` apart, more in proportion over a
+        longer gap (a camera of a few frames a second), up to ``max_gate_widening``."""
+        gap = 0.0 if pts is None or self.last_pts is None else pts - self.last_pts
+        self.last_pts = pts
+        return min(max(gap / self.config.gate_interval, 1.0), self.config.max_gate_widening)
+
+    def update(
+        self, detections: list[Detection], frame: int, pts: float | None = None
+    ) -> list[Track]:
+        """Match this frame's detections to the tracks. A track seen once has no velocity
+        yet: its plate is looked for where it was, within gates widened for the time since
+        (``widening``); a track with a velocity is predicted well at any frame rate, and wider
+        gates only let it jump to another car's plate."""
+        seen_once = np.array([t.hits == 1 for t in self.tracks], dtype=bool)
+        widening = np.where(seen_once, self.widening(pts), 1.0)
+        gate, size_gate = self.config.gate * widening, self.config.size_gate**widening
         for t in self.tracks:
             t.predict()
         high = [d for d in detections if d.score >= self.high_score]
         low = [d for d in detections if self.low_score <= d.score < self.high_score]
-        pairs, free_tracks, free_high = assign(
-            association_cost(self.tracks, high, self.config.gate, self.config.size_gate)
-        )
+        pairs, free_tracks, free_high = assign(association_cost(self.tracks, high, gate, size_gate))
         for i, j in pairs:
             self.tracks[i].update(high[j], frame)
         # second pass: weak detections only extend established tracks

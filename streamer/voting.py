@@ -74,7 +74,7 @@ class TrackText:
     """The reads of one track and their fused text."""
 
     reads: list[Read] = field(default_factory=list)
-    last_read_frame: int = -(10**9)
+    last_read_pts: float = float("-inf")
     best_quality: float = 0.0
     rejected: Counter = field(default_factory=Counter)
     #: the text was final before the track ended (its event is written, it is read no more)
@@ -100,13 +100,23 @@ class TrackText:
             )
         return self._fused[1]
 
-    def is_stable(self, reads: int, min_confidence: float) -> bool:
-        """The last ``reads`` accepted reads all say the voted text, confidently enough."""
+    def doubt(self, min_confidence: float, min_read_share: float) -> str | None:
+        """Why the voted text is not a plate to report, or None: voted too unsurely, or from
+        too few of the track's reads, the others unreadable."""
+        if self.fused()[1] < min_confidence:
+            return "low voted confidence"
+        if len(self.accepted) < min_read_share * len(self.reads):
+            return "few reads accepted"
+        return None
+
+    def is_stable(self, reads: int, min_confidence: float, min_read_share: float = 0.0) -> bool:
+        """The last ``reads`` accepted reads all say the voted text, and it is not in doubt."""
         last = self.accepted[-reads:]
         if reads < 1 or len(last) < reads:
             return False
-        text, confidence, _ = self.fused()
-        return confidence >= min_confidence and all(r.reading.text == text for r in last)
+        text = self.fused()[0]
+        doubt = self.doubt(min_confidence, min_read_share)
+        return doubt is None and all(r.reading.text == text for r in last)
 
     def deciding_read(self) -> Read | None:
         """The best view among the accepted reads that agree with the fused text (or all)."""
@@ -224,13 +234,13 @@ class ReadScheduler:
         self.formats = compile_formats(self.config.formats, self.config.regions)
         self.texts: dict[int, TrackText] = {}
 
-    def due(self, track_id: int, detection: Detection, frame: int) -> bool:
+    def due(self, track_id: int, detection: Detection, pts: float) -> bool:
         """Whether the track may be read in this frame at all: asked before its plate is cut
         out of the frame, which most frames of a track (cooling down, read enough) never need."""
         state = self.texts.setdefault(track_id, TrackText(formats=self.formats))
         if state.final or len(state.reads) >= self.config.max_reads:
             return False
-        if frame - state.last_read_frame < self.config.cooldown:
+        if pts - state.last_read_pts < self.config.read_interval:
             return False
         if detection.box[2] - detection.box[0] < self.config.min_width:
             state.rejected["too small"] += 1
@@ -238,10 +248,10 @@ class ReadScheduler:
         return True
 
     def wants_read(
-        self, track_id: int, detection: Detection, crop: np.ndarray, frame: int
+        self, track_id: int, detection: Detection, crop: np.ndarray, pts: float
     ) -> float | None:
         """The view's quality if this track should be read now, else None."""
-        if not self.due(track_id, detection, frame):
+        if not self.due(track_id, detection, pts):
             return None
         state = self.texts[track_id]
         quality = view_quality(detection, crop)
@@ -251,7 +261,13 @@ class ReadScheduler:
         return quality
 
     def add(
-        self, track_id: int, reading: Reading, frame: int, quality: float, detection: Detection
+        self,
+        track_id: int,
+        reading: Reading,
+        frame: int,
+        pts: float,
+        quality: float,
+        detection: Detection,
     ) -> Read:
         state = self.texts.setdefault(track_id, TrackText(formats=self.formats))
         reason = self.rejection(reading)
@@ -263,7 +279,7 @@ class ReadScheduler:
                 reading = fitted
         read = Read(reading, frame, quality, detection, reason)
         state.reads.append(read)
-        state.last_read_frame = frame
+        state.last_read_pts = pts
         if reason:
             state.rejected[reason] += 1
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -9,12 +10,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 import pytest
+
+from trainer.synth.video import write_h264
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_videos"
@@ -126,47 +131,40 @@ def loose_config(tmp_path: Path) -> Path:
     return path
 
 
+def decoded(src: Path) -> Iterator[np.ndarray]:
+    """The frames of ``src`` (BGR), one at a time."""
+    with av.open(str(src)) as inp:
+        for frame in inp.decode(video=0):
+            yield frame.to_ndarray(format="bgr24")
+
+
+def frame_rate(src: Path) -> Fraction:
+    with av.open(str(src)) as inp:
+        return inp.streams.video[0].average_rate
+
+
 def sideways_copy(src: Path, dst: Path, turns: int, frames: int | None = None) -> Path:
     """``src`` stored turned by ``turns`` quarter turns clockwise, with the display rotation that
     turns it back: how phones store portrait and upside-down video."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        stream = None
-        for i, frame in enumerate(inp.decode(video=0)):
-            if i == frames:
-                break
-            coded = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="bgr24"), -turns))
-            if stream is None:
-                stream = out.add_stream("libx264", rate=25)
-                stream.height, stream.width = coded.shape[:2]
-                stream.pix_fmt = "yuv420p"
-                stream.set_display_rotation(90 * turns)
-            picture = av.VideoFrame.from_ndarray(coded, format="bgr24")
-            picture.pts = i
-            out.mux(stream.encode(picture))
-        out.mux(stream.encode(None))
-    return dst
+    coded = (np.rot90(bgr, -turns) for bgr in itertools.islice(decoded(src), frames))
+    return write_h264(dst, coded, 25, rotation=90 * turns)
 
 
 def interlaced_copy(src: Path, dst: Path) -> Path:
     """``src`` as an interlaced camera would send it: each pair of its frames woven into one
     (top field from the first, bottom from the second) at half the frame rate, coded as
     interlaced H.264, so that its moving plates have comb teeth and the decoder marks it so."""
-    with av.open(str(src)) as inp:
-        frames = [f.to_ndarray(format="bgr24") for f in inp.decode(video=0)]
-        rate = inp.streams.video[0].average_rate
-    with av.open(str(dst), "w") as out:
-        stream = out.add_stream("libx264", rate=rate / 2)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"x264-params": "interlaced=1:tff=1", "crf": "20", "preset": "fast"}
-        for i, (top, bottom) in enumerate(zip(frames[::2], frames[1::2])):
-            woven = top.copy()
-            woven[1::2] = bottom[1::2]
-            picture = av.VideoFrame.from_ndarray(woven, format="bgr24")
-            picture.pts = i
-            out.mux(stream.encode(picture))
-        out.mux(stream.encode(None))
-    return dst
+    frames = decoded(src)
+    pictures = (woven(top, bottom) for top, bottom in zip(frames, frames))
+    options = {"x264-params": "interlaced=1:tff=1", "crf": "20", "preset": "fast"}
+    return write_h264(dst, pictures, frame_rate(src) / 2, options)
+
+
+def woven(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """One picture of the even lines of ``top`` and the odd lines of ``bottom``."""
+    picture = top.copy()
+    picture[1::2] = bottom[1::2]
+    return picture
 
 
 def comb_teeth(bgr: np.ndarray) -> float:

@@ -319,9 +319,9 @@ class LivePipeline:
                 self.decoded.append((frame.pts, frame.segment))
                 yield frame
 
-        def recorded_update(detections, index):
+        def recorded_update(detections, index, pts):
             self.tracked.append(index)
-            return update(detections, index)
+            return update(detections, index, pts)
 
         self.source.frames = recorded_frames
         self.pipeline.tracker.update = recorded_update

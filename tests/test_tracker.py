@@ -216,3 +216,43 @@ def test_lost_track_does_not_take_over_a_plate_of_another_size():
     tracker = Tracker(TrackerConfig(), high_score=0.5)
     run(tracker, [[d] for d in small] + [[]] * 3 + [[grown]])
     assert id_of(tracker, grown) == first
+
+
+def receding(i: int, fps: float) -> Detection:
+    """A plate driving away from the camera, seen at ``fps``: it shrinks by a ratio and
+    slows down in pixels as it goes (at 3 fps: 170 -> 104 -> 63 px wide, 1.7 widths a step)."""
+    t = i / fps
+    scale = 0.2**t
+    return det(1000 - 500 * (1 - scale), 600 - 300 * (1 - scale), w=170 * scale, h=40 * scale)
+
+
+@pytest.mark.parametrize("fps", [25.0, 6.0, 3.0])
+def test_a_receding_plate_keeps_one_track_at_a_few_frames_a_second(fps):
+    """The size is tracked as its logarithm and the centre in plate widths, so the prediction
+    follows a shrinking plate; the first match, with no velocity yet, gets gates widened for
+    the time between frames."""
+    tracker = Tracker(TrackerConfig(), high_score=0.5)
+    ids = set()
+    for i in range(int(fps * 1.2)):
+        d = receding(i, fps)
+        tracker.update([d], i, pts=i / fps)
+        ids.add(id_of(tracker, d))
+    assert len(ids) == 1
+    # with the gates of 25 fps, the second frame at 3 fps is too far from the first: new track
+    tracker = Tracker(TrackerConfig(max_gate_widening=1.0), high_score=0.5)
+    for i in range(2):
+        tracker.update([receding(i, 3.0)], i, pts=i / 3.0)
+    assert [t.id for t in tracker.tracks] == [2]
+
+
+def test_a_track_with_a_velocity_does_not_jump_to_a_new_plate_at_a_low_frame_rate():
+    """Only a track seen once gets the wider gates: one with a velocity, its plate weakly
+    detected, must not take a strong new plate that the widened gates would reach."""
+    tracker = Tracker(TrackerConfig(), high_score=0.5)
+    for i in range(4):
+        tracker.update([det(400 - 20 * i, 300)], i, pts=i / 3)
+    (track,) = tracker.tracks
+    weak, new = det(320, 300, score=0.3), det(560, 360, w=2 * W, h=2 * H)
+    tracker.update([weak, new], 4, pts=4 / 3)
+    assert track.detection is weak
+    assert id_of(tracker, new) != track.id

@@ -112,15 +112,15 @@ def test_empty_reads_do_not_vote():
 
 def test_rejection_reasons():
     scheduler = ReadScheduler(
-        VotingConfig(min_read_confidence=0.2, formats=[r"[A-C]{2}[1-3]+"], cooldown=0)
+        VotingConfig(min_read_confidence=0.2, formats=[r"[A-C]{2}[1-3]+"], read_interval=0)
     )
     reads = [reading("AB12"), reading(""), reading("AB12", char_conf=0.3), reading("A1B2")]
-    reasons = [scheduler.add(1, r, i, 1.0, detection()).rejected for i, r in enumerate(reads)]
+    reasons = [scheduler.add(1, r, i, i, 1.0, detection()).rejected for i, r in enumerate(reads)]
     # "A1B2" is two confident characters away from the format: no fitting text is near it
     assert reasons == [None, "no text", "low confidence", "no format match"]
     # any one of several formats is enough
     scheduler = ReadScheduler(VotingConfig(formats=[r"[A-C]{2}[1-3]+", r"[1-3]{4}"]))
-    assert scheduler.add(1, reading("1231"), 0, 1.0, detection()).rejected is None
+    assert scheduler.add(1, reading("1231"), 0, 0, 1.0, detection()).rejected is None
 
 
 def test_a_read_one_confusable_character_off_a_format_is_corrected():
@@ -129,7 +129,7 @@ def test_a_read_one_confusable_character_off_a_format_is_corrected():
     probs[2] = 0.01
     probs[2, CHARSET.index("B")], probs[2, CHARSET.index("1")] = 0.55, 0.4
     scheduler = ReadScheduler(VotingConfig(formats=[r"[A-C]{2}[1-3]+"]))
-    read = scheduler.add(1, reading_from_probs(probs, CHARSET), 0, 1.0, detection())
+    read = scheduler.add(1, reading_from_probs(probs, CHARSET), 0, 0, 1.0, detection())
     assert read.rejected is None
     assert read.reading.text == "AB12" and read.reading.char_confidences[2] == pytest.approx(0.4)
     assert scheduler.pop(1).fused()[0] == "AB12"
@@ -147,10 +147,10 @@ def test_formats_choose_the_plate_length():
 
 
 def test_rejected_reads_are_kept_but_do_not_vote(crop):
-    scheduler = ReadScheduler(VotingConfig(formats=[r"[A-C]{2}[1-3]+"], cooldown=0))
+    scheduler = ReadScheduler(VotingConfig(formats=[r"[A-C]{2}[1-3]+"], read_interval=0))
     d = detection()
     for frame, r in enumerate([reading("AB12"), reading("1AB2", 0.99), reading("AB12")]):
-        scheduler.add(7, r, frame, quality=1.0 + frame, detection=d)
+        scheduler.add(7, r, frame, pts=frame, quality=1.0 + frame, detection=d)
     state = scheduler.pop(7)
     assert isinstance(state, TrackText)
     assert len(state.reads) == 3 and len(state.accepted) == 2
@@ -164,9 +164,9 @@ def test_rejected_reads_are_kept_but_do_not_vote(crop):
 def test_deciding_read_prefers_an_agreeing_read_over_a_better_view():
     scheduler = ReadScheduler(VotingConfig())
     d = detection()
-    scheduler.add(1, reading("AB12"), 0, quality=5.0, detection=d)
-    scheduler.add(1, reading("AB12"), 3, quality=6.0, detection=d)
-    scheduler.add(1, reading("AB13", 0.5), 6, quality=50.0, detection=d)
+    scheduler.add(1, reading("AB12"), 0, pts=0, quality=5.0, detection=d)
+    scheduler.add(1, reading("AB12"), 3, pts=3, quality=6.0, detection=d)
+    scheduler.add(1, reading("AB13", 0.5), 6, pts=6, quality=50.0, detection=d)
     state = scheduler.texts[1]
     assert state.fused()[0] == "AB12"
     assert state.deciding_read().frame == 3
@@ -178,15 +178,15 @@ def test_deciding_read_prefers_an_agreeing_read_over_a_better_view():
 
 def test_new_track_is_read_at_once(crop):
     scheduler = ReadScheduler(VotingConfig())
-    quality = scheduler.wants_read(1, detection(), crop, frame=0)
+    quality = scheduler.wants_read(1, detection(), crop, pts=0.0)
     assert quality is not None and quality > 0
 
 
 def test_cooldown_between_reads(crop):
-    scheduler = ReadScheduler(VotingConfig(cooldown=3, improvement=1.0))
+    scheduler = ReadScheduler(VotingConfig(read_interval=3, improvement=1.0))
     d = detection()
     q = scheduler.wants_read(1, d, crop, 10)
-    scheduler.add(1, reading("AB12"), 10, q, d)
+    scheduler.add(1, reading("AB12"), 10, 10, q, d)
     assert scheduler.wants_read(1, d, crop, 11) is None
     assert scheduler.wants_read(1, d, crop, 12) is None
     assert scheduler.wants_read(1, d, crop, 13) == pytest.approx(q)
@@ -197,20 +197,20 @@ def test_cooldown_between_reads(crop):
 
 
 def test_a_track_read_enough_is_not_due_and_a_small_plate_counts_as_rejected():
-    scheduler = ReadScheduler(VotingConfig(cooldown=0, max_reads=1, min_width=40))
+    scheduler = ReadScheduler(VotingConfig(read_interval=0, max_reads=1, min_width=40))
     d = detection(width=100)
     assert scheduler.due(1, d, 0)
-    scheduler.add(1, reading("AB12"), 0, 1.0, d)
+    scheduler.add(1, reading("AB12"), 0, 0, 1.0, d)
     assert not scheduler.due(1, d, 1)
     assert not scheduler.due(2, detection(width=30), 1)
     assert scheduler.texts[2].rejected["too small"] == 1
 
 
 def test_reread_only_when_the_view_improved(crop):
-    scheduler = ReadScheduler(VotingConfig(cooldown=1, improvement=1.1, min_reads=1))
+    scheduler = ReadScheduler(VotingConfig(read_interval=1, improvement=1.1, min_reads=1))
     d = detection(width=100)
     q = scheduler.wants_read(1, d, crop, 0)
-    scheduler.add(1, reading("AB12"), 0, q, d)
+    scheduler.add(1, reading("AB12"), 0, 0, q, d)
     assert scheduler.wants_read(1, d, crop, 5) is None  # same view
     assert scheduler.wants_read(1, detection(width=105), crop, 5) is None  # 5 % wider: not enough
     assert scheduler.wants_read(1, detection(width=100, score=0.5), crop, 5) is None  # less sure
@@ -221,17 +221,17 @@ def test_reread_only_when_the_view_improved(crop):
 
 
 def test_sharper_view_is_reread(crop):
-    scheduler = ReadScheduler(VotingConfig(cooldown=1, min_reads=1))
+    scheduler = ReadScheduler(VotingConfig(read_interval=1, min_reads=1))
     d, blurred = detection(), np.full_like(crop, 128)
     q = scheduler.wants_read(1, d, blurred, 0)
-    scheduler.add(1, reading("AB12"), 0, q, d)
+    scheduler.add(1, reading("AB12"), 0, 0, q, d)
     assert scheduler.wants_read(1, d, blurred, 5) is None
     assert scheduler.wants_read(1, d, crop, 5) > q * 1.1  # same box, crisper crop
 
 
 def test_first_reads_need_no_better_view(crop):
     """A parked car's view never improves: it still gets ``min_reads`` reads to vote with."""
-    scheduler = ReadScheduler(VotingConfig(cooldown=2, min_reads=3, improvement=1.1))
+    scheduler = ReadScheduler(VotingConfig(read_interval=2, min_reads=3, improvement=1.1))
     d = detection()
     frames = [f for f in range(20) if _read_if_wanted(scheduler, d, crop, f)]
     assert frames == [0, 2, 4]
@@ -242,27 +242,27 @@ def test_first_reads_need_no_better_view(crop):
 def _read_if_wanted(scheduler: ReadScheduler, d: Detection, crop, frame: int) -> bool:
     quality = scheduler.wants_read(1, d, crop, frame)
     if quality is not None:
-        scheduler.add(1, reading("AB12"), frame, quality, d)
+        scheduler.add(1, reading("AB12"), frame, frame, quality, d)
     return quality is not None
 
 
 def test_rejected_read_does_not_raise_the_bar(crop):
-    scheduler = ReadScheduler(VotingConfig(cooldown=0, min_read_confidence=0.5))
+    scheduler = ReadScheduler(VotingConfig(read_interval=0, min_read_confidence=0.5))
     d = detection()
     q = scheduler.wants_read(1, d, crop, 0)
-    scheduler.add(1, reading("AB12", char_conf=0.3), 0, q, d)  # rejected: low confidence
+    scheduler.add(1, reading("AB12", char_conf=0.3), 0, 0, q, d)  # rejected: low confidence
     assert scheduler.texts[1].rejected == {"low confidence": 1}
     # the view that produced a rejected read may be read again
     assert scheduler.wants_read(1, d, crop, 1) == pytest.approx(q)
 
 
 def test_read_cap_per_track(crop):
-    scheduler = ReadScheduler(VotingConfig(max_reads=3, cooldown=0, improvement=1.0))
+    scheduler = ReadScheduler(VotingConfig(max_reads=3, read_interval=0, improvement=1.0))
     for frame in range(3):
         d = detection(width=100 + 10 * frame)
         q = scheduler.wants_read(1, d, crop, frame)
         assert q is not None
-        scheduler.add(1, reading("AB12"), frame, q, d)
+        scheduler.add(1, reading("AB12"), frame, frame, q, d)
     assert scheduler.wants_read(1, detection(width=400), crop, 10) is None
 
 
@@ -293,18 +293,33 @@ def test_stable_once_the_last_reads_agree():
     assert not state.is_stable(0, min_confidence=0.0)
 
 
-def test_rejected_reads_do_not_count_towards_stability():
-    scheduler = ReadScheduler(VotingConfig(min_read_confidence=0.5, cooldown=0))
+def test_a_text_voted_from_one_lucky_read_among_unreadable_ones_is_in_doubt():
+    """A van's lettering: one read at 0.26 among reads too unsure to vote is no plate."""
+    scheduler = ReadScheduler(VotingConfig(min_read_confidence=0.05, read_interval=0))
     d = detection()
-    scheduler.add(1, reading("AB12"), 0, 1.0, d)
-    scheduler.add(1, reading("AB12", char_conf=0.3), 1, 1.0, d)  # rejected
+    for frame in range(8):
+        lucky = frame == 5
+        scheduler.add(1, reading("C1231", 0.87 if lucky else 0.4), frame, frame, 1.0, d)
+    state = scheduler.texts[1]
+    assert len(state.accepted) == 1 and state.fused()[1] > 0.25
+    assert state.doubt(min_confidence=0.25, min_read_share=0.25) == "few reads accepted"
+    assert not state.is_stable(1, min_confidence=0.25, min_read_share=0.25)
+    assert state.doubt(min_confidence=0.25, min_read_share=0.1) is None
+    assert state.doubt(min_confidence=0.5, min_read_share=0.1) == "low voted confidence"
+
+
+def test_rejected_reads_do_not_count_towards_stability():
+    scheduler = ReadScheduler(VotingConfig(min_read_confidence=0.5, read_interval=0))
+    d = detection()
+    scheduler.add(1, reading("AB12"), 0, 0, 1.0, d)
+    scheduler.add(1, reading("AB12", char_conf=0.3), 1, 1, 1.0, d)  # rejected
     assert not scheduler.texts[1].is_stable(2, min_confidence=0.0)
-    scheduler.add(1, reading("AB12"), 2, 1.0, d)
+    scheduler.add(1, reading("AB12"), 2, 2, 1.0, d)
     assert scheduler.texts[1].is_stable(2, min_confidence=0.0)
 
 
 def test_a_final_track_is_read_no_more(crop):
-    scheduler = ReadScheduler(VotingConfig(cooldown=0))
+    scheduler = ReadScheduler(VotingConfig(read_interval=0))
     d = detection()
     assert scheduler.wants_read(1, d, crop, 0) is not None
     scheduler.texts[1].final = True

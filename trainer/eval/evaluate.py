@@ -7,11 +7,15 @@ By default only the validation split is scored, the part no training run has see
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
+import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -29,6 +33,7 @@ from trainer.eval.metrics import (
     plate_accuracy,
     score_clip,
 )
+from trainer.synth.video import write_h264
 
 
 def in_split(path: Path, split: str) -> bool:
@@ -162,22 +167,53 @@ def video_clips(root: Path, samples: Path) -> list[tuple[str, Path, list[str]]]:
     return clips
 
 
+def thinned_clip(video: Path, rate: float, folder: Path) -> Path:
+    """``video`` as a camera of about ``rate`` frames a second would have filmed it: every k-th
+    frame (k its own rate over ``rate``, rounded) in a near-lossless copy in ``folder``."""
+    with av.open(str(video)) as inp:
+        native = inp.streams.video[0].average_rate or Fraction(25)
+        k = max(1, round(float(native) / rate))
+        frames = inp.decode(video=0)
+        pictures = (f.to_ndarray(format="bgr24") for f in itertools.islice(frames, 0, None, k))
+        return write_h264(folder / f"{video.stem}.mp4", pictures, native / k, {"crf": "18"})
+
+
 def eval_videos(
-    detector: Detector, recognizer: Recognizer, root: Path, regions: list[str] | None = None
+    detector: Detector,
+    recognizer: Recognizer,
+    root: Path,
+    regions: list[str] | None = None,
+    frame_rate: float | None = None,
 ) -> dict[str, dict]:
-    """Per clip: labelled plates read exactly by some event, missed ones, and false reads."""
+    """Per clip: labelled plates read exactly by some event, missed ones, false reads, and
+    plates reported more than once (a split track); with ``frame_rate``, of each clip thinned
+    to about that rate."""
     samples = Path(__file__).resolve().parents[2] / "sample_videos"
     out = {}
-    for name, path, plates in video_clips(root, samples):
-        texts = [e["text"] for e in clip_events(path, detector, recognizer, regions)]
-        score = score_clip(texts, plates)
-        out[name] = {
-            "labelled": len(plates),
-            "read": len(score.read),
-            "missed": score.missed,
-            "false_reads": score.false_reads,
-        }
+    with tempfile.TemporaryDirectory() as folder:
+        for name, path, plates in video_clips(root, samples):
+            if frame_rate:
+                path = thinned_clip(path, frame_rate, Path(folder))
+            out[name] = eval_clip(path, plates, detector, recognizer, regions)
     return out
+
+
+def eval_clip(
+    path: Path,
+    plates: list[str],
+    detector: Detector,
+    recognizer: Recognizer,
+    regions: list[str] | None,
+) -> dict:
+    texts = [e["text"] for e in clip_events(path, detector, recognizer, regions)]
+    score = score_clip(texts, plates)
+    return {
+        "labelled": len(plates),
+        "read": len(score.read),
+        "missed": score.missed,
+        "false_reads": score.false_reads,
+        "repeated": len(texts) - len(set(texts)),
+    }
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -199,7 +235,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 "iou": iou
             }
     if "videos" in args.groups:
-        videos = eval_videos(detector, recognizer, root, args.region)
+        videos = eval_videos(detector, recognizer, root, args.region, args.video_fps)
         results["videos-total"] = {
             "n": sum(v["labelled"] for v in videos.values()),
             "accuracy": round(
@@ -208,6 +244,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 4,
             ),
             "false_reads": sum(len(v["false_reads"]) for v in videos.values()),
+            "repeated": sum(v["repeated"] for v in videos.values()),
         }
         if args.json:
             results["videos"] = videos
@@ -216,6 +253,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 missed, false = v["missed"], v["false_reads"]
                 print(
                     f"{name:40s} read {v['read']}/{v['labelled']}  missed {missed}  false {false}"
+                    + (f"  repeated {v['repeated']}" if v["repeated"] else "")
                 )
     if args.json:
         print(json.dumps({"split": args.split, "results": results}, indent=2, ensure_ascii=False))
@@ -236,6 +274,8 @@ def print_table(results: dict[str, dict]) -> None:
         "ap50",
         "end_to_end",
         "corner_error_median",
+        "false_reads",
+        "repeated",
     ]
     print(f"{'group':28s}" + "".join(f"{c[:10]:>11s}" for c in cols))
     for name, r in results.items():
@@ -278,6 +318,12 @@ def register(sub) -> None:
         default=True,
         help="scenes are detected in two looks, the image and its mirror, as 'platestream read' "
         "does by default (--no-mirror: one look)",
+    )
+    p.add_argument(
+        "--video-fps",
+        type=float,
+        help="run each clip thinned to about this many frames a second (every k-th frame), "
+        "as a camera of a few frames a second would film it",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_eval)

@@ -18,6 +18,7 @@ frames in which its plate is entirely inside the picture and at least ``MIN_WIDT
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -358,19 +359,37 @@ def format_truth(truth: dict) -> str:
 
 
 def write_video(traffic: Traffic, path: Path, rng: np.random.Generator, crf: int = 26) -> None:
-    """Encode H.264 (libx264, yuv420p) with PyAV, one frame at a time."""
-    fps = Fraction(traffic.fps).limit_denominator(1001)
+    pictures = (render_frame(traffic, i, rng) for i in range(traffic.frames))
+    rate = Fraction(traffic.fps).limit_denominator(1001)
+    write_h264(path, pictures, rate, {"crf": str(crf), "preset": "medium"})
+
+
+def write_h264(
+    path: Path,
+    pictures: Iterable[np.ndarray],
+    rate: Fraction | int,
+    options: dict[str, str] | None = None,
+    rotation: int = 0,
+) -> Path:
+    """Encode BGR pictures as H.264 (libx264, yuv420p) with PyAV at ``rate`` frames a second,
+    one at a time, to be displayed turned by ``rotation`` degrees."""
     with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = traffic.camera.width, traffic.camera.height
-        stream.pix_fmt = "yuv420p"
-        stream.time_base = 1 / fps
-        stream.options = {"crf": str(crf), "preset": "medium"}
-        for i in range(traffic.frames):
-            frame = av.VideoFrame.from_ndarray(render_frame(traffic, i, rng), format="bgr24")
+        stream = None
+        for i, bgr in enumerate(pictures):
+            if stream is None:
+                stream = container.add_stream("libx264", rate=rate)
+                stream.height, stream.width = bgr.shape[:2]
+                stream.pix_fmt = "yuv420p"
+                stream.time_base = 1 / Fraction(rate)
+                stream.options = options or {}
+                if rotation:
+                    stream.set_display_rotation(rotation)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(bgr), format="bgr24")
             frame.pts = i
             container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+        if stream is not None:
+            container.mux(stream.encode(None))
+    return path
 
 
 def synth_video(
