@@ -109,8 +109,12 @@ class TrackerConfig:
     low_score_min_iou: float = 0.3
     #: hits before a track is confirmed (and read).
     confirm_hits: int = 2
-    #: frames a confirmed track may go unseen before it ends.
+    #: frames, and seconds, a confirmed track may go unseen before it ends, whichever comes
+    #: first: 12 frames is half a second at 25 fps and a second at 12, but six seconds at 2,
+    #: and a camera of a few frames a second should still write a plate's event a second
+    #: after the plate left, not six.
     max_lost: int = 12
+    max_lost_seconds: float = 1.0
     #: largest centre distance, in plate widths, between prediction and detection.
     gate: float = 1.5
     #: largest ratio between the predicted and the detected plate width.
@@ -222,8 +226,8 @@ LIMITS: dict[str, dict[str, tuple[float | None, float | None]]] = {
     },
     "tracker": {
         "low_score_factor": (0, 1), "low_score_min_iou": (0, 1), "confirm_hits": (1, None),
-        "max_lost": (0, None), "gate": (0, None), "size_gate": (1, None),
-        "gate_interval": (0.001, None), "max_gate_widening": (1, None),
+        "max_lost": (0, None), "max_lost_seconds": (0, None), "gate": (0, None),
+        "size_gate": (1, None), "gate_interval": (0.001, None), "max_gate_widening": (1, None),
     },
     "output": {"video_threads": (1, None)},
     "voting": {

@@ -16,6 +16,7 @@ A track's event is written when the track ends, or earlier once its text is stab
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -153,8 +154,9 @@ class Pipeline:
         self.stats = Stats()
         self.times: dict[int, TrackTimes] = {}
         self.last_texts: dict[int, str] = {}
-        #: the frames last tracked, back to where a track now confirmed was first seen
-        self.recent_frames: deque[Frame] = deque(maxlen=max(1, config.tracker.confirm_hits))
+        self.last_frame: Frame | None = None  # the previous frame tracked
+        #: per tentative track, a copy of the frame it was first seen in (``_note_first_sights``)
+        self.first_sights: dict[int, Frame] = {}
         size = config.source.queue_size
         self.frames_q, self.detected_q, self.video_q = Link(size), Link(size), Link(size)
         self.take_lock = threading.Lock()  # a frame's sequence number is the order it was taken
@@ -264,8 +266,9 @@ class Pipeline:
             self._note_times(frame)
             self._time("track", t0)
             self._read_tracks(frame)
+            self._note_first_sights(frame)
             self._finish_tracks(ended)
-            self.recent_frames.append(frame)
+            self.last_frame = frame
             self.stats.frames += 1
             self.stats.active_tracks = len(self.tracker.confirmed())
             if self.video:
@@ -279,11 +282,12 @@ class Pipeline:
         Tracks do not span such an outage: a car waiting at a barrier when the camera came back
         is not the one that waited there before, and voting their reads together mixes plates.
         """
-        last = self.recent_frames[-1] if self.recent_frames else None
+        last = self.last_frame
         if last is None or frame.segment == last.segment:
             return False
         gap = frame.pts - last.pts
-        longest = (self.config.tracker.max_lost + 1) / self.source.fps
+        tracker = self.config.tracker
+        longest = min((tracker.max_lost + 1) / self.source.fps, tracker.max_lost_seconds)
         if gap <= longest:
             return False
         log.info("stream back after %.1f s: ending %d tracks", gap, len(self.tracker.tracks))
@@ -340,15 +344,26 @@ class Pipeline:
                 self._maybe_update(track, frame)
             self._maybe_final(track.id)
 
+    def _note_first_sights(self, frame: Frame) -> None:
+        """Keep a copy of this frame for the tracks it started, where frames come further apart
+        than the read interval: at a few frames a second a receding plate's first view is its
+        best, and the views that follow its confirmation are soon too small (sample street
+        clip at 3 fps: 171 pixels wide when first seen, 103 when confirmed, 63 at the next
+        read). A copy, since the annotated video draws on the frame's own planes."""
+        last = self.last_frame
+        if last is None or frame.pts - last.pts < self.config.voting.read_interval:
+            return
+        started = [t for t in self.tracker.tracks if t.hits == 1 and t.first_frame == frame.index]
+        if not started:
+            return
+        copy = frame if frame.i420 is None else dataclasses.replace(frame, i420=frame.i420.copy())
+        for track in started:
+            self.first_sights[track.id] = copy
+
     def _first_view(self, track: Track, frame: Frame) -> PlateView | None:
-        """The plate as the track first saw it, when the track is confirmed on a frame further
-        from that one than the read interval. At a few frames a second a receding plate's
-        first view is its best, and the views that follow its confirmation are soon too small
-        (sample street clip at 3 fps: the plate was 171 pixels wide when first seen, 103 when
-        confirmed, 63 at the next read)."""
-        if track.hits != self.config.tracker.confirm_hits:
-            return None
-        seen = next((f for f in self.recent_frames if f.index == track.first_frame), None)
+        """The plate as the track first saw it, read when the track is confirmed on a frame
+        further from that one than the read interval."""
+        seen = self.first_sights.pop(track.id, None)
         if seen is None or frame.pts - seen.pts < self.config.voting.read_interval:
             return None
         return self._view(track, seen, track.first_detection)
@@ -386,6 +401,7 @@ class Pipeline:
             self._finish_track(track)
 
     def _finish_track(self, track: Track) -> None:
+        self.first_sights.pop(track.id, None)
         state = self.scheduler.pop(track.id)
         times = self.times.pop(track.id, None)
         self.last_texts.pop(track.id, None)

@@ -88,6 +88,8 @@ class Track:
     first_frame: int = 0
     last_frame: int = 0
     matched: bool = True
+    #: seconds into the stream of the frame the plate was last seen in (None: untimed)
+    last_pts: float | None = None
 
     def __post_init__(self):
         self.kf = make_filter(self.detection.box)
@@ -104,7 +106,9 @@ class Track:
         self.kf.predict(Q=np.diag(PROCESS_VAR * pixel_units(z, 8)))
         self.matched = False
 
-    def update(self, detection: Detection, frame: int, weak: bool = False) -> None:
+    def update(
+        self, detection: Detection, frame: int, pts: float | None = None, weak: bool = False
+    ) -> None:
         """A matched detection. A weak one (ByteTrack's second pass) is trusted for where the
         plate is more than for its size: its box is often the plate with its surround, or a
         part of it, and taken at face value for a change of size it sent the prediction off so
@@ -112,7 +116,8 @@ class Track:
         plate of the sample mixed_traffic)."""
         noise = np.diag(MEASUREMENT_VAR * pixel_units(self.kf.x[:, 0], 4))
         self.kf.update(box_to_z(detection.box), R=noise @ WEAK_NOISE if weak else noise)
-        self.detection, self.last_frame, self.matched = detection, frame, True
+        self.detection, self.last_frame, self.last_pts = detection, frame, pts
+        self.matched = True
         self.hits += 1
         self.misses = 0
         if (
@@ -121,11 +126,12 @@ class Track:
         ):
             self.state = TrackState.CONFIRMED
 
-    def mark_missed(self) -> None:
+    def mark_missed(self, pts: float | None = None) -> None:
         self.misses += 1
+        unseen = 0.0 if pts is None or self.last_pts is None else pts - self.last_pts
         if self.state == TrackState.TENTATIVE:
             self.state = TrackState.REMOVED
-        elif self.misses > self.config.max_lost:
+        elif self.misses > self.config.max_lost or unseen > self.config.max_lost_seconds:
             self.state = TrackState.REMOVED
         else:
             self.state = TrackState.LOST
@@ -213,7 +219,7 @@ class Tracker:
         low = [d for d in detections if self.low_score <= d.score < self.high_score]
         pairs, free_tracks, free_high = assign(association_cost(self.tracks, high, gate, size_gate))
         for i, j in pairs:
-            self.tracks[i].update(high[j], frame)
+            self.tracks[i].update(high[j], frame, pts)
         # second pass: weak detections only extend established tracks
         remaining = [
             self.tracks[i]
@@ -230,12 +236,13 @@ class Tracker:
             )
         )
         for i, j in pairs_low:
-            remaining[i].update(low[j], frame, weak=True)
+            remaining[i].update(low[j], frame, pts, weak=True)
         for t in self.tracks:
             if not t.matched:
-                t.mark_missed()
+                t.mark_missed(pts)
         for j in sorted(free_high):
-            self.tracks.append(Track(high[j], frame, self.config, next(self._ids)))
+            track = Track(high[j], frame, self.config, next(self._ids), last_pts=pts)
+            self.tracks.append(track)
         ended = [t for t in self.tracks if t.state == TrackState.REMOVED]
         self.tracks = [t for t in self.tracks if t.state != TrackState.REMOVED]
         return ended

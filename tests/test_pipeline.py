@@ -444,6 +444,25 @@ def test_a_camera_of_a_few_frames_a_second_is_read(tmp_path):
 
 
 @pytest.mark.slow
+def test_first_views_are_read_as_decoded_not_as_annotated(tmp_path):
+    """At 3 fps a track is also read in the frame it was first seen in, a frame the annotated
+    video has drawn its boxes on by then: the read is of a copy taken before, so writing the
+    video changes no plate nor confidence."""
+    from trainer.eval.evaluate import thinned_clip
+
+    slow = thinned_clip(sample("eu_street.mp4"), 3.0, tmp_path)  # every 8th frame
+    results = []
+    for extra in ([], ["--output", tmp_path / "out.mp4"]):
+        events = tmp_path / f"events{len(extra)}.jsonl"
+        proc = run_cli("run", slow, "--events", events, "--quiet", *extra)
+        assert proc.returncode == 0, proc.stderr
+        plates = [e for e in read_events(events) if e["type"] == "plate"]
+        results.append(sorted((e["text"], e["confidence"], e["reads"]) for e in plates))
+    assert len(results[0]) == 4
+    assert results[0] == results[1]
+
+
+@pytest.mark.slow
 def test_the_real_clips_give_no_false_read():
     """Without formats to lean on, nothing in the labelled real clips but their plates is
     reported: not the lettering on a van behind one of them (nl_cativ_Video97_2)."""

@@ -371,6 +371,8 @@ def test_files_without_timing_take_the_frame_rate_they_are_given(tmp_path):
         proc = run_cli("run", untimed["raw"], *flags, "--events", "-", "--quiet")
         assert proc.returncode == 0, proc.stderr
         events = [json.loads(line) for line in proc.stdout.splitlines()]
-        assert [e["text"] for e in events] == [t["text"] for t in truth["tracks"]]
-        last_pts[flags] = events[0]["last_pts"]
+        # stretched five times, the gate's plate is hidden for over a second, long enough to
+        # end its track: it may come as two events, both right
+        assert {e["text"] for e in events} == {t["text"] for t in truth["tracks"]}
+        last_pts[flags] = max(e["last_pts"] for e in events)
     assert last_pts["--frame-rate", "5"] == pytest.approx(5 * last_pts[()], rel=0.01)

@@ -256,3 +256,17 @@ def test_a_track_with_a_velocity_does_not_jump_to_a_new_plate_at_a_low_frame_rat
     tracker.update([weak, new], 4, pts=4 / 3)
     assert track.detection is weak
     assert id_of(tracker, new) != track.id
+
+
+@pytest.mark.parametrize("fps, frames", [(25.0, 13), (12.0, 13), (2.0, 3)])
+def test_a_track_ends_after_its_frames_or_its_second_unseen_whichever_comes_first(fps, frames):
+    """12 frames unseen end a track at 25 and 12 fps; at 2 fps, a second does (3 misses), so
+    its event is not six seconds late."""
+    tracker = Tracker(TrackerConfig(max_lost=12, max_lost_seconds=1.0), high_score=0.5)
+    for i in range(3):
+        tracker.update([det(100, 100)], i, pts=i / fps)
+    misses = 0
+    while tracker.tracks:
+        misses += 1
+        tracker.update([], 2 + misses, pts=(2 + misses) / fps)
+    assert misses == frames
