@@ -18,6 +18,7 @@ import socket
 import subprocess
 import threading
 import time
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -403,3 +404,26 @@ def test_an_interlaced_camera_is_woven_whole(tmp_path):
     finally:
         srv.kill()
     assert teeth["auto"] < teeth["off"] / 2, teeth
+
+
+def test_a_camera_of_five_frames_a_second_gets_its_event_a_second_after_the_plate_left(tmp_path):
+    """A low-rate camera: the gate's car, filmed at 5 fps, is read, and its event is written
+    about a second after the plate was last seen (``max_lost_seconds``), not 12 frames (2.4 s)
+    later, by when the looping clip brings the car back."""
+    from trainer.eval.evaluate import thinned_clip
+
+    srv = RtspServer(thinned_clip(sample("cn_gate.mp4"), 5.0, tmp_path)).start()
+    events = tmp_path / "events.jsonl"
+    try:
+        live = LivePipeline(srv.url, events)
+        deadline = time.time() + 30
+        while time.time() < deadline and not read_events(events):
+            time.sleep(0.05)
+        written = time.time()
+        live.finish()
+    finally:
+        srv.kill()
+    first = read_events(events)[0]
+    assert first["text"] == "津B18850"
+    last_seen = datetime.fromisoformat(first["last_wallclock"]).timestamp()
+    assert written - last_seen < 1.6, (written, first)
