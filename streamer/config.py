@@ -135,7 +135,7 @@ class VotingConfig:
     #: seconds between two reads of one track (the cool-down): every third frame at 25 fps,
     #: every frame at 6. Counted in frames (3), a camera of a few frames a second gave each
     #: plate a read or two and no vote (sample and real clips thinned to 6 fps: 39 of 41 plates
-    #: read and 3 false reads with 3 frames, 41 and 0 with 0.12 s).
+    #: read and 3 false reads every third frame, 41 and 0 every frame, as 0.1 s reads there).
     read_interval: float = 0.1
     #: reads every track gets (one per cool-down) before re-reads need a better view; a
     #: parked car's view never improves, one read is no vote, and three split 2-1 on a bad

@@ -1,12 +1,15 @@
 """Multi-plate tracking: a constant-velocity Kalman filter per plate and two-pass assignment.
 
-State is the box centre, width and height with their velocities (filterpy). Each frame, the
-detections above the detector's threshold are matched first (Hungarian, on a cost mixing IoU
-and centre distance in plate widths), then the weaker ones extend only the tracks still
-unmatched, and only where they overlap the prediction (ByteTrack), so a plate that blurs for a
-frame keeps its track. The distance gate, rather than IoU alone, still matches a small fast
-plate whose boxes do not overlap between frames. Life cycle: tentative -> confirmed (after
-``confirm_hits``) -> lost -> removed.
+State is the box centre and the logarithms of its width and height, with their velocities, the
+centre's in plate widths a frame (filterpy), so that a plate which approaches or recedes moves
+linearly in it even at a few frames a second. Each frame, the detections above the detector's
+threshold are matched first (Hungarian, on a cost mixing IoU and centre distance in plate
+widths), then the weaker ones extend only the tracks still unmatched, and only where they
+overlap the prediction (ByteTrack), so a plate that blurs for a frame keeps its track. The
+distance gate, rather than IoU alone, still matches a small fast plate whose boxes do not
+overlap between frames; a track seen once, with no velocity yet, gets gates widened for the
+time since the last frame. Life cycle: tentative -> confirmed (after ``confirm_hits``) -> lost
+(for up to ``max_lost`` frames or ``max_lost_seconds``) -> removed.
 """
 
 from __future__ import annotations

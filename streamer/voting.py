@@ -2,7 +2,8 @@
 
 Reading every frame would cost the recognizer's time on views that add nothing; instead a track
 is read when confirmed and again only when its detection is clearly better than the best one read
-so far (wider, sharper, more frontal, more confident), within a per-track cap and cool-down.
+so far (wider, sharper, more frontal, more confident), within a per-track cap and cool-down (in
+seconds, so that a camera of a few frames a second still gets a vote).
 
 The reads are fused per character position: first the plate length is voted (each read's weight
 is its plate confidence times, for a track, its view's width), then, over the reads of that
