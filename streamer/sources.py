@@ -4,7 +4,8 @@ A live source is never allowed to end the run by itself: when the server dies Py
 loop simply ends (no exception), when it freezes the socket timeout fires, and in both cases the
 source reconnects with capped exponential backoff until told to stop (``max_reconnects``). A
 corrupt packet or frame is skipped and counted, never fatal. Every frame carries its media time
-(seconds from stream start, continued across reconnects) and, for live sources, its arrival time.
+(seconds from stream start, continued across reconnects; a live stream without timestamps of
+its own, such as an MJPEG camera's, is timed by arrival) and, for live sources, its arrival time.
 Interlaced frames are woven whole before anything downstream sees them.
 """
 
@@ -30,6 +31,10 @@ log = logging.getLogger("platestream.source")
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "srt://")
 #: streams that may also be finite media (a clip on a web server), told apart by their duration
 MAYBE_FINITE_SCHEMES = ("http://", "https://")
+#: demuxers that number the frames at a guessed 25 fps instead of timing them: an MJPEG camera's
+#: multipart HTTP stream (``mpjpeg``) or bare JPEGs. A live source read by one is timed by the
+#: frames' arrival; a camera sending 5 fps would otherwise run five times slow in media time.
+UNTIMED_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe", "image2pipe"})
 
 
 #: colour spaces of BT.601 YUV (unspecified, BT470BG, SMPTE170M): what swscale assumes by default
@@ -231,6 +236,8 @@ class VideoSource:
         self.stopped = threading.Event()
         self.fps = 25.0
         self.size: tuple[int, int] | None = None
+        #: frames are timed by their arrival, the stream's own timestamps being made up
+        self.timed_by_arrival = False
         if self.kind == "file" and not (Path(source).exists() or is_image_sequence(source)):
             raise SourceError(f"no such file: {source}")
         self._container = self._open()  # fail early and clearly if it cannot be opened at all
@@ -252,6 +259,9 @@ class VideoSource:
         stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate
         self.fps = float(rate) if rate else self.fps
+        self.timed_by_arrival = self.live and bool(
+            UNTIMED_FORMATS & set(container.format.name.split(","))
+        )
         if stream.codec_context.width:
             self.size = (stream.codec_context.width, stream.codec_context.height)
         return container
@@ -304,14 +314,19 @@ class VideoSource:
     def _decode(self, container, pts_offset: float) -> Iterator[Frame]:
         # a frame's time from this open is its timestamp minus `base`; `last` is the previous one's
         base, last = None, -1.0 / self.fps
+        opened = time.monotonic()
         for frame, woven in deinterlaced(self._decoded(container), self.config.deinterlace):
             expected = last + 1.0 / self.fps
-            if frame.time is not None and (base is None or frame.time - base <= last):
+            if self.timed_by_arrival:  # the demuxer's timestamps are frame numbers
+                last = max(time.monotonic() - opened, last + 1e-3)
+            elif frame.time is not None and (base is None or frame.time - base <= last):
                 # an RTSP stream's first frames may have no timestamp, and a server that
                 # restarts or seeks its stream sends time backwards: continue at the nominal
                 # spacing from the previous frame, so that media time always increases
                 base = frame.time - expected
-            last = frame.time - base if frame.time is not None else expected
+                last = frame.time - base
+            else:
+                last = frame.time - base if frame.time is not None else expected
             bgr, i420 = frame_pixels(frame)
             out = Frame(
                 bgr=bgr,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import itertools
 import json
 import random
 import struct
@@ -18,7 +19,9 @@ import pytest
 from conftest import (
     assert_one_line_error,
     comb_teeth,
+    decoded,
     interlaced_copy,
+    read_events,
     run_cli,
     sample,
     sideways_copy,
@@ -275,6 +278,65 @@ def http_server(tmp_path):
     server.server_close()
 
 
+@pytest.fixture
+def mjpeg_camera():
+    """An MJPEG camera's HTTP stream: every 5th frame of the gate clip as a JPEG part of a
+    multipart response, sent at 5 fps, then the connection ends."""
+    parts = [
+        cv2.imencode(".jpg", bgr)[1].tobytes()
+        for bgr in itertools.islice(decoded(sample("cn_gate.mp4")), 0, None, 5)
+    ]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            for jpeg in parts:
+                head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
+                self.wfile.write(head % len(jpeg) + jpeg + b"\r\n")
+                time.sleep(0.2)
+
+        def handle(self) -> None:
+            with contextlib.suppress(ConnectionError):
+                super().handle()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_mjpeg_camera_is_timed_by_the_frames_arrival(mjpeg_camera):
+    """FFmpeg numbers a multipart MJPEG stream's frames at a guessed 25 fps: the camera's 5 fps
+    would run five times slow in media time, and every setting in seconds with it."""
+    source = VideoSource(mjpeg_camera, SourceConfig(timeout=5, max_reconnects=0))
+    assert source.live and source.timed_by_arrival
+    frames = [f for f, _ in zip(source.frames(), range(10))]
+    source.stop()
+    spacing = np.diff([f.pts for f in frames])
+    assert np.all(spacing > 0)
+    assert 0.15 < np.median(spacing) < 0.3, spacing
+    arrival = np.diff([f.wallclock for f in frames])
+    assert np.allclose(spacing, arrival, atol=0.02)
+
+
+@pytest.mark.slow
+def test_an_mjpeg_camera_is_read_with_its_plate_in_real_time(mjpeg_camera, tmp_path):
+    """The whole CLI on the camera: the plate, in view for 5.4 s, is read and its event spans
+    about that much media time (1.1 s with the demuxer's made-up timestamps)."""
+    events = tmp_path / "events.jsonl"
+    proc = run_cli("run", mjpeg_camera, "--max-reconnects", "0", "--events", events, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    (plate,) = [e for e in read_events(events) if e["type"] == "plate"]
+    assert plate["text"] == "津B18850"
+    assert 4.5 < plate["last_pts"] - plate["first_pts"] < 6.5, plate
+
+
 def test_http_clip_is_processed_as_a_file(http_server):
     source = VideoSource(f"{http_server}/clip.mp4", SourceConfig(timeout=5))
     assert source.kind == "stream" and not source.live
@@ -286,7 +348,7 @@ def test_http_clip_is_processed_as_a_file(http_server):
 def test_http_live_stream_reconnects_when_it_ends(http_server):
     config = SourceConfig(timeout=5, backoff_initial=0.1, max_reconnects=3)
     source = VideoSource(f"{http_server}/live.ts", config)
-    assert source.live
+    assert source.live and not source.timed_by_arrival  # MPEG-TS carries its own timing
     frames = []
     for frame in source.frames():
         frames.append(frame)
