@@ -397,10 +397,10 @@ class Pipeline:
             self._write_plate(track_id, state, self.times[track_id])
 
     def _finish_tracks(self, tracks: list[Track]) -> None:
-        for track in tracks:
-            self._finish_track(track)
+        for i, track in enumerate(tracks):
+            self._finish_track(track, tracks[i + 1 :])
 
-    def _finish_track(self, track: Track) -> None:
+    def _finish_track(self, track: Track, ending_too: list[Track]) -> None:
         self.first_sights.pop(track.id, None)
         state = self.scheduler.pop(track.id)
         times = self.times.pop(track.id, None)
@@ -410,6 +410,13 @@ class Pipeline:
         if state.rejected:
             log.info("track %d: reads not voted: %s", track.id, dict(state.rejected))
         text, confidence, _ = state.fused()
+        heir = self._successor(track, text, [*self.tracker.tracks, *ending_too]) if text else None
+        if heir is not None:
+            log.info("track %d goes on as track %d: %r", track.id, heir.id, text)
+            self.scheduler.texts[heir.id].absorb(state)
+            self.times[heir.id].first_pts = times.first_pts
+            self.times[heir.id].first_wallclock = times.first_wallclock
+            return
         voting = self.config.voting
         doubt = state.doubt(voting.min_confidence, voting.min_read_share) if text else None
         if text and doubt is None:
@@ -422,6 +429,22 @@ class Pipeline:
             state.rejected[doubt] += 1
         if self.config.output.rejected and state.rejected:
             self.events.write(self._rejected_event(track.id, state, times))
+
+    def _successor(self, track: Track, text: str, candidates: list[Track]) -> Track | None:
+        """A track that took up this one's plate: first seen after this one was last seen, and
+        voting the same text. A track that splits (at a few frames a second, or when a live
+        source drops frames) is still one plate, and gets one event: its reads go on voting."""
+        for other in candidates:
+            state = self.scheduler.texts.get(other.id)
+            if (
+                other.first_frame > track.last_frame
+                and other.id in self.times
+                and state is not None
+                and not state.final
+                and state.fused()[0] == text
+            ):
+                return other
+        return None
 
     def _write_plate(self, track_id: int, state: TrackText, times: TrackTimes) -> None:
         event = self._plate_event(track_id, state, times)

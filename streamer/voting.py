@@ -101,6 +101,12 @@ class TrackText:
             )
         return self._fused[1]
 
+    def absorb(self, earlier: TrackText) -> None:
+        """Take the reads of a track that ended before this one took up its plate."""
+        self.reads[:0] = earlier.reads
+        self.rejected.update(earlier.rejected)
+        self.best_quality = max(self.best_quality, earlier.best_quality)
+
     def doubt(self, min_confidence: float, min_read_share: float) -> str | None:
         """Why the voted text is not a plate to report, or None: voted too unsurely, or from
         too few of the track's reads, the others unreadable."""

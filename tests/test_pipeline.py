@@ -444,6 +444,25 @@ def test_a_camera_of_a_few_frames_a_second_is_read(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_plate_whose_track_splits_is_one_event(tmp_path):
+    """At 2 fps two plates of the mixed traffic lose their track for a frame and start a second
+    one; the second reads the same text, so it takes over the first's reads and times, and each
+    plate is reported once, from when it was first seen."""
+    from trainer.eval.evaluate import thinned_clip
+
+    truth = json.loads(sample("mixed_traffic.mp4").with_suffix(".json").read_text())
+    slow = thinned_clip(sample("mixed_traffic.mp4"), 2.0, tmp_path)  # every 12th frame
+    events = tmp_path / "events.jsonl"
+    proc = run_cli("-v", "run", slow, "--events", events, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count(" goes on as track ") >= 2
+    plates = {e["text"]: e for e in read_events(events) if e["type"] == "plate"}
+    assert len(plates) == len(read_events(events))  # no plate twice
+    assert sorted(plates) == sorted(t["text"] for t in truth["tracks"])
+    assert plates["KUW8332"]["first_pts"] == 0.0  # in view from the first frame
+
+
+@pytest.mark.slow
 def test_first_views_are_read_as_decoded_not_as_annotated(tmp_path):
     """At 3 fps a track is also read in the frame it was first seen in, a frame the annotated
     video has drawn its boxes on by then: the read is of a copy taken before, so writing the

@@ -308,6 +308,19 @@ def test_a_text_voted_from_one_lucky_read_among_unreadable_ones_is_in_doubt():
     assert state.doubt(min_confidence=0.5, min_read_share=0.1) == "low voted confidence"
 
 
+def test_a_track_absorbs_the_reads_of_the_track_it_took_over():
+    scheduler = ReadScheduler(VotingConfig(read_interval=0, min_read_confidence=0.2))
+    d = detection()
+    scheduler.add(1, reading("AB12"), 0, 0, 5.0, d)
+    scheduler.add(1, reading("AB12", char_conf=0.3), 1, 1, 1.0, d)  # rejected
+    scheduler.add(2, reading("AB12"), 4, 4, 2.0, d)
+    earlier, later = scheduler.pop(1), scheduler.texts[2]
+    later.absorb(earlier)
+    assert [r.frame for r in later.reads] == [0, 1, 4]
+    assert len(later.accepted) == 2 and later.rejected == {"low confidence": 1}
+    assert later.best_quality == 5.0 and later.fused()[0] == "AB12"
+
+
 def test_rejected_reads_do_not_count_towards_stability():
     scheduler = ReadScheduler(VotingConfig(min_read_confidence=0.5, read_interval=0))
     d = detection()
