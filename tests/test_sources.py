@@ -10,6 +10,7 @@ import random
 import struct
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
@@ -242,30 +243,16 @@ def mpegts_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.fixture
-def http_server(tmp_path):
-    """Serves /clip.mp4 (a file, with its length) and /live.ts (half the clip in MPEG-TS,
-    paced, with no length, then the connection ends as when a camera's stream drops)."""
-    clip = sample("cn_gate.mp4").read_bytes()
-    live = mpegts_copy(sample("cn_gate.mp4"), tmp_path / "live.ts").read_bytes()
+@contextlib.contextmanager
+def serving(answer: Callable[[http.server.BaseHTTPRequestHandler], None]) -> Iterator[str]:
+    """A local HTTP server that answers each GET with ``answer``; yields its URL."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args) -> None:
             pass
 
         def do_GET(self) -> None:
-            self.send_response(200 if self.path in ("/clip.mp4", "/live.ts") else 404)
-            if self.path == "/clip.mp4":
-                self.send_header("Content-Length", str(len(clip)))
-                self.end_headers()
-                self.wfile.write(clip)
-            elif self.path == "/live.ts":
-                self.end_headers()
-                for i in range(0, len(live) // 2, 188 * 100):
-                    self.wfile.write(live[i : i + 188 * 100])
-                    time.sleep(0.01)
-            else:
-                self.end_headers()
+            answer(self)
 
         def handle(self) -> None:
             with contextlib.suppress(ConnectionError):  # the client hung up: nothing to report
@@ -273,9 +260,36 @@ def http_server(tmp_path):
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """Serves /clip.mp4 (a file, with its length) and /live.ts (half the clip in MPEG-TS,
+    paced, with no length, then the connection ends as when a camera's stream drops)."""
+    clip = sample("cn_gate.mp4").read_bytes()
+    live = mpegts_copy(sample("cn_gate.mp4"), tmp_path / "live.ts").read_bytes()
+
+    def answer(request: http.server.BaseHTTPRequestHandler) -> None:
+        request.send_response(200 if request.path in ("/clip.mp4", "/live.ts") else 404)
+        if request.path == "/clip.mp4":
+            request.send_header("Content-Length", str(len(clip)))
+            request.end_headers()
+            request.wfile.write(clip)
+        elif request.path == "/live.ts":
+            request.end_headers()
+            for i in range(0, len(live) // 2, 188 * 100):
+                request.wfile.write(live[i : i + 188 * 100])
+                time.sleep(0.01)
+        else:
+            request.end_headers()
+
+    with serving(answer) as url:
+        yield url
 
 
 @pytest.fixture
@@ -287,28 +301,17 @@ def mjpeg_camera():
         for bgr in itertools.islice(decoded(sample("cn_gate.mp4")), 0, None, 5)
     ]
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
+    def answer(request: http.server.BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        request.end_headers()
+        for jpeg in parts:
+            head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
+            request.wfile.write(head % len(jpeg) + jpeg + b"\r\n")
+            time.sleep(0.2)
 
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-            self.end_headers()
-            for jpeg in parts:
-                head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
-                self.wfile.write(head % len(jpeg) + jpeg + b"\r\n")
-                time.sleep(0.2)
-
-        def handle(self) -> None:
-            with contextlib.suppress(ConnectionError):
-                super().handle()
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
-    server.shutdown()
-    server.server_close()
+    with serving(answer) as url:
+        yield f"{url}/video.mjpg"
 
 
 def test_an_mjpeg_camera_is_timed_by_the_frames_arrival(mjpeg_camera):
