@@ -109,10 +109,14 @@ class TrackText:
 
     def doubt(self, min_confidence: float, min_read_share: float) -> str | None:
         """Why the voted text is not a plate to report, or None: voted too unsurely, or from
-        too few of the track's reads, the others unreadable."""
+        too few of the track's reads, the others unreadable though their views were as good.
+        (Only views as good: a plate that approaches is unreadable while it is far away.)"""
         if self.fused()[1] < min_confidence:
             return "low voted confidence"
-        if len(self.accepted) < min_read_share * len(self.reads):
+        accepted = self.accepted
+        worst = min((r.quality for r in accepted), default=0.0)
+        as_good = [r for r in self.reads if r.quality >= worst]
+        if len(accepted) < min_read_share * len(as_good):
             return "few reads accepted"
         return None
 

@@ -308,6 +308,20 @@ def test_a_text_voted_from_one_lucky_read_among_unreadable_ones_is_in_doubt():
     assert state.doubt(min_confidence=0.5, min_read_share=0.1) == "low voted confidence"
 
 
+def test_unreadable_views_of_a_plate_still_far_away_do_not_count_against_it():
+    """An approaching plate: ten small views read below the read threshold, then two close
+    ones read well. Only views as good as the worst accepted one are counted."""
+    scheduler = ReadScheduler(VotingConfig(min_read_confidence=0.05, read_interval=0))
+    d = detection()
+    for frame in range(10):
+        scheduler.add(1, reading("C1231", 0.4), frame, frame, 10.0 + frame, d)  # rejected
+    for frame in (10, 11):
+        scheduler.add(1, reading("C1231", 0.9), frame, frame, 100.0 + frame, d)
+    state = scheduler.texts[1]
+    assert len(state.accepted) == 2 and len(state.reads) == 12
+    assert state.doubt(min_confidence=0.25, min_read_share=0.5) is None
+
+
 def test_a_track_absorbs_the_reads_of_the_track_it_took_over():
     scheduler = ReadScheduler(VotingConfig(read_interval=0, min_read_confidence=0.2))
     d = detection()
