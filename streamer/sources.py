@@ -316,16 +316,15 @@ class VideoSource:
         base, last = None, -1.0 / self.fps
         opened = time.monotonic()
         for frame, woven in deinterlaced(self._decoded(container), self.config.deinterlace):
-            expected = last + 1.0 / self.fps
             if self.timed_by_arrival:  # the demuxer's timestamps are frame numbers
                 last = max(time.monotonic() - opened, last + 1e-3)
-            elif frame.time is not None and (base is None or frame.time - base <= last):
-                # an RTSP stream's first frames may have no timestamp, and a server that
-                # restarts or seeks its stream sends time backwards: continue at the nominal
-                # spacing from the previous frame, so that media time always increases
-                base = frame.time - expected
-                last = frame.time - base
             else:
+                expected = last + 1.0 / self.fps
+                if frame.time is not None and (base is None or frame.time - base <= last):
+                    # an RTSP stream's first frames may have no timestamp, and a server that
+                    # restarts or seeks its stream sends time backwards: continue at the nominal
+                    # spacing from the previous frame, so that media time always increases
+                    base = frame.time - expected
                 last = frame.time - base if frame.time is not None else expected
             bgr, i420 = frame_pixels(frame)
             out = Frame(
