@@ -433,9 +433,9 @@ def test_a_camera_of_a_few_frames_a_second_is_read(tmp_path):
     plate width: tracks still hold (size followed as a ratio, first match with gates widened
     for the time between frames) and get reads enough to vote (the cool-down is in seconds)."""
     truth = json.loads(sample("eu_street.mp4").with_suffix(".json").read_text())
-    from trainer.eval.evaluate import thinned_clip
+    from trainer.eval.evaluate import clip_as_filmed
 
-    slow = thinned_clip(sample("eu_street.mp4"), 6.0, tmp_path)  # every 4th frame
+    slow = clip_as_filmed(sample("eu_street.mp4"), tmp_path, 6.0)  # every 4th frame
     events = tmp_path / "events.jsonl"
     proc = run_cli("run", slow, "--events", events, "--quiet")
     assert proc.returncode == 0, proc.stderr
@@ -448,10 +448,10 @@ def test_a_plate_whose_track_splits_is_one_event(tmp_path):
     """At 2 fps two plates of the mixed traffic lose their track for a frame and start a second
     one; the second reads the same text, so it takes over the first's reads and times, and each
     plate is reported once, from when it was first seen."""
-    from trainer.eval.evaluate import thinned_clip
+    from trainer.eval.evaluate import clip_as_filmed
 
     truth = json.loads(sample("mixed_traffic.mp4").with_suffix(".json").read_text())
-    slow = thinned_clip(sample("mixed_traffic.mp4"), 2.0, tmp_path)  # every 12th frame
+    slow = clip_as_filmed(sample("mixed_traffic.mp4"), tmp_path, 2.0)  # every 12th frame
     events = tmp_path / "events.jsonl"
     proc = run_cli("-v", "run", slow, "--events", events, "--quiet")
     assert proc.returncode == 0, proc.stderr
@@ -467,9 +467,9 @@ def test_first_views_are_read_as_decoded_not_as_annotated(tmp_path):
     """At 3 fps a track is also read in the frame it was first seen in, a frame the annotated
     video has drawn its boxes on by then: the read is of a copy taken before, so writing the
     video changes no plate nor confidence."""
-    from trainer.eval.evaluate import thinned_clip
+    from trainer.eval.evaluate import clip_as_filmed
 
-    slow = thinned_clip(sample("eu_street.mp4"), 3.0, tmp_path)  # every 8th frame
+    slow = clip_as_filmed(sample("eu_street.mp4"), tmp_path, 3.0)  # every 8th frame
     results = []
     for extra in ([], ["--output", tmp_path / "out.mp4"]):
         events = tmp_path / f"events{len(extra)}.jsonl"

@@ -410,9 +410,9 @@ def test_a_camera_of_five_frames_a_second_gets_its_event_a_second_after_the_plat
     """A low-rate camera: the gate's car, filmed at 5 fps, is read, and its event is written
     about a second after the plate was last seen (``max_lost_seconds``), not 12 frames (2.4 s)
     later, by when the looping clip brings the car back."""
-    from trainer.eval.evaluate import thinned_clip
+    from trainer.eval.evaluate import clip_as_filmed
 
-    srv = RtspServer(thinned_clip(sample("cn_gate.mp4"), 5.0, tmp_path)).start()
+    srv = RtspServer(clip_as_filmed(sample("cn_gate.mp4"), tmp_path, 5.0)).start()
     events = tmp_path / "events.jsonl"
     try:
         live = LivePipeline(srv.url, events)

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from streamer.geometry import rectify
+from trainer.synth.effects import motion_blur
 
 
 def jitter_corners(corners: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
@@ -23,14 +24,6 @@ def jitter_corners(corners: np.ndarray, rng: np.random.Generator, strength: floa
     shift = rng.normal(0.0, 1.0, 2) * np.array([0.015 * w, 0.03 * h]) * strength  # and off-centre
     centre = c.mean(0)
     return (centre + (c - centre) * (1 + grow) + noise + shift).astype(np.float32)
-
-
-def motion_blur(img: np.ndarray, rng: np.random.Generator, length: int) -> np.ndarray:
-    k = np.zeros((length, length), np.float32)
-    k[length // 2, :] = 1.0 / length
-    rot = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), rng.uniform(0, 180), 1.0)
-    k = cv2.warpAffine(k, rot, (length, length))
-    return cv2.filter2D(img, -1, k / max(k.sum(), 1e-6))
 
 
 def exposure(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -71,7 +64,8 @@ def photometric(img: np.ndarray, rng: np.random.Generator, strength: float) -> n
         sigma = rng.uniform(0.3, 1.3 * s)
         out = cv2.GaussianBlur(out, (0, 0), sigma)
     if rng.random() < 0.2 * s:  # up to 7 % of the width at strength 1.2: a car at speed
-        out = motion_blur(out, rng, int(rng.integers(3, 3 + round(0.06 * s * w) + 1)))
+        length = int(rng.integers(3, 3 + round(0.06 * s * w) + 1))
+        out = motion_blur(out, length, rng.uniform(0, 180))
     if rng.random() < 0.3 * s:
         noise = rng.normal(0, rng.uniform(2, 12 * s), out.shape)
         out = np.clip(out + noise, 0, 255).astype(np.uint8)

@@ -33,6 +33,7 @@ from trainer.eval.metrics import (
     plate_accuracy,
     score_clip,
 )
+from trainer.eval.perturbations import PERTURBATIONS, Perturbation
 from trainer.synth.video import write_h264
 
 
@@ -167,15 +168,23 @@ def video_clips(root: Path, samples: Path) -> list[tuple[str, Path, list[str]]]:
     return clips
 
 
-def thinned_clip(video: Path, rate: float, folder: Path) -> Path:
-    """``video`` as a camera of about ``rate`` frames a second would have filmed it: every k-th
-    frame (k its own rate over ``rate``, rounded) in a near-lossless copy in ``folder``."""
+def clip_as_filmed(
+    video: Path, folder: Path, rate: float | None = None, change: Perturbation | None = None
+) -> Path:
+    """``video`` as another camera would have filmed it, in a copy in ``folder``: at about
+    ``rate`` frames a second (every k-th frame, k its own rate over ``rate``, rounded, with
+    their timing) and through ``change`` (``trainer.eval.perturbations``), or near lossless."""
+    change = change or Perturbation()
+    rng = np.random.default_rng(0)
     with av.open(str(video)) as inp:
         native = inp.streams.video[0].average_rate or Fraction(25)
-        k = max(1, round(float(native) / rate))
-        frames = inp.decode(video=0)
-        pictures = (f.to_ndarray(format="bgr24") for f in itertools.islice(frames, 0, None, k))
-        return write_h264(folder / f"{video.stem}.mp4", pictures, native / k, {"crf": "18"})
+        k = max(1, round(float(native) / rate)) if rate else 1
+        frames = itertools.islice(inp.decode(video=0), 0, None, k)
+        pictures = (f.to_ndarray(format="bgr24") for f in frames)
+        if change.picture:
+            pictures = (change.picture(p, rng) for p in pictures)
+        options = {"crf": str(change.crf)}
+        return write_h264(folder / f"{video.stem}.mp4", pictures, native / k, options)
 
 
 def eval_videos(
@@ -184,16 +193,17 @@ def eval_videos(
     root: Path,
     regions: list[str] | None = None,
     frame_rate: float | None = None,
+    change: Perturbation | None = None,
 ) -> dict[str, dict]:
     """Per clip: labelled plates read exactly by some event, missed ones, false reads, and
-    plates reported more than once (a split track); with ``frame_rate``, of each clip thinned
-    to about that rate."""
+    plates reported more than once (a split track); with ``frame_rate`` or ``change``, of each
+    clip as a camera of that rate or with that change would have filmed it."""
     samples = Path(__file__).resolve().parents[2] / "sample_videos"
     out = {}
     with tempfile.TemporaryDirectory() as folder:
         for name, path, plates in video_clips(root, samples):
-            if frame_rate:
-                path = thinned_clip(path, frame_rate, Path(folder))
+            if frame_rate or change:
+                path = clip_as_filmed(path, Path(folder), frame_rate, change)
             out[name] = eval_clip(path, plates, detector, recognizer, regions)
     return out
 
@@ -235,7 +245,8 @@ def run_eval(args: argparse.Namespace) -> int:
                 "iou": iou
             }
     if "videos" in args.groups:
-        videos = eval_videos(detector, recognizer, root, args.region, args.video_fps)
+        change = PERTURBATIONS[args.perturb] if args.perturb else None
+        videos = eval_videos(detector, recognizer, root, args.region, args.video_fps, change)
         results["videos-total"] = {
             "n": sum(v["labelled"] for v in videos.values()),
             "accuracy": round(
@@ -324,6 +335,13 @@ def register(sub) -> None:
         type=float,
         help="run each clip thinned to about this many frames a second (every k-th frame), "
         "as a camera of a few frames a second would film it",
+    )
+    p.add_argument(
+        "--perturb",
+        choices=sorted(PERTURBATIONS),
+        help="run each clip changed as another camera would film it: darker (dusk), brighter, "
+        "out of focus, smeared by motion, at half the size, or compressed hard "
+        "(trainer/eval/perturbations.py)",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_eval)
