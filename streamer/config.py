@@ -154,11 +154,13 @@ class VotingConfig:
     min_confidence: float = 0.25
     #: a finished track emits no event either when fewer than this share of its reads were
     #: accepted, counting only reads of views as good as its worst accepted one (a plate that
-    #: approaches is unreadable while far away): the others unreadable, its text is a lucky
-    #: read. A van's lettering, read 16 times, gave one "I2381" at 0.26 among reads below
-    #: ``min_read_confidence`` (real clip nl_cativ_Video97_2: 0.10 of its as-good reads
-    #: accepted, 0.20-0.25 at 6/3/2 fps); the 165 right tracks of the sample and real clips,
-    #: as they are and thinned to 6, 3 and 2 fps, had 0.75 or more.
+    #: approaches is unreadable while far away), or all its reads where one was accepted (one
+    #: read is no vote): the others unreadable, its text is a lucky read. A van's lettering,
+    #: read 16 times, gave one "I2381" at 0.26 among reads below ``min_read_confidence`` (real
+    #: clip nl_cativ_Video97_2: 0.10 of its as-good reads accepted, 0.20-0.25 at 6/3/2 fps);
+    #: the 165 right tracks of the sample and real clips, as they are and thinned to 6, 3 and
+    #: 2 fps, had 0.75 or more. Defocused (``platestream-train eval --perturb defocus``),
+    #: eu_street gave 8JL064 and MV164VT each from one read on the best view among 15 unsure.
     min_read_share: float = 0.5
     #: optional regular expressions a read must fully match (any of them), on letters and
     #: digits only; a read that misses by confusable characters is corrected to the likeliest

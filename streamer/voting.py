@@ -110,13 +110,15 @@ class TrackText:
     def doubt(self, min_confidence: float, min_read_share: float) -> str | None:
         """Why the voted text is not a plate to report, or None: voted too unsurely, or from
         too few of the track's reads, the others unreadable though their views were as good.
-        (Only views as good: a plate that approaches is unreadable while it is far away.)"""
+        (Only views as good: a plate that approaches is unreadable while it is far away. But
+        one read is no vote: a single accepted read counts against all the track's reads, or
+        a lucky read on the track's best view, the other 15 unreadable, passed as a plate.)"""
         if self.fused()[1] < min_confidence:
             return "low voted confidence"
         accepted = self.accepted
         worst = min((r.quality for r in accepted), default=0.0)
-        as_good = [r for r in self.reads if r.quality >= worst]
-        if len(accepted) < min_read_share * len(as_good):
+        counted = [r for r in self.reads if len(accepted) == 1 or r.quality >= worst]
+        if len(accepted) < min_read_share * len(counted):
             return "few reads accepted"
         return None
 

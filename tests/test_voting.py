@@ -322,6 +322,24 @@ def test_unreadable_views_of_a_plate_still_far_away_do_not_count_against_it():
     assert state.doubt(min_confidence=0.25, min_read_share=0.5) is None
 
 
+def test_one_lucky_read_on_the_best_view_is_no_vote():
+    """A defocused passing plate: 15 reads too unsure to vote, and one at 0.27 on the track's
+    best view, a wrong text (eu_street defocused: 8JL064 for 8JL084). No view is as good as
+    that one, but a single accepted read still counts against all the track's reads; a plate
+    whose far view was unreadable and whose one close view was read well still passes."""
+    scheduler = ReadScheduler(VotingConfig(min_read_confidence=0.05, read_interval=0))
+    d = detection()
+    for frame in range(15):
+        scheduler.add(1, reading("C1231", 0.4), frame, frame, 50.0 + frame, d)  # rejected
+    scheduler.add(1, reading("C1231", 0.9), 15, 15, 100.0, d)
+    state = scheduler.texts[1]
+    assert len(state.accepted) == 1 and state.fused()[1] > 0.25
+    assert state.doubt(min_confidence=0.25, min_read_share=0.5) == "few reads accepted"
+    scheduler.add(2, reading("C1231", 0.4), 0, 0, 10.0, d)  # far away, rejected
+    scheduler.add(2, reading("C1231", 0.9), 1, 1, 100.0, d)
+    assert scheduler.texts[2].doubt(min_confidence=0.25, min_read_share=0.5) is None
+
+
 def test_a_track_absorbs_the_reads_of_the_track_it_took_over():
     scheduler = ReadScheduler(VotingConfig(read_interval=0, min_read_confidence=0.2))
     d = detection()
