@@ -198,12 +198,10 @@ class Tracker:
     def low_score(self) -> float:
         return self.high_score * self.config.low_score_factor
 
-    def widening(self, pts: float | None) -> float:
-        """How much wider the gates of a track seen once are for a frame ``pts`` seconds into
-        the stream: 1 for frames up to ``gate_interval`` apart, more in proportion over a
-        longer gap (a camera of a few frames a second), up to ``max_gate_widening``."""
-        gap = 0.0 if pts is None or self.last_pts is None else pts - self.last_pts
-        self.last_pts = pts
+    def widening(self, gap: float) -> float:
+        """How much wider the gates of a track seen once are for a frame ``gap`` seconds after
+        the previous one: 1 up to ``gate_interval``, more in proportion over a longer gap (a
+        camera of a few frames a second), up to ``max_gate_widening``."""
         return min(max(gap / self.config.gate_interval, 1.0), self.config.max_gate_widening)
 
     def update(
@@ -213,8 +211,10 @@ class Tracker:
         yet: its plate is looked for where it was, within gates widened for the time since
         (``widening``); a track with a velocity is predicted well at any frame rate, and wider
         gates only let it jump to another car's plate."""
+        gap = 0.0 if pts is None or self.last_pts is None else pts - self.last_pts
+        self.last_pts = pts
         seen_once = np.array([t.hits == 1 for t in self.tracks], dtype=bool)
-        widening = np.where(seen_once, self.widening(pts), 1.0)
+        widening = np.where(seen_once, self.widening(gap), 1.0)
         gate, size_gate = self.config.gate * widening, self.config.size_gate**widening
         for t in self.tracks:
             t.predict()

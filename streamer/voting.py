@@ -116,9 +116,9 @@ class TrackText:
         if self.fused()[1] < min_confidence:
             return "low voted confidence"
         accepted = self.accepted
-        worst = min((r.quality for r in accepted), default=0.0)
-        counted = [r for r in self.reads if len(accepted) == 1 or r.quality >= worst]
-        if len(accepted) < min_read_share * len(counted):
+        worst = min((r.quality for r in accepted), default=0.0) if len(accepted) > 1 else 0.0
+        as_good = [r for r in self.reads if r.quality >= worst]
+        if len(accepted) < min_read_share * len(as_good):
             return "few reads accepted"
         return None
 
