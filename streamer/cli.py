@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--frame-rate",
         type=float,
         help="frames per second of numbered images or a raw H.264/H.265 file, which carry no "
-        "timing (default 25); files with timestamps keep their own",
+        "timing (default 25); files with timestamps keep their own. For a camera's snapshot "
+        "URL (a still JPEG per request): pictures asked for a second (default 5)",
     )
     run.add_argument(
         "--max-reconnects", type=int, help="give up on a live source after N failed reconnects"

@@ -42,6 +42,7 @@ class SourceConfig:
     backoff_max: float = 15.0
     #: frames per second of a file that carries no timing: numbered images (FFmpeg's default
     #: 25) or a raw H.264/H.265 stream; files with timestamps keep their own. None: FFmpeg's.
+    #: For a camera's snapshot URL, the pictures asked for a second (None: 5).
     frame_rate: float | None = None
     #: pace a file at its own frame rate instead of as fast as possible.
     realtime: bool = False

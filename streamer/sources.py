@@ -6,7 +6,8 @@ source reconnects with capped exponential backoff until told to stop (``max_reco
 corrupt packet or frame is skipped and counted, never fatal. Every frame carries its media time
 (seconds from stream start, continued across reconnects; a live stream without timestamps of
 its own, such as an MJPEG camera's, is timed by arrival) and, for live sources, its arrival time.
-Interlaced frames are woven whole before anything downstream sees them.
+A camera's snapshot URL (one still picture per request) is asked again and again at a steady
+rate, each answer a frame. Interlaced frames are woven whole before anything downstream sees them.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ MAYBE_FINITE_SCHEMES = ("http://", "https://")
 #: multipart HTTP stream (``mpjpeg``) or bare JPEGs. A live source read by one is timed by the
 #: frames' arrival; a camera sending 5 fps would otherwise run five times slow in media time.
 UNTIMED_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe", "image2pipe"})
+#: requests a second to a camera's snapshot URL unless ``SourceConfig.frame_rate`` says: about
+#: what such cameras answer at 1080p, and a passing plate is still in several of the pictures
+SNAPSHOT_RATE = 5.0
 
 
 #: colour spaces of BT.601 YUV (unspecified, BT470BG, SMPTE170M): what swscale assumes by default
@@ -219,6 +223,16 @@ def is_finite(source: str, container) -> bool:
     return source.lower().startswith(MAYBE_FINITE_SCHEMES) and bool(container.duration)
 
 
+def is_snapshot(source: str, container) -> bool:
+    """Whether an HTTP(S) URL answers with one still picture, as a camera's snapshot URL does:
+    FFmpeg reads it with a single-image demuxer (``image2`` by the name's extension, a
+    ``*_pipe`` one by the content), decodes one frame, and ends."""
+    names = container.format.name.split(",")
+    return source.lower().startswith(MAYBE_FINITE_SCHEMES) and any(
+        name == "image2" or (name.endswith("_pipe") and name != "image2pipe") for name in names
+    )
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
@@ -238,10 +252,15 @@ class VideoSource:
         self.size: tuple[int, int] | None = None
         #: frames are timed by their arrival, the stream's own timestamps being made up
         self.timed_by_arrival = False
+        #: a snapshot URL, asked for a picture ``fps`` times a second
+        self.snapshot = False
         if self.kind == "file" and not (Path(source).exists() or is_image_sequence(source)):
             raise SourceError(f"no such file: {source}")
         self._container = self._open()  # fail early and clearly if it cannot be opened at all
-        if self.kind == "stream" and is_finite(source, self._container):
+        if self.kind == "stream" and is_snapshot(source, self._container):
+            self.snapshot = True
+            self._take_timing(self._container.streams.video[0])
+        elif self.kind == "stream" and is_finite(source, self._container):
             # a clip served over HTTP is a file: every frame processed, its end is the end
             self.live = False
 
@@ -257,14 +276,23 @@ class VideoSource:
             raise SourceError(f"{self.source} has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        rate = stream.average_rate or stream.guessed_rate
-        self.fps = float(rate) if rate else self.fps
-        self.timed_by_arrival = self.live and bool(
-            UNTIMED_FORMATS & set(container.format.name.split(","))
-        )
+        self._take_timing(stream)
         if stream.codec_context.width:
             self.size = (stream.codec_context.width, stream.codec_context.height)
         return container
+
+    def _take_timing(self, stream) -> None:
+        """The frame rate and the clock of the frames: the stream's own, or their arrival where
+        the stream's are made up (an MJPEG camera's) or there are none (a snapshot URL's)."""
+        if self.snapshot:
+            self.fps = self.config.frame_rate or SNAPSHOT_RATE
+            self.timed_by_arrival = True
+            return
+        rate = stream.average_rate or stream.guessed_rate
+        self.fps = float(rate) if rate else self.fps
+        self.timed_by_arrival = self.live and bool(
+            UNTIMED_FORMATS & set(stream.container.format.name.split(","))
+        )
 
     def stop(self) -> None:
         self.stopped.set()
@@ -273,8 +301,11 @@ class VideoSource:
         """Decoded frames until the file ends, or (live) until stopped or out of reconnects."""
         pts_offset, container = 0.0, self._container
         failures = 0
+        first_request = time.monotonic()
         while not self.stopped.is_set():
-            last_pts = None
+            last_pts, requested = None, time.monotonic()
+            if self.snapshot:  # each answer is timed from the first request
+                pts_offset = requested - first_request
             try:
                 for frame in self._decode(container, pts_offset):
                     failures = 0
@@ -287,9 +318,13 @@ class VideoSource:
             if not self.live or self.stopped.is_set():
                 self._check_decoded_something()
                 return
+            container = None
+            if self.snapshot and last_pts is not None:
+                container = self._next_snapshot(requested)
+                if container is not None:
+                    continue
             outage_start = time.time()
             pts_offset = (last_pts if last_pts is not None else pts_offset) + 1.0 / self.fps
-            container = None
             while container is None and not self.stopped.is_set():
                 failures += 1
                 if self.config.max_reconnects is not None and failures > self.config.max_reconnects:
@@ -310,6 +345,18 @@ class VideoSource:
                 self.stats.gap_seconds += gap
                 pts_offset += gap
                 self._note(f"reconnected after {gap:.1f} s")
+
+    def _next_snapshot(self, requested: float):
+        """The snapshot URL opened for its next picture, ``1 / fps`` after the last request
+        (at once if answering took longer); None if it did not open, an outage like any other."""
+        self.stopped.wait(max(0.0, requested + 1.0 / self.fps - time.monotonic()))
+        if self.stopped.is_set():
+            return None
+        try:
+            return self._open()
+        except SourceError as exc:
+            self._note(str(exc))
+            return None
 
     def _decode(self, container, pts_offset: float) -> Iterator[Frame]:
         # a frame's time from this open is its timestamp minus `base`; `last` is the previous one's

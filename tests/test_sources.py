@@ -340,6 +340,69 @@ def test_an_mjpeg_camera_is_read_with_its_plate_in_real_time(mjpeg_camera, tmp_p
     assert 4.5 < plate["last_pts"] - plate["first_pts"] < 6.5, plate
 
 
+@pytest.fixture
+def snapshot_camera():
+    """A camera's snapshot URLs, by extension (/snapshot.jpg) and by content (/snapshot.cgi):
+    each request answers the next of every 5th frame of the gate clip as one JPEG (the plate
+    in 27 of the 40), then 404 as a camera taken away; also counts the requests."""
+    pictures = [
+        cv2.imencode(".jpg", bgr)[1].tobytes()
+        for bgr in itertools.islice(decoded(sample("cn_gate.mp4")), 0, None, 5)
+    ]
+    asked = []
+
+    def answer(request: http.server.BaseHTTPRequestHandler) -> None:
+        asked.append(time.monotonic())
+        if len(asked) > len(pictures):
+            request.send_response(404)
+            request.end_headers()
+            return
+        jpeg = pictures[len(asked) - 1]
+        request.send_response(200)
+        request.send_header("Content-Type", "image/jpeg")
+        request.send_header("Content-Length", str(len(jpeg)))
+        request.end_headers()
+        request.wfile.write(jpeg)
+
+    with serving(answer) as url:
+        yield url, asked
+
+
+@pytest.mark.parametrize("path", ["/snapshot.jpg", "/snapshot.cgi"])
+def test_a_snapshot_url_is_asked_again_at_its_frame_rate(snapshot_camera, path):
+    """FFmpeg reads one still picture per open and ends, which for a live source would be a
+    dropped stream, reconnected with growing delays (a picture every 15 s) or, with a .jpg
+    name, a one-frame file: a snapshot URL is asked again at a steady rate instead."""
+    url, asked = snapshot_camera
+    source = VideoSource(url + path, SourceConfig(timeout=5, frame_rate=10, max_reconnects=0))
+    assert source.live and source.snapshot and source.timed_by_arrival
+    frames = [f for f, _ in zip(source.frames(), range(8))]
+    source.stop()
+    spacing = np.diff([f.pts for f in frames])
+    assert 0.08 < np.median(spacing) < 0.15, spacing
+    assert np.allclose(spacing, np.diff([f.wallclock for f in frames]), atol=0.02)
+    assert not np.array_equal(frames[0].image, frames[-1].image)  # a new picture each time
+    assert 8 <= len(asked) <= 9
+    assert source.stats.reconnects == 0 and not source.stats.events
+
+
+@pytest.mark.slow
+def test_a_snapshot_camera_is_read_until_it_is_gone(snapshot_camera, tmp_path):
+    """The whole CLI on the snapshot URL: the plate is read from the pictures as they come,
+    and the camera's 404 after its last picture ends the run (no reconnect allowed)."""
+    url, asked = snapshot_camera
+    events = tmp_path / "events.jsonl"
+    proc = run_cli(
+        "run", f"{url}/snapshot.cgi", "--frame-rate", "20", "--max-reconnects", "0",
+        "--events", events, "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (plate,) = [e for e in read_events(events) if e["type"] == "plate"]
+    assert plate["text"] == "津B18850"
+    assert len(asked) == 41  # every picture, then the 404
+    assert "404" in proc.stderr
+
+
 def test_http_clip_is_processed_as_a_file(http_server):
     source = VideoSource(f"{http_server}/clip.mp4", SourceConfig(timeout=5))
     assert source.kind == "stream" and not source.live
