@@ -35,11 +35,21 @@ def test_separate_plates_stay_apart():
 
 
 def test_a_box_beside_a_plate_the_anchors_cover_is_not_joined_to_it():
-    """A square plate (200..281) and a weak box over it and what is beside it (200..354),
-    in input pixels: together narrower than the widest anchor (192), so not two halves."""
-    pair = np.stack([det(0.63, 200, 128, 281, 180), det(0.11, 200, 125, 354, 182)])
+    """A square plate (200..281) and a box over it and what is beside it (200..354), in input
+    pixels: together narrower than the widest anchor (192), so not two halves."""
+    pair = np.stack([det(0.63, 200, 128, 281, 180), det(0.45, 200, 125, 354, 182)])
     assert len(merge_plate_parts(pair, min_width=192)) == 2
     assert len(merge_plate_parts(pair, min_width=0)) == 1
+
+
+def test_a_weak_box_over_a_plate_and_its_neighbour_is_not_joined_to_it():
+    """Kaggle's Cars257 in input pixels: a Hong Kong taxi's plate (262..394, 0.62) and a 0.11
+    box from its right half over the sticker beside it (326..509), wider than any anchor
+    together. The two halves of one plate score alike; this is no half."""
+    plate, weak = det(0.62, 262, 205, 394, 269), det(0.11, 326, 202, 509, 274)
+    assert len(merge_plate_parts(np.stack([plate, weak]), min_width=192)) == 2
+    weak[0] = 0.4  # a half scoring near the plate's is joined as before
+    assert len(merge_plate_parts(np.stack([plate, weak]), min_width=192)) == 1
 
 
 def test_two_looks_keep_the_plates_they_agree_on():
