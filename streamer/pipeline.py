@@ -11,7 +11,8 @@ already decoded flow through, ends all tracks (emitting their events) and closes
 nothing already seen is lost.
 
 A track's event is written when the track ends, or earlier once its text is stable (voting's
-``final_reads``); a live stream that comes back after a long outage ends every track first.
+``final_reads``); a live stream that drops ends every track once it has been gone longer than a
+track may go unseen, without waiting for it to come back.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from streamer.watchlist import Sighting, Watchlist
 log = logging.getLogger("platestream.pipeline")
 
 END = object()  # end-of-stream marker passed down the queues
+IDLE = object()  # what a get that was given an idle time returns when nothing came in it
+#: seconds a live stream's tracking stage waits for a frame before it looks at the source
+IDLE_CHECK = 0.2
 
 
 class Link:
@@ -77,16 +81,21 @@ class Link:
                 except queue.Empty:
                     pass
 
-    def get(self):
+    def get(self, idle: float | None = None):
+        """The next item; END once no producer is left; IDLE after ``idle`` seconds without
+        an item, if given."""
+        deadline = None if idle is None else time.monotonic() + idle
         while True:
             try:
-                return self.queue.get(timeout=0.2)
+                return self.queue.get(timeout=0.2 if idle is None else min(0.2, idle))
             except queue.Empty:
                 if not any(t.is_alive() for t in self.producers):
                     try:  # the last producer may have put something just before it ended
                         return self.queue.get_nowait()
                     except queue.Empty:
                         return END
+                if deadline is not None and time.monotonic() >= deadline:
+                    return IDLE
 
 
 @dataclass
@@ -244,10 +253,14 @@ class Pipeline:
 
     def _detections_in_order(self):
         """(frame, detections) in the order the frames were taken, whichever worker finished
-        first."""
+        first; for a live source, (IDLE, []) every ``IDLE_CHECK`` seconds without a frame."""
         pending: dict[int, tuple] = {}
         expected = 0
-        while (item := self.detected_q.get()) is not END:
+        idle = IDLE_CHECK if self.source.live else None
+        while (item := self.detected_q.get(idle)) is not END:
+            if item is IDLE:
+                yield IDLE, []
+                continue
             seq, frame, detections = item
             pending[seq] = (frame, detections)
             while expected in pending:
@@ -259,6 +272,9 @@ class Pipeline:
 
     def _track_loop(self) -> None:
         for frame, detections in self._detections_in_order():
+            if frame is IDLE:
+                self._end_tracks_of_a_lost_stream()
+                continue
             if self._after_outage(frame):
                 self._finish_tracks(self.tracker.finish())
             t0 = time.perf_counter()
@@ -286,12 +302,28 @@ class Pipeline:
         if last is None or frame.segment == last.segment:
             return False
         gap = frame.pts - last.pts
-        tracker = self.config.tracker
-        longest = min((tracker.max_lost + 1) / self.source.fps, tracker.max_lost_seconds)
-        if gap <= longest:
+        if gap <= self._longest_unseen():
             return False
         log.info("stream back after %.1f s: ending %d tracks", gap, len(self.tracker.tracks))
         return True
+
+    def _end_tracks_of_a_lost_stream(self) -> None:
+        """End every track of a live stream that has been lost for longer than a track may go
+        unseen: they would end when it came back (``_after_outage``), and their events would wait
+        for that, an hour for an hour's outage, or for the end of the run."""
+        last = self.last_frame
+        if not (self.source.reconnecting and last is not None and self.tracker.tracks):
+            return
+        silence = time.time() - last.wallclock
+        if silence > self._longest_unseen():
+            log.info("stream lost %.1f s ago: ending %d tracks", silence, len(self.tracker.tracks))
+            self._finish_tracks(self.tracker.finish())
+            self.stats.active_tracks = 0
+
+    def _longest_unseen(self) -> float:
+        """Seconds a track may go without a frame: its frames' or its seconds' limit."""
+        tracker = self.config.tracker
+        return min((tracker.max_lost + 1) / self.source.fps, tracker.max_lost_seconds)
 
     def _video_loop(self) -> None:
         try:

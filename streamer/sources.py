@@ -254,6 +254,8 @@ class VideoSource:
         self.timed_by_arrival = False
         #: a snapshot URL, asked for a picture ``fps`` times a second
         self.snapshot = False
+        #: a live source between losing its stream and the next frame after reconnecting
+        self.reconnecting = False
         if self.kind == "file" and not (Path(source).exists() or is_image_sequence(source)):
             raise SourceError(f"no such file: {source}")
         self._container = self._open()  # fail early and clearly if it cannot be opened at all
@@ -308,7 +310,7 @@ class VideoSource:
                 pts_offset = requested - first_request
             try:
                 for frame in self._decode(container, pts_offset):
-                    failures = 0
+                    failures, self.reconnecting = 0, False
                     last_pts = frame.pts
                     yield frame
                     if self.stopped.is_set():
@@ -323,7 +325,7 @@ class VideoSource:
                 container = self._next_snapshot(requested)
                 if container is not None:
                     continue
-            outage_start = time.time()
+            self.reconnecting, outage_start = True, time.time()
             pts_offset = (last_pts if last_pts is not None else pts_offset) + 1.0 / self.fps
             while container is None and not self.stopped.is_set():
                 failures += 1

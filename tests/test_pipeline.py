@@ -237,6 +237,25 @@ def test_a_link_between_stages_neither_hangs_nor_loses_items():
     assert link.get() == "newest"
 
 
+def test_a_link_says_when_its_live_producer_has_been_quiet():
+    """A get given an idle time returns IDLE after it while the producer lives and sends
+    nothing, so the tracking stage can look at a lost stream; the items and END still come."""
+    from streamer.pipeline import END, IDLE, Link
+
+    link, quiet = Link(4), threading.Event()
+    producer = threading.Thread(target=lambda: (link.put(1), quiet.wait(5), link.put(2)))
+    link.producers = [producer]
+    producer.start()
+    assert link.get(idle=0.3) == 1
+    started = time.monotonic()
+    assert link.get(idle=0.3) is IDLE
+    assert 0.25 < time.monotonic() - started < 1
+    quiet.set()
+    assert link.get(idle=0.3) == 2
+    producer.join(5)
+    assert link.get(idle=0.3) is END
+
+
 @pytest.mark.parametrize("workers", [1, 3])
 def test_frames_reach_the_tracker_in_order_whichever_detection_ends_first(workers):
     """Several detect threads finish out of order (here, at random); tracking must still see

@@ -391,6 +391,34 @@ def test_plates_before_and_after_an_outage(tmp_path):
     assert not [e for e in plates if e["first_pts"] <= lost and e["last_pts"] >= back]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["killed", "frozen"])
+def test_plates_in_view_when_the_camera_drops_get_their_events_at_once(tmp_path, fault):
+    """The server dies (or freezes) with two plates in view and stays away: their tracks end a
+    second after the stream was found lost, and their events are written then, not when the
+    camera comes back or the run ends. Killed, the loss is seen at once; frozen, after two
+    read timeouts of 3 s (the first still gives a frame the decoder held)."""
+    srv = RtspServer(sample("eu_street.mp4")).start()
+    events = tmp_path / "events.jsonl"
+    try:
+        live = LivePipeline(srv.url, events)
+        live.wait_for(75, segment=0, timeout=30)  # two plates are in view from the first frame
+        assert not read_events(events)
+        srv.kill() if fault == "killed" else srv.freeze()
+        lost = time.time()
+        while time.time() < lost + 10 and len(read_events(events)) < 2:
+            time.sleep(0.05)
+        written = time.time()
+        assert live.thread.is_alive()  # still reconnecting
+        live.finish()
+    finally:
+        srv.kill()
+    assert len(read_events(events)) >= 2
+    found_lost = 0.0 if fault == "killed" else 6.0
+    assert written - lost < found_lost + 2.0, written - lost
+    assert all(e["last_wallclock"] for e in read_events(events))
+
+
 def test_an_interlaced_camera_is_woven_whole(tmp_path):
     """Over RTSP the stream still says it is interlaced, and each connection's frames are woven."""
     interlaced = interlaced_copy(sample("cn_gate.mp4"), tmp_path / "interlaced.mp4")
