@@ -393,6 +393,7 @@ class VideoSource:
         """The frames of one open of the source, its corrupt packets skipped and counted."""
         packets = container.demux(container.streams.video[0])
         while True:
+            asked = time.monotonic()
             try:
                 packet = next(packets)
             except StopIteration:
@@ -413,6 +414,12 @@ class VideoSource:
             except av.error.FFmpegError as exc:
                 self.stats.decode_errors += 1
                 log.info("%s: corrupt packet skipped: %s", self.source, _describe(exc))
+            if self.live and time.monotonic() - asked >= self.config.timeout:
+                # the read timed out and got only what the demuxer held back (RTSP's reordering
+                # queue gives up its last packet), so the stream froze: lost now, not after a
+                # second timeout
+                self._note(f"stream error: no packet for {self.config.timeout:g} s")
+                return
 
     def _check_decoded_something(self) -> None:
         """A file that opens but yields no picture (unsupported codec, all corrupt) is an error,
