@@ -12,6 +12,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -111,23 +112,30 @@ class PlateBatches:
         return np.ascontiguousarray(np.stack(crops)[..., ::-1]), np.stack(targets)
 
 
-def synthetic_pool(seed: int, size: int, processes: int = 1) -> list[PlateSample]:
-    """Synthetic plates of the regions the recognizer reads, rendered once (about 30/s a
-    process) and then re-augmented; in ``processes`` processes, each from its own random
-    stream, where there are more than one."""
+def synthetic_pool(
+    seed: int, size: int, processes: int = 1, regions: tuple[str, ...] | None = None
+) -> list[PlateSample]:
+    """Synthetic plates of ``regions`` (default: those the recognizer reads; a region named
+    twice is drawn twice as often), rendered once (about 30/s a process) and then re-augmented;
+    in ``processes`` processes, each from its own random stream, where there are more than one."""
     if processes > 1:
-        return in_processes(synthetic_pool, seed, size, processes)
+        return in_processes(partial(synthetic_pool, regions=regions), seed, size, processes)
     from trainer.synth.plates import READ_REGIONS
     from trainer.synth.scenes import random_plate_sample
 
     rng = np.random.default_rng(seed)
-    return [
-        PlateSample(*random_plate_sample(rng, READ_REGIONS), group="synth") for _ in range(size)
-    ]
+    regions = regions or READ_REGIONS
+    return [PlateSample(*random_plate_sample(rng, regions), group="synth") for _ in range(size)]
 
 
 def load_groups(
-    root: Path, split: str, synth: int, seed: int, pack: str | None = None, processes: int = 1
+    root: Path,
+    split: str,
+    synth: int,
+    seed: int,
+    pack: str | None = None,
+    processes: int = 1,
+    synth_regions: tuple[str, ...] | None = None,
 ) -> dict[str, list]:
     """The real plates of ``split`` (from ``pack``, a pack-recognizer file, where given) and a
     synthetic pool of ``synth`` plates."""
@@ -135,7 +143,7 @@ def load_groups(
         read_pack(Path(pack)) if pack else dict(load_real_samples(root, split))
     )
     if synth:
-        groups["synth"] = synthetic_pool(seed, synth, processes)
+        groups["synth"] = synthetic_pool(seed, synth, processes, synth_regions)
     return groups
 
 
@@ -259,7 +267,9 @@ def run_ocr(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     root = data_root()
-    groups = load_groups(root, "train", args.synth, args.seed, args.pack, max(1, args.workers))
+    groups = load_groups(
+        root, "train", args.synth, args.seed, args.pack, max(1, args.workers), args.synth_regions
+    )
     group_weights = dict(args.group_weight or [])
     train = PlateBatches(groups, rng, args.strength, args.synth_share, group_weights)
     val = load_real_samples(root, "val") if root.is_dir() else {}
@@ -358,6 +368,7 @@ def run_ocr(args) -> int:
         "init_checkpoint": str(args.init_checkpoint or ""), "warmup": args.warmup,
         "freeze_minutes": args.freeze_minutes, "ctc_weight": args.ctc_weight, "ema": args.ema,
         "synthetic_pool": args.synth, "synthetic_share": args.synth_share,
+        "synthetic_regions": args.synth_regions,
         "group_weights": group_weights, "device": args.device,
         "schedule": f"cosine, warm-up {args.warmup}" if args.cosine else "plateau",
         "lr_drops": sched.drops, "val": metrics,
@@ -489,6 +500,12 @@ def register(sub) -> None:
         help="minutes with the encoder frozen (after --init-encoder or a new CTC head)",
     )
     p.add_argument("--strength", type=float, default=1.0, help="augmentation strength")
+    p.add_argument(
+        "--synth-regions",
+        type=lambda text: tuple(text.upper().split(",")),
+        help="regions of the synthetic pool, comma-separated, one named twice drawn twice as "
+        "often (default: the regions read, CN,EU,US,BR,AR,UK)",
+    )
     p.add_argument(
         "--synth-share",
         type=float,
