@@ -24,6 +24,7 @@ from streamer.geometry import (
     box_iou,
     crop_i420,
     from_i420,
+    i420_planes,
     letterbox,
     letterbox_params,
     pad_letterbox,
@@ -381,8 +382,37 @@ class Detector:
         )
 
     def detect_frame(self, frame: Frame) -> list[Detection]:
-        """A decoded frame's plates, from its I420 planes where it has them."""
-        return self.detect(frame.bgr) if frame.i420 is None else self.detect_i420(frame.i420)
+        """A decoded frame's plates, from its I420 planes where it has them; a dark frame's
+        from two looks, as it is and brightened (``DetectorConfig.dark_frame``)."""
+        if frame.i420 is None:
+            found = self.detect(frame.bgr)
+            curve = self.dark_lift(frame.bgr)
+            if curve is not None:
+                found += self.detect(cv2.LUT(frame.bgr, curve))
+        else:
+            found = self.detect_i420(frame.i420)
+            curve = self.dark_lift(i420_planes(frame.i420)[0])
+            if curve is not None:
+                lifted = frame.i420.copy()
+                luma = i420_planes(lifted)[0]
+                luma[:] = cv2.LUT(luma, curve)  # the colours as they were
+                found += self.detect_i420(lifted)
+        if curve is None or not found:
+            return found
+        scores = np.array([d.score for d in found])
+        return [found[k] for k in nms(np.stack([d.box for d in found]), scores, self.nms_iou)]
+
+    def dark_lift(self, pixels: np.ndarray) -> np.ndarray | None:
+        """The gamma curve (a 256-entry LUT) that brings a dark frame's mean luma to
+        ``dark_lift_to``, or None for a frame bright enough for one look."""
+        dark, target = self.config.dark_frame, self.config.dark_lift_to
+        if not dark:
+            return None
+        mean = float(pixels[::8, ::8].mean()) / 255  # every 64th pixel: plenty for a mean
+        if mean >= dark:
+            return None
+        gamma = np.log(target) / np.log(max(mean, 1 / 255))
+        return (np.linspace(0.0, 1.0, 256) ** gamma * 255).round().astype(np.uint8)
 
     def detect_i420(self, planes: np.ndarray) -> list[Detection]:
         """``detect`` on a decoded frame's I420 planes, which need no BGR copy of the frame."""

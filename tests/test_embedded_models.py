@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
 from streamer.charset import normalize_text
+from streamer.config import DetectorConfig
 from streamer.detector import Detector
 from streamer.geometry import box_iou, letterbox_params
 from streamer.recognizer import Recognizer
@@ -253,3 +255,55 @@ def test_a_still_is_looked_at_twice_and_its_mirror_maps_back(detector, clip):
     ious = box_iou(np.stack([b for b, _, _ in plates]), np.stack([d.box for d in still]))
     assert (ious.max(1) >= 0.5).all(), f"missed a plate: IoUs {ious.max(1)}"
     assert all(d.score >= detector.score_threshold for d in still)
+
+
+def dusk_frame(index: int) -> tuple[np.ndarray, dict[str, list[float]]]:
+    """A frame of the eu_street sample darkened as at dusk (gamma 2.2, 0.8 gain, noise: the
+    clips' ``--perturb dark``), and its plates' boxes."""
+    from trainer.eval.perturbations import darker
+
+    truth = json.loads((SAMPLES / "eu_street.json").read_text())
+    boxes = {
+        t["text"]: f["box"] for t in truth["tracks"] for f in t["frames"] if f["frame"] == index
+    }
+    with av.open(str(SAMPLES / "eu_street.mp4")) as container:
+        frames = container.decode(video=0)
+        picture = next(f for i, f in enumerate(frames) if i == index).to_ndarray(format="bgr24")
+    return darker(picture, np.random.default_rng(0)), boxes
+
+
+@pytest.mark.parametrize("planes", [False, True])
+def test_a_dark_frame_gets_a_second_brightened_look(planes):
+    """eu_street's frame 75 at dusk: the near yellow plate 8JL084 (90 px wide), lost in the
+    dark, is found in the look brightened to a mean luma of 0.35; MV184VT, found in both, is
+    kept once. Decoded planes are brightened in their luma alone."""
+    from streamer.sources import Frame, frame_pixels
+
+    dark, boxes = dusk_frame(75)
+    if planes:
+        picture = av.VideoFrame.from_ndarray(dark, format="bgr24").reformat(format="yuv420p")
+        frame = Frame(index=0, pts=0.0, wallclock=None, i420=frame_pixels(picture)[1])
+    else:
+        frame = Frame(index=0, pts=0.0, wallclock=None, bgr=dark)
+
+    def found(detector: Detector) -> set[str]:
+        detections = detector.detect_frame(frame)
+        got = np.array([d.box for d in detections]).reshape(-1, 4)
+        if not len(got):
+            return set()
+        return {t for t, b in boxes.items() if box_iou(np.array([b]), got).max() >= 0.5}
+
+    one_look, two_looks = Detector(DetectorConfig(dark_frame=0)), Detector()
+    assert "8JL084" not in found(one_look)
+    assert {"8JL084", "MV184VT"} <= found(two_looks)
+    assert len(two_looks.detect_frame(frame)) == 2
+
+
+def test_only_a_dark_frame_is_looked_at_twice():
+    detector = Detector()
+    dark, _ = dusk_frame(75)
+    curve = detector.dark_lift(dark)
+    assert curve is not None and curve[0] == 0 and curve[255] == 255
+    assert abs(cv2.LUT(dark, curve).mean() / 255 - 0.35) < 0.08  # about the mean aimed at
+    assert detector.dark_lift(np.full((48, 64, 3), 90, np.uint8)) is None  # mean 0.35
+    assert Detector(DetectorConfig(dark_frame=0)).dark_lift(dark) is None
