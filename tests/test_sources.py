@@ -292,14 +292,17 @@ def http_server(tmp_path):
         yield url
 
 
+def gate_jpegs() -> list[bytes]:
+    """Every 5th frame of the gate clip as a JPEG: what a camera of 5 pictures a second sends."""
+    frames = itertools.islice(decoded(sample("cn_gate.mp4")), 0, None, 5)
+    return [cv2.imencode(".jpg", bgr)[1].tobytes() for bgr in frames]
+
+
 @pytest.fixture
 def mjpeg_camera():
     """An MJPEG camera's HTTP stream: every 5th frame of the gate clip as a JPEG part of a
     multipart response, sent at 5 fps, then the connection ends."""
-    parts = [
-        cv2.imencode(".jpg", bgr)[1].tobytes()
-        for bgr in itertools.islice(decoded(sample("cn_gate.mp4")), 0, None, 5)
-    ]
+    parts = gate_jpegs()
 
     def answer(request: http.server.BaseHTTPRequestHandler) -> None:
         request.send_response(200)
@@ -345,10 +348,7 @@ def snapshot_camera():
     """A camera's snapshot URLs, by extension (/snapshot.jpg) and by content (/snapshot.cgi):
     each request answers the next of every 5th frame of the gate clip as one JPEG (the plate
     in 27 of the 40), then 404 as a camera taken away; also counts the requests."""
-    pictures = [
-        cv2.imencode(".jpg", bgr)[1].tobytes()
-        for bgr in itertools.islice(decoded(sample("cn_gate.mp4")), 0, None, 5)
-    ]
+    pictures = gate_jpegs()
     asked = []
 
     def answer(request: http.server.BaseHTTPRequestHandler) -> None:
