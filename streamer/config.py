@@ -77,12 +77,13 @@ class DetectorConfig:
     #: poorly on a small model: on 2 cores, two single-threaded runs side by side took 10.3 ms
     #: a frame, one run on two threads 13.5 ms, one on one thread 17.8 ms.
     workers: int = 2
-    #: a video frame darker than this mean luma (0-1) gets a second look, brightened by a gamma
-    #: curve to a mean of ``dark_lift_to``, and keeps the plates of both looks (0: never).
-    #: The detector saw few dark scenes in training; the first look keeps plates that are
-    #: bright in a dark frame (lit at night), which the brightened one may wash out. On the
-    #: labelled clips darkened as at dusk (``platestream-train eval --perturb dark``), 37 of 41
-    #: plates with 2 false reads against 36 and 3; the clips as they are, 41 either way.
+    #: a video frame whose search area (``roi``) is darker than this mean (0-1) gets a second
+    #: look, brightened by a gamma curve to a mean of ``dark_lift_to``, and keeps the plates of
+    #: both looks (0: never). The detector saw few dark scenes in training; the first look keeps
+    #: plates that are bright in a dark frame (lit at night), which the brightened one may wash
+    #: out. On the labelled clips darkened as at dusk (``platestream-train eval --perturb
+    #: dark``), 38 of 41 plates with 1 false read against 36 and 3; the clips as they are, 41
+    #: either way.
     dark_frame: float = 0.25
     dark_lift_to: float = 0.35
 

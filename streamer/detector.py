@@ -24,7 +24,6 @@ from streamer.geometry import (
     box_iou,
     crop_i420,
     from_i420,
-    i420_planes,
     letterbox,
     letterbox_params,
     pad_letterbox,
@@ -383,21 +382,25 @@ class Detector:
 
     def detect_frame(self, frame: Frame) -> list[Detection]:
         """A decoded frame's plates, from its I420 planes where it has them; a dark frame's
-        from two looks, as it is and brightened (``DetectorConfig.dark_frame``)."""
+        from two looks, as it is and brightened (``DetectorConfig.dark_frame``). Darkness is
+        judged and lifted on the model's input, where the search area is a few hundred
+        thousand pixels: the ``roi`` alone decides, and the frame itself is never copied."""
         if frame.i420 is None:
-            found = self.detect(frame.bgr)
-            curve = self.dark_lift(frame.bgr)
-            if curve is not None:
-                found += self.detect(cv2.LUT(frame.bgr, curve))
+            rgb, lb = self._letterboxed(frame.bgr)
+            area = self.search_area((frame.bgr.shape[1], frame.bgr.shape[0]))
         else:
-            found = self.detect_i420(frame.i420)
-            curve = self.dark_lift(i420_planes(frame.i420)[0])
-            if curve is not None:
-                lifted = frame.i420.copy()
-                luma = i420_planes(lifted)[0]
-                luma[:] = cv2.LUT(luma, curve)  # the colours as they were
-                found += self.detect_i420(lifted)
-        if curve is None or not found:
+            rgb, lb = self._letterboxed_i420(frame.i420)
+            area = self.search_area((frame.i420.shape[1], frame.i420.shape[0] * 2 // 3))
+        found = self.detect_rgb(rgb, lb)
+        x1, y1, x2, y2 = lb.to_input(np.array(area, np.float32)).round().astype(int)
+        picture = rgb[y1:y2, x1:x2]  # without the letterbox's grey
+        curve = self.dark_lift(picture)
+        if curve is None:
+            return found
+        lifted = rgb.copy()
+        lifted[y1:y2, x1:x2] = cv2.LUT(picture, curve)
+        found += self.detect_rgb(lifted, lb)
+        if not found:
             return found
         scores = np.array([d.score for d in found])
         return [found[k] for k in nms(np.stack([d.box for d in found]), scores, self.nms_iou)]
@@ -416,9 +419,13 @@ class Detector:
 
     def detect_i420(self, planes: np.ndarray) -> list[Detection]:
         """``detect`` on a decoded frame's I420 planes, which need no BGR copy of the frame."""
+        return self.detect_rgb(*self._letterboxed_i420(planes))
+
+    def _letterboxed_i420(self, planes: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+        """``_letterboxed`` of a decoded frame's I420 planes."""
         x1, y1, x2, y2 = area = self.search_area((planes.shape[1], planes.shape[0] * 2 // 3))
         rgb, lb = letterboxed_rgb_i420(crop_i420(planes, area), self.input_size((x2 - x1, y2 - y1)))
-        return self.detect_rgb(rgb, lb.of_crop_at(x1, y1))
+        return rgb, lb.of_crop_at(x1, y1)
 
     def detect_rgb(
         self, rgb: np.ndarray, lb: Letterbox, score_threshold: float | None = None

@@ -272,11 +272,19 @@ def dusk_frame(index: int) -> tuple[np.ndarray, dict[str, list[float]]]:
     return darker(picture, np.random.default_rng(0)), boxes
 
 
+def plates_found(detector: Detector, frame, boxes: dict[str, list[float]]) -> set[str]:
+    """The labelled plates of ``boxes`` that ``detector`` finds in ``frame`` (IoU 0.5)."""
+    got = np.array([d.box for d in detector.detect_frame(frame)]).reshape(-1, 4)
+    if not len(got):
+        return set()
+    return {t for t, b in boxes.items() if box_iou(np.array([b]), got).max() >= 0.5}
+
+
 @pytest.mark.parametrize("planes", [False, True])
 def test_a_dark_frame_gets_a_second_brightened_look(planes):
     """eu_street's frame 75 at dusk: the near yellow plate 8JL084 (90 px wide), lost in the
-    dark, is found in the look brightened to a mean luma of 0.35; MV184VT, found in both, is
-    kept once. Decoded planes are brightened in their luma alone."""
+    dark, is found in the look brightened to a mean of 0.35; MV184VT, found in both, is kept
+    once."""
     from streamer.sources import Frame, frame_pixels
 
     dark, boxes = dusk_frame(75)
@@ -286,17 +294,26 @@ def test_a_dark_frame_gets_a_second_brightened_look(planes):
     else:
         frame = Frame(index=0, pts=0.0, wallclock=None, bgr=dark)
 
-    def found(detector: Detector) -> set[str]:
-        detections = detector.detect_frame(frame)
-        got = np.array([d.box for d in detections]).reshape(-1, 4)
-        if not len(got):
-            return set()
-        return {t for t, b in boxes.items() if box_iou(np.array([b]), got).max() >= 0.5}
-
     one_look, two_looks = Detector(DetectorConfig(dark_frame=0)), Detector()
-    assert "8JL084" not in found(one_look)
-    assert {"8JL084", "MV184VT"} <= found(two_looks)
+    assert "8JL084" not in plates_found(one_look, frame, boxes)
+    assert {"8JL084", "MV184VT"} <= plates_found(two_looks, frame, boxes)
     assert len(two_looks.detect_frame(frame)) == 2
+
+
+def test_the_search_area_alone_decides_whether_a_frame_is_dark():
+    """The dusk street under a white sky (the frame's upper half): bright on the whole, but
+    the part searched (``roi``, the street) is dark and gets its brightened look."""
+    from streamer.sources import Frame
+
+    dark, boxes = dusk_frame(75)
+    dark[:300] = 255  # a mean of 0.52
+    frame = Frame(index=0, pts=0.0, wallclock=None, bgr=dark)
+    street = (0.0, 0.45, 1.0, 0.95)  # below the white
+    assert "8JL084" not in plates_found(Detector(), frame, boxes)
+    assert "8JL084" not in plates_found(
+        Detector(DetectorConfig(roi=street, dark_frame=0)), frame, boxes
+    )
+    assert "8JL084" in plates_found(Detector(DetectorConfig(roi=street)), frame, boxes)
 
 
 def test_only_a_dark_frame_is_looked_at_twice():
