@@ -265,6 +265,22 @@ def move_aside(path: Path) -> Path | None:
     return kept
 
 
+#: An MP4 or MOV's index (its ``moov``) is normally written when the file is closed: a run
+#: killed outright (``kill -9``, the power, the out-of-memory killer) left a live camera's
+#: hours of video unplayable. Fragmented, the file is a short index followed by
+#: self-describing pieces of about a second, and a cut file plays to its last whole piece.
+FRAGMENTED_MP4 = {
+    "movflags": "frag_keyframe+empty_moov+default_base_moof",
+    "frag_duration": "1000000",  # microseconds
+}
+
+
+def muxer_options(path: Path) -> dict[str, str]:
+    """FFmpeg muxer options for a video at ``path``: MP4 and MOV fragmented; other
+    containers (Matroska) play when cut as they are."""
+    return FRAGMENTED_MP4 if path.suffix.lower() in (".mp4", ".m4v", ".mov") else {}
+
+
 class VideoWriter:
     """H.264 MP4 through PyAV; frames are placed at their source media time.
 
@@ -286,7 +302,7 @@ class VideoWriter:
         except OSError as exc:
             raise SinkError(f"cannot write video to {path}: {exc.strerror or exc}") from None
         try:
-            self.container = av.open(str(path), "w")
+            self.container = av.open(str(path), "w", container_options=muxer_options(path))
             self.stream = self.container.add_stream("libx264", rate=self.rate)
         except (av.error.FFmpegError, ValueError) as exc:
             # PyAV says ValueError for a name with no container (``out``) and for a container

@@ -132,6 +132,37 @@ def test_stop_signal_leaves_playable_video_and_whole_events(tmp_path, signum):
         assert event["last_pts"] <= times[-1] + 1e-3
 
 
+def frames_before_the_cut(path: Path) -> list[float]:
+    """The times of the frames a player shows of a video cut short, up to where it breaks."""
+    times: list[float] = []
+    with av.open(str(path)) as container:
+        try:
+            for packet in container.demux(video=0):
+                times += [f.time for f in packet.decode()]
+        except av.error.InvalidDataError:
+            pass  # the piece being written when the writer died
+    return times
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_the_video_written_so_far_playable(tmp_path):
+    """SIGKILL (the power, the out-of-memory killer) gives no chance to finish the file: an
+    MP4 with its index at the end was unreadable; fragmented, it plays to the last second."""
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen(
+        platestream_command("run", sample("cn_gate.mp4"), "--output", out, "--realtime"),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stderr = stop_when_running(proc, 3.0, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL, stderr
+    times = frames_before_the_cut(out)
+    assert len(times) >= 25, f"{len(times)} frames playable of a run killed after 3 s"
+    assert times == sorted(times) and times[0] == pytest.approx(0, abs=0.05)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["eu_street", "cn_gate", "mixed_traffic"])
 def test_sample_clip_read_exactly(tmp_path, name, capsys):
