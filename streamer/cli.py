@@ -123,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help=f"x264 threads for the annotated video (default {DEFAULTS.output.video_threads})",
     )
+    run.add_argument(
+        "--video-segment",
+        type=float,
+        metavar="MINUTES",
+        help="cut the annotated video into files of this many minutes, each named after its "
+        "start: annotated-20261205-213000.mp4 for a live source, annotated-000.mp4 for a file "
+        "(default: one file)",
+    )
     run.add_argument("--crops", type=Path, help="folder for evidence crops")
     run.add_argument(
         "--realtime", action="store_true", default=None, help="pace a file at its frame rate"
@@ -253,6 +261,7 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
         ("output", "output", args.output, "--output"),
         ("output", "video_crf", args.video_crf, "--video-crf"),
         ("output", "video_threads", args.video_threads, "--video-threads"),
+        ("output", "video_segment", args.video_segment, "--video-segment"),
         ("output", "events", args.events, "--events"),
         ("output", "webhook", args.webhook, "--webhook"),
         ("output", "watchlist", args.watchlist, "--watchlist"),
@@ -338,7 +347,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from streamer.detector import Detector
     from streamer.pipeline import Pipeline
     from streamer.recognizer import Recognizer
-    from streamer.sinks import CropWriter, EventWriter, VideoWriter, WebhookPoster, move_aside
+    from streamer.sinks import CropWriter, EventWriter, WebhookPoster
     from streamer.sources import VideoSource
     from streamer.watchlist import Watchlist
 
@@ -351,15 +360,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     webhook = WebhookPoster(config.output.webhook) if config.output.webhook else None
     events = EventWriter(config.output.events, append=source.live, webhook=webhook)
     crops = CropWriter(config.output.crops, time.strftime("%Y%m%d-%H%M%S-") if source.live else "")
-    video = None
-    if config.output.output:
-        if source.live and (kept := move_aside(config.output.output)):
-            print(f"the earlier {config.output.output} is kept as {kept}", file=sys.stderr)
-        size = source.size or (1280, 720)
-        video = VideoWriter(
-            config.output.output, source.fps, size, config.output.video_crf,
-            config.output.video_threads,
-        )  # fmt: skip
+    video = open_video(config.output, source)
     pipeline = Pipeline(source, config, detector, recognizer, events, crops, video, watchlist)
 
     def on_signal(signum, _frame):
@@ -388,6 +389,22 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def open_video(output: OutputConfig, source):
+    """The annotated video's writer, or None: one file, or files of ``video_segment`` minutes.
+    A live source's earlier file of the same name is kept under its time."""
+    from streamer.sinks import SegmentedVideo, VideoWriter, move_aside
+
+    if not output.output:
+        return None
+    size = source.size or (1280, 720)
+    writer_args = (source.fps, size, output.video_crf, output.video_threads)
+    if output.video_segment:
+        return SegmentedVideo(output.output, output.video_segment * 60, source.live, *writer_args)
+    if source.live and (kept := move_aside(output.output)):
+        print(f"the earlier {output.output} is kept as {kept}", file=sys.stderr)
+    return VideoWriter(output.output, *writer_args)
 
 
 def print_summary(source, stats, out) -> None:

@@ -199,6 +199,9 @@ class OutputConfig:
     #: interleaved runs each; one thread encodes 1080p at over 100 fps. Raise it for 4K video
     #: on a machine with cores to spare.
     video_threads: int = 1
+    #: minutes of media time in each file of the annotated video, named after its start (see
+    #: ``SegmentedVideo``); 0: one file for the whole run.
+    video_segment: float = 0.0
     events: Path | None = None
     #: an http(s) URL each event is also POSTed to as JSON (retried while the receiver is down).
     webhook: str | None = None
@@ -243,7 +246,7 @@ LIMITS: dict[str, dict[str, tuple[float | None, float | None]]] = {
         "max_lost": (0, None), "max_lost_seconds": (0, None), "gate": (0, None),
         "size_gate": (1, None), "gate_interval": (0.001, None), "max_gate_widening": (1, None),
     },
-    "output": {"video_threads": (1, None)},
+    "output": {"video_threads": (1, None), "video_segment": (0, None)},
     "voting": {
         "max_reads": (1, None), "read_interval": (0, None), "min_reads": (1, None),
         "improvement": (0, None), "min_width": (0, None), "min_read_confidence": (0, 1),

@@ -290,9 +290,17 @@ class VideoWriter:
     """
 
     def __init__(
-        self, path: Path, fps: float, size: tuple[int, int], crf: int = 28, threads: int = 1
+        self,
+        path: Path,
+        fps: float,
+        size: tuple[int, int],
+        crf: int = 28,
+        threads: int = 1,
+        origin: float = 0.0,
     ):
+        """``origin``: the media time (s) placed at the video's start."""
         self.path = path = Path(path)
+        self.origin = origin
         if not 0 <= crf <= 51:
             raise SinkError(f"video quality (x264 crf) must be 0-51, not {crf}")
         self.rate = Fraction(fps).limit_denominator(1001)
@@ -328,7 +336,7 @@ class VideoWriter:
         """Encode one frame with its overlay. ``i420`` (the same picture's planes, as decoded)
         is drawn on in place and encoded when it has the video's size; ``image`` may then be
         None (the planes stand for it). ``area`` is the part searched for plates, outlined."""
-        pts = max(self.last_pts + 1, round(pts_seconds * self.rate))
+        pts = max(self.last_pts + 1, round((pts_seconds - self.origin) * self.rate))
         if self.last_pts < 0:  # the first frame sets the size: a rotated video's is turned
             h, w = image.shape[:2] if image is not None else (i420.shape[0] * 2 // 3, i420.shape[1])
             self._set_size(w, h)
@@ -371,6 +379,46 @@ class VideoWriter:
             raise SinkError(f"cannot finish video {self.path}: {exc}") from None
         finally:
             self.container.close()
+
+
+class SegmentedVideo:
+    """The annotated video cut into files of ``seconds`` of media time each, so that a camera
+    watched for weeks is not one file of hundreds of gigabytes, and old footage can be removed
+    by age (``find DIR -name 'annotated-*' -mtime +7 -delete``). Each file is ``path``'s name
+    followed by, for a live source, the local time the file was begun
+    (``annotated-20261205-213000.mp4``), for a file, its number (``annotated-000.mp4``)."""
+
+    def __init__(self, path: Path, seconds: float, live: bool, *writer_args):
+        self.path, self.seconds, self.live = Path(path), seconds, live
+        self.writer_args = writer_args
+        self.count = 0
+        self.start: float | None = None
+        self.writer = self._begin(0.0)  # now: a name that cannot be written fails the run at once
+
+    def _begin(self, origin: float) -> VideoWriter:
+        if self.live:
+            label = time.strftime("%Y%m%d-%H%M%S")
+        else:
+            label = f"{self.count:03d}"
+        self.count += 1
+        name = self.path.with_name(f"{self.path.stem}-{label}{self.path.suffix}")
+        path, n = name, 1
+        while self.live and path.exists():  # a run begun again within the second
+            path, n = name.with_stem(f"{name.stem}-{n}"), n + 1
+        return VideoWriter(path, *self.writer_args, origin=origin)
+
+    def write(self, image: np.ndarray | None, pts_seconds: float, *overlay, **named) -> None:
+        """``VideoWriter.write``, into a new file once this one holds ``seconds``."""
+        if self.start is None:
+            self.start = self.writer.origin = pts_seconds
+        elif pts_seconds - self.start >= self.seconds:
+            self.writer.close()
+            self.start = pts_seconds
+            self.writer = self._begin(pts_seconds)
+        self.writer.write(image, pts_seconds, *overlay, **named)
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def i420_frame(planes: np.ndarray) -> av.VideoFrame:

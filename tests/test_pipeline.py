@@ -31,7 +31,14 @@ from streamer.config import Config
 from streamer.detector import Detector
 from streamer.pipeline import Pipeline
 from streamer.recognizer import Recognizer
-from streamer.sinks import CropWriter, EventWriter, I420Canvas, VideoWriter, i420_frame
+from streamer.sinks import (
+    CropWriter,
+    EventWriter,
+    I420Canvas,
+    SegmentedVideo,
+    VideoWriter,
+    i420_frame,
+)
 from streamer.sources import VideoSource
 from trainer.eval.metrics import score_clip
 
@@ -374,6 +381,34 @@ def test_video_writer_scales_a_frame_of_another_size(tmp_path):
     frames, fps, size, times = video_facts(path)
     assert (frames, fps, size) == (4, 25.0, (320, 240))
     assert times == pytest.approx([0, 0.04, 0.08, 0.12])
+
+
+def test_a_file_run_cut_into_segments_keeps_every_frame(tmp_path):
+    """``--video-segment``: eu_street (8 s) in files of 3 s, numbered, each starting at 0."""
+    run = run_cli(
+        "run", sample("eu_street.mp4"), "--output", tmp_path / "out.mp4", "--video-segment",
+        0.05, "--quiet",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["out-000.mp4", "out-001.mp4", "out-002.mp4"]
+    facts = [video_facts(tmp_path / n) for n in names]
+    assert [f[0] for f in facts] == [75, 75, 50]
+    assert all(f[1] == 25.0 and f[3][0] == 0.0 for f in facts)
+
+
+def test_a_live_run_cut_into_segments_names_each_by_its_start(tmp_path):
+    """A camera's files carry the local time each was begun, made unique within a second."""
+    video = SegmentedVideo(tmp_path / "gate.mp4", 1.0, True, 25.0, (64, 48))
+    for i in range(60):  # 2.4 s from a stream whose media time starts at 100 s
+        video.write(np.full((48, 64, 3), 4 * i, np.uint8), 100 + i / 25)
+    video.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 3, names
+    assert all(re.fullmatch(r"gate-\d{8}-\d{6}(-\d)?\.mp4", n) for n in names), names
+    facts = sorted(video_facts(tmp_path / n)[::3] for n in names)
+    assert sorted(f[0] for f in facts) == [10, 25, 25]
+    assert all(f[1][0] == 0.0 for f in facts)
 
 
 def test_video_writer_takes_planes_alone_of_any_size(tmp_path):
