@@ -12,12 +12,10 @@ import argparse
 import json
 import logging
 import os
-import re
 import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -32,12 +30,10 @@ from streamer.config import (
     load_config,
     update_section,
 )
-from streamer.formats import REGION_FORMATS, compile_formats
-from streamer.geometry import box_to_corners, corners_to_box
+from streamer.formats import REGION_FORMATS
 from streamer.modelfile import ModelError, load_sidecar
 from streamer.sinks import SinkError
 from streamer.sources import SourceError, source_kind
-from streamer.voting import read_plate_crops, read_still
 
 USER_ERRORS = (SourceError, ModelError, ConfigError, SinkError, FileNotFoundError)
 
@@ -344,24 +340,19 @@ def progress_printer(enabled: bool):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from streamer.detector import Detector
     from streamer.pipeline import Pipeline
-    from streamer.recognizer import Recognizer
-    from streamer.sinks import CropWriter, EventWriter, WebhookPoster
-    from streamer.sources import VideoSource
-    from streamer.watchlist import Watchlist
+    from streamer.sinks import WebhookPoster
 
     config = apply_run_flags(load_config(args.config), args)
     check_output_names(args.source, config.output)
-    detector = Detector(config.detector)
-    recognizer = Recognizer(config.recognizer)
-    source = VideoSource(args.source, config.source)
-    watchlist = Watchlist.load(config.output.watchlist) if config.output.watchlist else None
     webhook = WebhookPoster(config.output.webhook) if config.output.webhook else None
-    events = EventWriter(config.output.events, append=source.live, webhook=webhook)
-    crops = CropWriter(config.output.crops, time.strftime("%Y%m%d-%H%M%S-") if source.live else "")
-    video = open_video(config.output, source)
-    pipeline = Pipeline(source, config, detector, recognizer, events, crops, video, watchlist)
+    try:
+        pipeline = Pipeline.from_config(args.source, config, also=[webhook] if webhook else [])
+    except BaseException:
+        if webhook:
+            webhook.close()  # nothing queued: its thread ends at once
+        raise
+    source, events = pipeline.source, pipeline.events
 
     def on_signal(signum, _frame):
         """The first signal finishes the run cleanly; a second one does not wait for that."""
@@ -389,22 +380,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-def open_video(output: OutputConfig, source):
-    """The annotated video's writer, or None: one file, or files of ``video_segment`` minutes.
-    A live source's earlier file of the same name is kept under its time."""
-    from streamer.sinks import SegmentedVideo, VideoWriter, move_aside
-
-    if not output.output:
-        return None
-    size = source.size or (1280, 720)
-    writer_args = (source.fps, size, output.video_crf, output.video_threads)
-    if output.video_segment:
-        return SegmentedVideo(output.output, output.video_segment * 60, source.live, *writer_args)
-    if source.live and (kept := move_aside(output.output)):
-        print(f"the earlier {output.output} is kept as {kept}", file=sys.stderr)
-    return VideoWriter(output.output, *writer_args)
 
 
 def print_summary(source, stats, out) -> None:
@@ -439,27 +414,11 @@ def summary_texts(texts: Counter, most: int = 20) -> str:
 
 
 def cmd_read(args: argparse.Namespace) -> int:
-    from streamer.config import DetectorConfig, RecognizerConfig
-    from streamer.detector import Detector
-    from streamer.recognizer import Recognizer
+    from streamer.api import PlateReader
 
-    recognizer_config = RecognizerConfig()
-    if args.recognizer:
-        recognizer_config.model = args.recognizer
-    if args.views is not None:
-        if args.views < 1:
-            raise ConfigError(f"--views must be 1 or more, not {args.views}")
-        recognizer_config.still_views = args.views
-    recognizer = Recognizer(recognizer_config)
-    # images are detected one at a time, each on both cores of the machine this is sized for
-    detector_config = DetectorConfig(threads=2, spinning=True)
-    if args.detector:
-        detector_config.model = args.detector
-    detector = None if args.crops else Detector(detector_config)
-    try:
-        formats = compile_formats([], args.regions or [])
-    except ValueError as exc:
-        raise ConfigError(f"--region: {exc}") from None
+    reader = PlateReader(
+        args.crops, args.regions or [], args.mirror, args.views, args.detector, args.recognizer
+    )
     # OpenCV logs its own warning for a missing or broken image: one error line per image is ours
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     status = 0
@@ -475,7 +434,7 @@ def cmd_read(args: argparse.Namespace) -> int:
                 print(f"platestream: error: cannot read image {path}: {reason}", file=sys.stderr)
                 status = 2
                 continue
-            result = read_image(str(path), image, detector, recognizer, formats, args.mirror)
+            result = reader.result(str(path), image)
             print(json.dumps(result, ensure_ascii=False), flush=True)
     return status
 
@@ -499,41 +458,6 @@ def images_of(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     return [path]
-
-
-def read_image(
-    name: str, image, detector, recognizer, formats: Sequence[re.Pattern], mirror: bool = True
-) -> dict:
-    """One image's plates in the DESIGN.md ``read`` format; with formats, only the plates whose
-    read fits one, as the likeliest text that fits. ``mirror``: ``Detector.detect_still``."""
-    t0 = time.perf_counter()
-    if detector is None:
-        h, w = image.shape[:2]
-        dets, corners = [None], [box_to_corners([0, 0, w, h])]
-    else:
-        dets = detector.detect_still(image) if mirror else detector.detect(image)
-        corners = [d.corners for d in dets]
-    t1 = time.perf_counter()
-    reads = (
-        read_plate_crops(recognizer, [image], tuple(formats))
-        if detector is None
-        else read_still(recognizer, image, corners, tuple(formats))
-    )
-    t2 = time.perf_counter()
-    plates = []
-    for det, c, (text, confidence, char_confidences) in zip(dets, corners, reads):
-        if formats and not text:
-            continue
-        plates.append({
-            "text": text,
-            "confidence": round(confidence, 4),
-            "char_confidences": [round(x, 4) for x in char_confidences],
-            "box": [round(float(v), 1) for v in (det.box if det else corners_to_box(c))],
-            "corners": [[round(float(x), 1), round(float(y), 1)] for x, y in c],
-            "det_score": round(det.score, 4) if det else None,
-        })  # fmt: skip
-    ms = {"detect": round((t1 - t0) * 1000, 2), "recognize": round((t2 - t1) * 1000, 2)}
-    return {"image": name, "plates": plates, "ms": ms}
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -364,7 +364,7 @@ def update_section(section, values: dict, where: str) -> None:
         setattr(section, key, _coerce(value, _declared_type(section, key), key, where))
 
 
-def load_config(path: Path | None) -> Config:
+def load_config(path: Path | str | None) -> Config:
     """Defaults, updated by the TOML file's sections ([source], [detector], ... [output])."""
     config = Config()
     if path is None:

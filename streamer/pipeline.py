@@ -23,6 +23,7 @@ import queue
 import threading
 import time
 from collections import Counter, defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -31,7 +32,13 @@ import numpy as np
 from streamer.config import Config
 from streamer.detector import Detection, Detector
 from streamer.recognizer import Recognizer
-from streamer.sinks import CropWriter, EventWriter, VideoWriter
+from streamer.sinks import (
+    CropWriter,
+    EventListener,
+    EventWriter,
+    VideoWriter,
+    open_annotated_video,
+)
 from streamer.sources import Frame, VideoSource
 from streamer.tracker import Track, Tracker
 from streamer.voting import ReadScheduler, TrackText
@@ -172,6 +179,25 @@ class Pipeline:
         self.taken = 0
         self.workers = self.detect_workers_left = max(1, config.detector.workers)
         self.error: BaseException | None = None
+
+    @classmethod
+    def from_config(
+        cls, source: str, config: Config, also: Sequence[EventListener] = ()
+    ) -> Pipeline:
+        """The whole run of ``platestream run SOURCE`` as ``config`` describes it: models,
+        source, events (each also handed to ``also``), crops, annotated video and watchlist.
+        A live source appends to the events file and stamps its crops with the run's start,
+        so a restarted run keeps what the one before wrote."""
+        detector = Detector(config.detector)
+        recognizer = Recognizer(config.recognizer)
+        video_source = VideoSource(source, config.source)
+        output = config.output
+        watchlist = Watchlist.load(output.watchlist) if output.watchlist else None
+        events = EventWriter(output.events, append=video_source.live, also=also)
+        stamp = time.strftime("%Y%m%d-%H%M%S-") if video_source.live else ""
+        crops = CropWriter(output.crops, stamp)
+        video = open_annotated_video(output, video_source)
+        return cls(video_source, config, detector, recognizer, events, crops, video, watchlist)
 
     # -- control ---------------------------------------------------------------------------
 

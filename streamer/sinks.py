@@ -21,12 +21,17 @@ from collections.abc import Sequence
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import av
 import cv2
 import numpy as np
 
+from streamer.config import OutputConfig
 from streamer.geometry import i420_planes
+
+if TYPE_CHECKING:
+    from streamer.sources import VideoSource
 
 log = logging.getLogger("platestream.webhook")
 
@@ -168,19 +173,22 @@ class WebhookPoster:
             return f"cannot connect ({getattr(reason, 'strerror', None) or reason})"
 
 
+class EventListener(Protocol):
+    def write(self, event: dict) -> None: ...
+
+
 class EventWriter:
     """One JSON object a line, flushed per event; ``-`` writes to stdout; each event is also
-    handed to ``webhook`` where one is given (its owner closes it: it may take a while).
+    handed to each of ``also`` (anything with ``write(event)``: the webhook, a Python caller's
+    queue), whose owner closes it (a webhook may take a while).
 
     ``append`` keeps what the file holds: a live camera's run restarted with the same command
     line must not erase the plates it logged before (a file's run is repeatable, and replaces).
     """
 
-    def __init__(
-        self, path: Path | None, append: bool = False, webhook: WebhookPoster | None = None
-    ):
+    def __init__(self, path: Path | None, append: bool = False, also: Sequence[EventListener] = ()):
         self.path = path
-        self.webhook = webhook
+        self.also = tuple(also)
         self.count = 0
         if path is None:
             self.file = None
@@ -195,8 +203,8 @@ class EventWriter:
 
     def write(self, event: dict) -> None:
         self.count += 1
-        if self.webhook:
-            self.webhook.write(event)
+        for listener in self.also:
+            listener.write(event)
         if self.file:
             try:
                 self.file.write(json.dumps(event, ensure_ascii=False) + "\n")
@@ -516,3 +524,17 @@ def annotate(
     if status:
         canvas.rectangle((0, 0), (int(620 * scale), int(34 * scale)), (0, 0, 0), -1)
         canvas.text(status, (8, int(24 * scale)), 0.65 * scale, (255, 255, 255), 2)
+
+
+def open_annotated_video(output: OutputConfig, source: VideoSource):
+    """The annotated video's writer, or None: one file, or files of ``video_segment`` minutes.
+    A live source's earlier file of the same name is kept under its time."""
+    if not output.output:
+        return None
+    size = source.size or (1280, 720)
+    writer_args = (source.fps, size, output.video_crf, output.video_threads)
+    if output.video_segment:
+        return SegmentedVideo(output.output, output.video_segment * 60, source.live, *writer_args)
+    if source.live and (kept := move_aside(output.output)):
+        print(f"the earlier {output.output} is kept as {kept}", file=sys.stderr)
+    return VideoWriter(output.output, *writer_args)

@@ -1,0 +1,104 @@
+"""The Python interface (``streamer.api``): the same plates and events as the CLI gives."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import av
+import cv2
+import numpy as np
+import pytest
+from conftest import check_plate_event, run_cli, sample
+from test_cli import check_plate, frame_of
+
+from streamer.api import PlateReader, watch
+from streamer.config import Config, ConfigError
+from streamer.sources import SourceError
+
+
+@pytest.fixture(scope="module")
+def reader() -> PlateReader:
+    return PlateReader()
+
+
+def gate_frame():
+    """cn_gate's frame where its plate is widest, its box and its text."""
+    video = sample("cn_gate.mp4")
+    track = json.loads(video.with_suffix(".json").read_text())["tracks"][0]
+    label = max(track["frames"], key=lambda f: f["box"][2] - f["box"][0])
+    return frame_of(video, label["frame"]), label["box"], track["text"]
+
+
+def test_a_photo_read_from_pixels_or_a_file_gives_the_cli_plates(reader, tmp_path):
+    image, box, text = gate_frame()
+    path = tmp_path / "gate.png"
+    cv2.imwrite(str(path), image)
+    plates = reader.read(image)
+    assert [p["text"] for p in plates] == [text]
+    check_plate(plates[0], with_detection=True)
+    assert reader.read(path) == plates
+    (line,) = run_cli("read", path).stdout.splitlines()
+    assert json.loads(line)["plates"] == plates
+
+
+def test_a_crop_is_read_without_searching(tmp_path):
+    image, box, text = gate_frame()
+    x1, y1, x2, y2 = (round(v) for v in box)
+    (plate,) = PlateReader(crops=True).read(image[y1:y2, x1:x2])
+    check_plate(plate, with_detection=False)
+    assert plate["text"] == text
+
+
+def test_regions_keep_only_plates_of_their_formats(reader):
+    image, _, text = gate_frame()
+    assert [p["text"] for p in PlateReader(regions=["cn"]).read(image)] == [text]
+    assert PlateReader(regions=["nl"]).read(image) == []
+
+
+def test_bad_images_and_settings_say_what_is_wrong(reader, tmp_path):
+    with pytest.raises(ValueError, match="no such file"):
+        reader.read(tmp_path / "missing.jpg")
+    (tmp_path / "notes.jpg").write_text("not a picture")
+    with pytest.raises(ValueError, match="not a readable image"):
+        reader.read(tmp_path / "notes.jpg")
+    with pytest.raises(ValueError, match="BGR uint8"):
+        reader.read(np.zeros((4, 4)))  # grey floats
+    with pytest.raises(ConfigError, match="views"):
+        PlateReader(views=0)
+    with pytest.raises(ConfigError, match="regions"):
+        PlateReader(regions=["atlantis"])
+
+
+def test_watching_a_clip_yields_its_plate_events_as_the_cli_writes_them(tmp_path):
+    events = list(watch(str(sample("eu_street.mp4"))))
+    for event in events:
+        check_plate_event(event)
+    texts = sorted(e["text"] for e in events)
+    assert texts == ["8JL084", "FL909F", "KTE6636", "MV184VT"]
+    run = run_cli("run", sample("eu_street.mp4"), "--events", tmp_path / "ev.jsonl", "--quiet")
+    assert run.returncode == 0, run.stderr
+    written = [json.loads(x) for x in (tmp_path / "ev.jsonl").read_text().splitlines()]
+    assert sorted(e["text"] for e in written) == texts
+
+
+def test_leaving_the_loop_stops_the_run_and_finishes_its_outputs(tmp_path):
+    """A caller that has what it wanted breaks out: the run stops (no thread left reading),
+    and the events file it asked for holds the event it was handed."""
+    config = Config()
+    config.source.realtime = True  # eight seconds at its own pace
+    config.output.events = tmp_path / "ev.jsonl"
+    config.output.output = tmp_path / "out.mp4"
+    events = watch(str(sample("eu_street.mp4")), config)
+    event = next(events)
+    events.close()  # what leaving a for loop does
+    assert not [t for t in threading.enumerate() if t.name in ("platestream", "decode", "track")]
+    written = [json.loads(x) for x in config.output.events.read_text().splitlines()]
+    assert written[0] == event
+    with av.open(str(config.output.output)) as video:  # finished and playable, but short
+        assert 0 < sum(1 for _ in video.decode(video=0)) < 200
+
+
+def test_a_source_that_cannot_be_read_raises_in_the_loop(tmp_path):
+    with pytest.raises(SourceError, match="no such file"):
+        next(watch(str(tmp_path / "missing.mp4")))
