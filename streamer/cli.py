@@ -194,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="also emit plate_rejected events for read tracks that gave no plate",
     )
+    run.add_argument(
+        "--source-events",
+        action="store_true",
+        default=None,
+        help="also emit source_lost, source_back and source_given_up events when a live "
+        "source's stream drops, returns or is given up on",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress line")
     run.set_defaults(func=cmd_run)
 
@@ -275,6 +282,7 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
         ("voting", "final_reads", args.final_reads, "--final-reads"),
         ("voting", "min_confidence", args.min_confidence, "--min-confidence"),
         ("output", "rejected", args.rejected, "--rejected"),
+        ("output", "source_events", args.source_events, "--source-events"),
         ("detector", "roi", args.roi and parse_numbers(args.roi, "--roi", 4), "--roi"),
     ):
         if value is not None:

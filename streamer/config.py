@@ -212,6 +212,10 @@ class OutputConfig:
     progress: bool = True
     #: also write a "plate_rejected" event for a read track that gave no plate, with the reasons.
     rejected: bool = False
+    #: also write "source_lost", "source_back" and "source_given_up" events when a live
+    #: source's stream drops, returns, or is given up on (``max_reconnects``): a camera that
+    #: went dark is news to whoever watches the events, not only to the log.
+    source_events: bool = False
 
 
 @dataclass

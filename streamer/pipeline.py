@@ -179,6 +179,8 @@ class Pipeline:
         self.taken = 0
         self.workers = self.detect_workers_left = max(1, config.detector.workers)
         self.error: BaseException | None = None
+        if config.output.source_events:
+            source.on_change = self._write_source_event
 
     @classmethod
     def from_config(
@@ -198,6 +200,15 @@ class Pipeline:
         crops = CropWriter(output.crops, stamp)
         video = open_annotated_video(output, video_source)
         return cls(video_source, config, detector, recognizer, events, crops, video, watchlist)
+
+    def _write_source_event(self, change: str, details: dict) -> None:
+        """A live stream dropped, came back or was given up on (``OutputConfig.source_events``)."""
+        self.events.write({
+            "type": f"source_{change}",
+            "source": self.source.source,
+            "wallclock": iso_time(time.time()),
+            **details,
+        })  # fmt: skip
 
     # -- control ---------------------------------------------------------------------------
 

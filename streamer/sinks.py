@@ -190,6 +190,7 @@ class EventWriter:
         self.path = path
         self.also = tuple(also)
         self.count = 0
+        self.lock = threading.Lock()  # a live source's own events come from the decoding thread
         if path is None:
             self.file = None
         elif str(path) == "-":
@@ -202,17 +203,18 @@ class EventWriter:
                 raise SinkError(f"cannot write events to {path}: {exc.strerror or exc}") from None
 
     def write(self, event: dict) -> None:
-        self.count += 1
-        for listener in self.also:
-            listener.write(event)
-        if self.file:
-            try:
-                self.file.write(json.dumps(event, ensure_ascii=False) + "\n")
-                self.file.flush()
-            except OSError as exc:  # a full disk, a closed pipe
-                raise SinkError(
-                    f"cannot write events to {self.path}: {exc.strerror or exc}"
-                ) from None
+        with self.lock:
+            self.count += 1
+            for listener in self.also:
+                listener.write(event)
+            if self.file:
+                try:
+                    self.file.write(json.dumps(event, ensure_ascii=False) + "\n")
+                    self.file.flush()
+                except OSError as exc:  # a full disk, a closed pipe
+                    raise SinkError(
+                        f"cannot write events to {self.path}: {exc.strerror or exc}"
+                    ) from None
 
     def close(self) -> None:
         if self.file and self.file is not sys.stdout:

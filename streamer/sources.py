@@ -16,7 +16,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -256,6 +256,10 @@ class VideoSource:
         self.snapshot = False
         #: a live source between losing its stream and the next frame after reconnecting
         self.reconnecting = False
+        #: told of a live stream's changes, from the decoding thread: ``("lost", {"reason",
+        #: "last_pts"})``, ``("back", {"gap_seconds", "reconnects"})``, ``("given_up",
+        #: {"attempts"})``
+        self.on_change: Callable[[str, dict], None] | None = None
         if self.kind == "file" and not (Path(source).exists() or is_image_sequence(source)):
             raise SourceError(f"no such file: {source}")
         self._container = self._open()  # fail early and clearly if it cannot be opened at all
@@ -306,6 +310,7 @@ class VideoSource:
         first_request = time.monotonic()
         while not self.stopped.is_set():
             last_pts, requested = None, time.monotonic()
+            noted = len(self.stats.events)  # what this open of the stream says went wrong
             if self.snapshot:  # each answer is timed from the first request
                 pts_offset = requested - first_request
             try:
@@ -325,12 +330,16 @@ class VideoSource:
                 container = self._next_snapshot(requested)
                 if container is not None:
                     continue
+            if not self.reconnecting:
+                reason = self.stats.events[-1] if len(self.stats.events) > noted else "stream ended"
+                self._tell("lost", reason=reason, last_pts=last_pts)
             self.reconnecting, outage_start = True, time.time()
             pts_offset = (last_pts if last_pts is not None else pts_offset) + 1.0 / self.fps
             while container is None and not self.stopped.is_set():
                 failures += 1
                 if self.config.max_reconnects is not None and failures > self.config.max_reconnects:
                     self._note(f"giving up after {failures - 1} reconnect attempts")
+                    self._tell("given_up", attempts=failures - 1)
                     return
                 delay = min(
                     self.config.backoff_max, self.config.backoff_initial * 2 ** (failures - 1)
@@ -347,6 +356,7 @@ class VideoSource:
                 self.stats.gap_seconds += gap
                 pts_offset += gap
                 self._note(f"reconnected after {gap:.1f} s")
+                self._tell("back", gap_seconds=round(gap, 2), reconnects=self.stats.reconnects)
 
     def _next_snapshot(self, requested: float):
         """The snapshot URL opened for its next picture, ``1 / fps`` after the last request
@@ -429,6 +439,10 @@ class VideoSource:
                 f"no frame of {self.source} could be decoded "
                 f"({self.stats.decode_errors} decode errors)"
             )
+
+    def _tell(self, change: str, **details) -> None:
+        if self.on_change:
+            self.on_change(change, details)
 
     def _note(self, message: str) -> None:
         self.stats.events.append(message)

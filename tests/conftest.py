@@ -56,11 +56,9 @@ def run_cli(*args, timeout: float = 120, cwd: Path | None = None) -> subprocess.
     )
 
 
-def stop_when_running(proc: subprocess.Popen, seconds: float, signum: int = signal.SIGINT) -> str:
-    """Send ``signum`` to a ``platestream run`` (stderr piped, text) ``seconds`` after its first
-    progress line, and wait for it to finish; its whole stderr. A fixed time from the start
-    depends on how fast a loaded machine starts the run (CI once left 89 frames where more than
-    100 were asserted)."""
+def collected_stderr(proc: subprocess.Popen) -> tuple[list[str], threading.Thread]:
+    """The lines of a process's stderr (piped, text), gathered as they come by the thread
+    returned with them (it ends with the process)."""
     lines: list[str] = []
 
     def collect() -> None:
@@ -69,11 +67,25 @@ def stop_when_running(proc: subprocess.Popen, seconds: float, signum: int = sign
 
     reader = threading.Thread(target=collect, daemon=True)
     reader.start()
+    return lines, reader
+
+
+def wait_until_running(proc: subprocess.Popen, lines: list[str], timeout: float = 60) -> None:
+    """Until a ``platestream run``'s first progress line: it has opened its source and read.
+    A fixed time from the start depends on how fast a loaded machine starts the run (CI once
+    left 89 frames where more than 100 were asserted)."""
+    deadline = time.monotonic() + timeout
+    while not any("| frames " in line for line in lines) and time.monotonic() < deadline:
+        assert proc.poll() is None, "".join(lines)
+        time.sleep(0.1)
+
+
+def stop_when_running(proc: subprocess.Popen, seconds: float, signum: int = signal.SIGINT) -> str:
+    """Send ``signum`` to a ``platestream run`` (stderr piped, text) ``seconds`` after its first
+    progress line, and wait for it to finish; its whole stderr."""
+    lines, reader = collected_stderr(proc)
     try:
-        deadline = time.monotonic() + 60
-        while not any("| frames " in line for line in lines) and time.monotonic() < deadline:
-            assert proc.poll() is None, "".join(lines)
-            time.sleep(0.1)
+        wait_until_running(proc, lines)
         time.sleep(seconds)
         assert proc.poll() is None, "".join(lines)
         proc.send_signal(signum)

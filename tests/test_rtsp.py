@@ -28,12 +28,14 @@ import pytest
 from conftest import (
     ROOT,
     check_plate_event,
+    collected_stderr,
     comb_teeth,
     interlaced_copy,
     platestream_command,
     read_events,
     sample,
     stop_when_running,
+    wait_until_running,
 )
 
 from streamer.config import Config, SourceConfig
@@ -287,6 +289,50 @@ def test_cli_run_on_rtsp_until_ctrl_c_and_again(tmp_path, loose_config):
     for video in videos:  # each finished by its SIGINT: playable to the end
         with av.open(str(video)) as container:
             assert sum(1 for _ in container.decode(video=0)) > 100
+
+
+@pytest.mark.slow
+def test_a_camera_that_drops_returns_and_dies_is_told_in_the_events(tmp_path):
+    """``--source-events``: the events file says when the stream dropped (and why), when it
+    came back (after how long) and when the run gave up on it, between the plate events."""
+    srv = RtspServer(sample("eu_street.mp4")).start()
+    events = tmp_path / "events.jsonl"
+    config = tmp_path / "camera.toml"
+    config.write_text("[source]\ntimeout = 3.0\nbackoff_initial = 0.2\nbackoff_max = 0.4\n")
+    proc = subprocess.Popen(
+        platestream_command(
+            "run", srv.url, "--events", events, "--source-events", "--max-reconnects", "8",
+            "--config", config,
+        ),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    lines, _ = collected_stderr(proc)
+    try:
+        wait_until_running(proc, lines)
+        time.sleep(2)
+        srv.kill()
+        time.sleep(1.5)
+        srv.start()
+        time.sleep(4)
+        srv.kill()  # for good: eight reconnects 0.2-0.4 s apart, then the run ends
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        srv.kill()
+    assert proc.returncode == 0, "".join(lines)
+    told = [e for e in read_events(events) if e["type"].startswith("source_")]
+    assert [e["type"] for e in told] == [
+        "source_lost", "source_back", "source_lost", "source_given_up"
+    ], told  # fmt: skip
+    lost, back, _, given_up = told
+    assert all(e["source"] == srv.url and e["wallclock"] for e in told)
+    assert lost["reason"] and lost["last_pts"] > 1.0
+    assert back["gap_seconds"] >= 1.5 and back["reconnects"] == 1
+    assert given_up["attempts"] == 8
+    assert lost["wallclock"] < back["wallclock"] < given_up["wallclock"]
 
 
 # -- the whole pipeline on a live stream --------------------------------------------------------
