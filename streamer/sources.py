@@ -16,6 +16,7 @@ import logging
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -233,6 +234,21 @@ def is_snapshot(source: str, container) -> bool:
     )
 
 
+def without_password(url: str) -> str:
+    """``url`` with its password masked (``rtsp://admin:***@camera/stream``): the source's
+    name in events, logs, errors and the webhook's summary, which other people read; a
+    camera's password stays on the command line or in the config file it came from."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password = parts.password
+    except ValueError:  # not a URL (a path, a webcam index)
+        return url
+    if not password:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
@@ -242,7 +258,8 @@ class VideoSource:
     """Iterates frames of one source; ``live`` sources reconnect, files end at their end."""
 
     def __init__(self, source: str, config: SourceConfig | None = None):
-        self.source = source
+        self.url = source  # what is opened
+        self.source = without_password(source)  # what is shown
         self.config = config or SourceConfig()
         self.kind = source_kind(source)
         self.live = self.kind != "file"
@@ -271,12 +288,12 @@ class VideoSource:
             self.live = False
 
     def _open(self):
-        url, options, fmt = _open_options(self.source, self.kind, self.config)
+        url, options, fmt = _open_options(self.url, self.kind, self.config)
         timeout = self.config.timeout if self.live else None
         try:
             container = av.open(url, format=fmt, options=options, timeout=timeout)
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceError(f"cannot open {self.source}: {_describe(exc)}") from None
+            raise SourceError(f"cannot open {self.source}: {self._describe(exc)}") from None
         if not container.streams.video:
             container.close()
             raise SourceError(f"{self.source} has no video stream")
@@ -410,12 +427,12 @@ class VideoSource:
                 return
             except (av.error.TimeoutError, av.error.ExitError, OSError) as exc:
                 if self.live:
-                    self._note(f"stream error: {_describe(exc)}")
+                    self._note(f"stream error: {self._describe(exc)}")
                     return
-                raise SourceError(f"cannot read {self.source}: {_describe(exc)}") from None
+                raise SourceError(f"cannot read {self.source}: {self._describe(exc)}") from None
             except av.error.FFmpegError as exc:
                 self.stats.decode_errors += 1
-                self._note(f"demux error skipped: {_describe(exc)}")
+                self._note(f"demux error skipped: {self._describe(exc)}")
                 if not self.live:
                     return
                 continue
@@ -423,7 +440,7 @@ class VideoSource:
                 yield from packet.decode()
             except av.error.FFmpegError as exc:
                 self.stats.decode_errors += 1
-                log.info("%s: corrupt packet skipped: %s", self.source, _describe(exc))
+                log.info("%s: corrupt packet skipped: %s", self.source, self._describe(exc))
             if self.live and time.monotonic() - asked >= self.config.timeout:
                 # the read timed out and got only what the demuxer held back (RTSP's reordering
                 # queue gives up its last packet), so the stream froze: lost now, not after a
@@ -439,6 +456,11 @@ class VideoSource:
                 f"no frame of {self.source} could be decoded "
                 f"({self.stats.decode_errors} decode errors)"
             )
+
+    def _describe(self, exc: BaseException) -> str:
+        """An error's first line, the URL in it (FFmpeg quotes what it opened) without its
+        password."""
+        return _describe(exc).replace(self.url, self.source)
 
     def _tell(self, change: str, **details) -> None:
         if self.on_change:

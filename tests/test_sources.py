@@ -29,7 +29,14 @@ from conftest import (
 )
 
 from streamer.config import SourceConfig
-from streamer.sources import Frame, SourceError, VideoSource, frame_pixels, source_kind
+from streamer.sources import (
+    Frame,
+    SourceError,
+    VideoSource,
+    frame_pixels,
+    source_kind,
+    without_password,
+)
 
 
 def truncated_copy(src: Path, dst: Path, fraction: float = 0.6) -> Path:
@@ -174,6 +181,29 @@ def test_missing_file():
 def test_nothing_listening_fails_at_once():
     with pytest.raises(SourceError, match="cannot open rtsp://127.0.0.1:1/x"):
         VideoSource("rtsp://127.0.0.1:1/x", SourceConfig(max_reconnects=0, timeout=2))
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("rtsp://admin:s3cret@10.0.0.5:554/stream1", "rtsp://admin:***@10.0.0.5:554/stream1"),
+        ("http://u:p%40ss@cam/video.mjpg?x=1", "http://u:***@cam/video.mjpg?x=1"),
+        ("rtsp://admin@10.0.0.5/stream", "rtsp://admin@10.0.0.5/stream"),  # no password
+        ("rtsp://10.0.0.5/stream", "rtsp://10.0.0.5/stream"),
+        ("/videos/gate.mp4", "/videos/gate.mp4"),
+        ("0", "0"),
+    ],
+)
+def test_a_camera_password_is_never_shown(url, shown):
+    assert without_password(url) == shown
+
+
+def test_an_error_names_the_camera_without_its_password():
+    """FFmpeg's error quotes the URL it was given; the one-line error must not."""
+    with pytest.raises(SourceError) as caught:
+        VideoSource("rtsp://admin:s3cret@127.0.0.1:1/x", SourceConfig(max_reconnects=0, timeout=2))
+    assert "s3cret" not in str(caught.value)
+    assert "cannot open rtsp://admin:***@127.0.0.1:1/x" in str(caught.value)
 
 
 # -- the same inputs through the CLI: no traceback, ever ------------------------------------
