@@ -190,17 +190,30 @@ class EventWriter:
         self.path = path
         self.also = tuple(also)
         self.count = 0
-        self.lock = threading.Lock()  # a live source's own events come from the decoding thread
+        self.lock = threading.RLock()  # a live source's own events come from the decoding thread
         if path is None:
             self.file = None
         elif str(path) == "-":
             self.file = sys.stdout
         else:
-            try:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                self.file = open(path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
-            except OSError as exc:
-                raise SinkError(f"cannot write events to {path}: {exc.strerror or exc}") from None
+            self.file = self._open("a" if append else "w")
+
+    def _open(self, mode: str):
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            return open(self.path, mode, encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise SinkError(f"cannot write events to {self.path}: {exc.strerror or exc}") from None
+
+    def reopen(self) -> None:
+        """Go on in a new file of the same name, once logrotate (or a person) has moved the
+        old one aside (SIGHUP, as daemons do): events written meanwhile went to the old file
+        and stay there."""
+        if self.file is None or self.file is sys.stdout:
+            return
+        with self.lock:
+            self.file.close()
+            self.file = self._open("a")
 
     def write(self, event: dict) -> None:
         with self.lock:

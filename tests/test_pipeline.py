@@ -18,6 +18,7 @@ import pytest
 from conftest import (
     ROOT,
     check_plate_event,
+    collected_stderr,
     interlaced_copy,
     platestream_command,
     read_events,
@@ -25,6 +26,7 @@ from conftest import (
     sample,
     sideways_copy,
     stop_when_running,
+    wait_until_running,
 )
 
 from streamer.config import Config
@@ -137,6 +139,33 @@ def test_stop_signal_leaves_playable_video_and_whole_events(tmp_path, signum):
     for event in read_events(events):
         check_plate_event(event)
         assert event["last_pts"] <= times[-1] + 1e-3
+
+
+@pytest.mark.slow
+def test_sighup_after_logrotate_goes_on_in_a_new_events_file(tmp_path):
+    """logrotate moves the events file aside and sends SIGHUP: the run goes on writing to a
+    new file of the same name, and the two files hold every plate once."""
+    events, rotated = tmp_path / "ev.jsonl", tmp_path / "ev.jsonl.1"
+    proc = subprocess.Popen(
+        platestream_command("run", sample("eu_street.mp4"), "--events", events, "--realtime"),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines, reader = collected_stderr(proc)
+    try:
+        wait_until_running(proc, lines)
+        events.rename(rotated)
+        proc.send_signal(signal.SIGHUP)
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, "".join(lines)
+    assert events.exists(), "no new file after SIGHUP"
+    texts = [e["text"] for path in (rotated, events) for e in read_events(path)]
+    assert sorted(texts) == ["8JL084", "FL909F", "KTE6636", "MV184VT"]
 
 
 def frames_before_the_cut(path: Path) -> list[float]:
