@@ -371,7 +371,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, lambda _signum, _frame: events.reopen())  # after logrotate
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: events.reopen())  # after logrotate
     try:
         try:
             stats = pipeline.run(progress_printer(config.output.progress))
