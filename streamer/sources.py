@@ -349,7 +349,8 @@ class VideoSource:
                     continue
             if not self.reconnecting:
                 reason = self.stats.events[-1] if len(self.stats.events) > noted else "stream ended"
-                self._tell("lost", reason=reason, last_pts=last_pts)
+                shown_pts = None if last_pts is None else round(last_pts, 3)
+                self._tell("lost", reason=reason, last_pts=shown_pts)
             self.reconnecting, outage_start = True, time.time()
             pts_offset = (last_pts if last_pts is not None else pts_offset) + 1.0 / self.fps
             while container is None and not self.stopped.is_set():
