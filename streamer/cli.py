@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import time
@@ -25,7 +24,6 @@ from streamer.config import (
     CHOICES,
     Config,
     ConfigError,
-    OutputConfig,
     check_limits,
     load_config,
     update_section,
@@ -33,7 +31,7 @@ from streamer.config import (
 from streamer.formats import REGION_FORMATS
 from streamer.modelfile import ModelError, load_sidecar
 from streamer.sinks import SinkError
-from streamer.sources import SourceError, source_kind
+from streamer.sources import SourceError
 
 USER_ERRORS = (SourceError, ModelError, ConfigError, SinkError, FileNotFoundError)
 
@@ -307,27 +305,6 @@ def parse_numbers(text: str, flag: str, count: int) -> tuple[float, ...]:
     return numbers
 
 
-def check_output_names(source: str, output: OutputConfig) -> None:
-    """Outputs are opened before the input is read: one named like the input file would empty
-    it, and two outputs named alike would write over each other. Either is a user's slip that
-    must cost nothing."""
-    taken = [("the input", Path(source))] if source_kind(source) == "file" else []
-    for flag, name in (("--output", output.output), ("--events", output.events)):
-        if name is None or str(name) == "-":
-            continue
-        for what, other in taken:
-            if same_file(Path(name), other):
-                raise ConfigError(f"{flag} {name} is {what}: choose another name")
-        taken.append((flag, Path(name)))
-
-
-def same_file(a: Path, b: Path) -> bool:
-    """The same file by name, through links, or by inode where both exist."""
-    if a.resolve() == b.resolve():
-        return True
-    return a.exists() and b.exists() and os.path.samefile(a, b)
-
-
 def progress_printer(enabled: bool):
     """A progress line on stderr, redrawn in place on a terminal, every 5 s otherwise."""
     tty = sys.stderr.isatty()
@@ -352,7 +329,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from streamer.sinks import WebhookPoster
 
     config = apply_run_flags(load_config(args.config), args)
-    check_output_names(args.source, config.output)
     webhook = WebhookPoster(config.output.webhook) if config.output.webhook else None
     try:
         pipeline = Pipeline.from_config(args.source, config, also=[webhook] if webhook else [])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import queue
 import threading
 import time
@@ -26,10 +27,11 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 
-from streamer.config import Config
+from streamer.config import Config, ConfigError, OutputConfig
 from streamer.detector import Detection, Detector
 from streamer.recognizer import Recognizer
 from streamer.sinks import (
@@ -39,7 +41,7 @@ from streamer.sinks import (
     VideoWriter,
     open_annotated_video,
 )
-from streamer.sources import Frame, VideoSource
+from streamer.sources import Frame, VideoSource, source_kind
 from streamer.tracker import Track, Tracker
 from streamer.voting import ReadScheduler, TrackText
 from streamer.watchlist import Sighting, Watchlist
@@ -148,6 +150,27 @@ class PlateView:
     quality: float
 
 
+def check_output_names(source: str, output: OutputConfig) -> None:
+    """Outputs are opened before the input is read: one named like the input file would empty
+    it, and two outputs named alike would write over each other. Either is a user's slip that
+    must cost nothing."""
+    taken = [("the input", Path(source))] if source_kind(source) == "file" else []
+    for flag, name in (("--output", output.output), ("--events", output.events)):
+        if name is None or str(name) == "-":
+            continue
+        for what, other in taken:
+            if same_file(Path(name), other):
+                raise ConfigError(f"{flag} {name} is {what}: choose another name")
+        taken.append((flag, Path(name)))
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """The same file by name, through links, or by inode where both exist."""
+    if a.resolve() == b.resolve():
+        return True
+    return a.exists() and b.exists() and os.path.samefile(a, b)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -190,6 +213,7 @@ class Pipeline:
         source, events (each also handed to ``also``), crops, annotated video and watchlist.
         A live source appends to the events file and stamps its crops with the run's start,
         so a restarted run keeps what the one before wrote."""
+        check_output_names(source, config.output)
         detector = Detector(config.detector)
         recognizer = Recognizer(config.recognizer)
         video_source = VideoSource(source, config.source)

@@ -102,3 +102,13 @@ def test_leaving_the_loop_stops_the_run_and_finishes_its_outputs(tmp_path):
 def test_a_source_that_cannot_be_read_raises_in_the_loop(tmp_path):
     with pytest.raises(SourceError, match="no such file"):
         next(watch(str(tmp_path / "missing.mp4")))
+
+
+def test_an_output_named_like_the_input_is_refused_before_anything_is_written(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(sample("cn_gate.mp4").read_bytes())
+    config = Config()
+    config.output.events = clip
+    with pytest.raises(ConfigError, match="is the input"):
+        next(watch(str(clip), config))
+    assert clip.read_bytes() == sample("cn_gate.mp4").read_bytes()
