@@ -29,6 +29,7 @@ from streamer.config import Config, ConfigError, DetectorConfig, RecognizerConfi
 from streamer.detector import Detector
 from streamer.formats import compile_formats
 from streamer.geometry import box_to_corners, corners_to_box
+from streamer.pipeline import Pipeline
 from streamer.recognizer import Recognizer
 from streamer.voting import read_plate_crops, read_still
 
@@ -151,7 +152,8 @@ _END = object()
 def watch(source: str, config: Config | None = None) -> Iterator[dict]:
     """Each event of ``source`` (a file, ``rtsp://``/``http://`` URL or camera, as
     ``platestream run`` takes it) as soon as it is written: a ``plate`` event when a plate's
-    track ends, ``watchlist`` and ``plate_update`` events where the config asks for them.
+    track ends; ``watchlist``, ``plate_update``, ``plate_rejected`` and ``source_*`` events
+    where the config asks for them.
     ``config``: as the TOML file (``streamer.config.load_config``), or the defaults; its
     ``[output]`` events file, crops and annotated video are written as by the CLI.
 
@@ -159,8 +161,6 @@ def watch(source: str, config: Config | None = None) -> Iterator[dict]:
     at its end; a live source's is reconnected without end (``source.max_reconnects``).
     Leaving the loop stops the run, finishing its outputs; errors of the run are raised here.
     """
-    from streamer.pipeline import Pipeline
-
     handed = _Handed()
     pipeline = Pipeline.from_config(source, config or Config(), also=[handed])
     failure: list[BaseException] = []
