@@ -93,13 +93,13 @@ class PlateReader:
         try:
             self.formats = compile_formats([], list(regions))
         except ValueError as exc:
-            raise ConfigError(f"regions: {exc}") from None
+            raise ConfigError(f"regions (--region): {exc}") from None
         recognizer_config = RecognizerConfig()
         if recognizer:
             recognizer_config.model = Path(recognizer)
         if views is not None:
             if views < 1:
-                raise ConfigError(f"views must be 1 or more, not {views}")
+                raise ConfigError(f"views (--views) must be 1 or more, not {views}")
             recognizer_config.still_views = views
         self.recognizer = Recognizer(recognizer_config)
         # one image at a time, each on both cores of the machine this is sized for
