@@ -323,7 +323,7 @@ class VideoSource:
     def frames(self) -> Iterator[Frame]:
         """Decoded frames until the file ends, or (live) until stopped or out of reconnects."""
         pts_offset, container = 0.0, self._container
-        failures = 0
+        failures, outage_start = 0, 0.0
         first_request = time.monotonic()
         while not self.stopped.is_set():
             last_pts, requested = None, time.monotonic()
@@ -332,6 +332,9 @@ class VideoSource:
                 pts_offset = requested - first_request
             try:
                 for frame in self._decode(container, pts_offset):
+                    if self.reconnecting:  # pictures again, not merely a stream that opened
+                        gap = round(time.time() - outage_start, 2)
+                        self._tell("back", gap_seconds=gap, reconnects=self.stats.reconnects)
                     failures, self.reconnecting = 0, False
                     last_pts = frame.pts
                     yield frame
@@ -374,7 +377,6 @@ class VideoSource:
                 self.stats.gap_seconds += gap
                 pts_offset += gap
                 self._note(f"reconnected after {gap:.1f} s")
-                self._tell("back", gap_seconds=round(gap, 2), reconnects=self.stats.reconnects)
 
     def _next_snapshot(self, requested: float):
         """The snapshot URL opened for its next picture, ``1 / fps`` after the last request
