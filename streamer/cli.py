@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         "start: annotated-20261205-213000.mp4 for a live source, annotated-000.mp4 for a file "
         "(default: one file)",
     )
+    run.add_argument(
+        "--video-when",
+        choices=CHOICES["video_when"],
+        help="which frames the annotated video takes: always (default) or only while a plate "
+        "is tracked (plates), the time between cut out",
+    )
     run.add_argument("--crops", type=Path, help="folder for evidence crops")
     run.add_argument(
         "--realtime", action="store_true", default=None, help="pace a file at its frame rate"
@@ -263,6 +269,7 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> Config:
         ("output", "video_crf", args.video_crf, "--video-crf"),
         ("output", "video_threads", args.video_threads, "--video-threads"),
         ("output", "video_segment", args.video_segment, "--video-segment"),
+        ("output", "video_when", args.video_when, "--video-when"),
         ("output", "events", args.events, "--events"),
         ("output", "webhook", args.webhook, "--webhook"),
         ("output", "watchlist", args.watchlist, "--watchlist"),

@@ -202,6 +202,11 @@ class OutputConfig:
     #: minutes of media time in each file of the annotated video, named after its start (see
     #: ``SegmentedVideo``); 0: one file for the whole run.
     video_segment: float = 0.0
+    #: which frames the annotated video takes: "always" every one, "plates" only those while a
+    #: plate is tracked (from its first detection to a second after it was last seen), the
+    #: stretches between cut out rather than frozen on screen: a camera over a quiet road
+    #: records minutes a day, not hours. The overlay's clock says when each frame was seen.
+    video_when: str = "always"
     events: Path | None = None
     #: an http(s) URL each event is also POSTed to as JSON (retried while the receiver is down).
     webhook: str | None = None
@@ -295,7 +300,11 @@ def _declared_type(section, name: str) -> type | None:
 
 
 #: the settings that take one of a few words
-CHOICES = {"rtsp_transport": ("tcp", "udp"), "deinterlace": ("auto", "on", "off")}
+CHOICES = {
+    "rtsp_transport": ("tcp", "udp"),
+    "deinterlace": ("auto", "on", "off"),
+    "video_when": ("always", "plates"),
+}
 
 #: the settings that hold several numbers: their form and the type of each
 TUPLES = {"input_size": ("width, height", int), "roi": ("left, top, right, bottom", float)}

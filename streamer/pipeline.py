@@ -127,6 +127,14 @@ class Stats:
         return self.frames / max(time.time() - self.started, 1e-6)
 
 
+def seen_at(frame: Frame) -> str:
+    """When a frame was seen, for the annotated video's status line: a live source's local
+    clock, a file's media time."""
+    if frame.wallclock is not None:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(frame.wallclock))
+    return f"t {frame.pts:7.2f} s"
+
+
 def iso_time(t: float | None) -> str | None:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds") if t else None
 
@@ -202,6 +210,11 @@ class Pipeline:
         self.taken = 0
         self.workers = self.detect_workers_left = max(1, config.detector.workers)
         self.error: BaseException | None = None
+        #: media time cut out of the annotated video, and the state of that cutting
+        #: (``_records``)
+        self.video_cut = 0.0
+        self.recording = False
+        self.last_recorded: Frame | None = None
         if config.output.source_events:
             source.on_change = self._write_source_event
 
@@ -348,10 +361,26 @@ class Pipeline:
             self.last_frame = frame
             self.stats.frames += 1
             self.stats.active_tracks = len(self.tracker.confirmed())
-            if self.video:
-                self.video_q.put((frame, self._overlay()))
+            if self.video and self._records(frame):
+                self.video_q.put((frame, self._overlay(), frame.pts - self.video_cut))
         self._finish_tracks(self.tracker.finish())
         self.video_q.put(END)
+
+    def _records(self, frame: Frame) -> bool:
+        """Whether the annotated video takes this frame (``OutputConfig.video_when``); the
+        media time of frames it left out is cut from the video (``video_cut``)."""
+        if self.config.output.video_when == "always":
+            return True
+        if not self.tracker.tracks:
+            self.recording = False
+            return False
+        last = self.last_recorded
+        if last is None:  # the video starts with its first plate
+            self.video_cut = frame.pts
+        elif not self.recording:
+            self.video_cut += frame.pts - last.pts - 1.0 / self.source.fps
+        self.recording, self.last_recorded = True, frame
+        return True
 
     def _after_outage(self, frame: Frame) -> bool:
         """Whether a live stream came back after longer than a track may go unseen.
@@ -389,14 +418,15 @@ class Pipeline:
     def _video_loop(self) -> None:
         try:
             while (item := self.video_q.get()) is not END:
-                frame, overlay = item
+                frame, overlay, pts = item
                 t0 = time.perf_counter()
                 status = (
-                    f"fps {self.stats.fps:5.1f}  frame {frame.index}  drops {self.stats.dropped}  "
-                    f"tracks {self.stats.active_tracks}  plates {self.stats.plates}"
+                    f"{seen_at(frame)}  fps {self.stats.fps:5.1f}  frame {frame.index}  "
+                    f"drops {self.stats.dropped}  tracks {self.stats.active_tracks}  "
+                    f"plates {self.stats.plates}"
                 )
                 area = self.detector.search_area(frame.size) if self.config.detector.roi else None
-                self.video.write(frame.bgr, frame.pts, overlay, status, frame.i420, area)
+                self.video.write(frame.bgr, pts, overlay, status, frame.i420, area)
                 self._time("encode", t0)
         finally:
             self.video.close()  # what was written stays playable, whatever stopped the run

@@ -440,6 +440,40 @@ def test_a_live_run_cut_into_segments_names_each_by_its_start(tmp_path):
     assert all(f[1][0] == 0.0 for f in facts)
 
 
+def cn_gate_between_empty_roads(path: Path) -> Path:
+    """cn_gate with 3 s of an empty grey picture before and after it: 350 frames."""
+    with av.open(str(sample("cn_gate.mp4"))) as src:
+        frames = [f.to_ndarray(format="bgr24") for f in src.decode(video=0)]
+    empty = [np.full_like(frames[0], 90)] * 75
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for image in empty + frames + empty:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.slow
+def test_a_video_of_plates_only_leaves_the_empty_road_out(tmp_path):
+    """``--video-when plates``: the frames while the gate's plate is tracked, one after
+    another from 0 s (the empty stretches cut, not frozen), and the same plate event."""
+    clip = cn_gate_between_empty_roads(tmp_path / "padded.mp4")
+    counts = {}
+    for when in ("always", "plates"):
+        out, events = tmp_path / f"{when}.mp4", tmp_path / f"{when}.jsonl"
+        run = run_cli(
+            "run", clip, "--output", out, "--events", events, "--video-when", when, "--quiet"
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        assert [e["text"] for e in read_events(events)] == ["津B18850"]
+        counts[when], _, _, times = video_facts(out)
+        assert times[0] == 0.0 and max(np.diff(times)) < 0.05
+    assert counts["always"] == 350
+    assert 100 < counts["plates"] < 350 - 150  # the plate's frames, the empty road left out
+
+
 def test_video_writer_takes_planes_alone_of_any_size(tmp_path):
     """Decoded I420 frames come without a BGR copy; planes of another size than the video's
     (a live stream back at another resolution) are converted and scaled."""
