@@ -44,6 +44,19 @@ def platestream_command(*args) -> list[str]:
     return [sys.executable, "-m", "streamer.cli", *map(str, args)]
 
 
+def started_run(*args) -> subprocess.Popen:
+    """``platestream`` with ``args``, started in the project root: stderr piped as text (for
+    ``collected_stderr``, ``stop_when_running``), stdout dropped."""
+    return subprocess.Popen(
+        platestream_command(*args),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
 def run_cli(*args, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(

@@ -25,6 +25,7 @@ from conftest import (
     run_cli,
     sample,
     sideways_copy,
+    started_run,
     stop_when_running,
     wait_until_running,
 )
@@ -146,13 +147,7 @@ def test_sighup_after_logrotate_goes_on_in_a_new_events_file(tmp_path):
     """logrotate moves the events file aside and sends SIGHUP: the run goes on writing to a
     new file of the same name, and the two files hold every plate once."""
     events, rotated = tmp_path / "ev.jsonl", tmp_path / "ev.jsonl.1"
-    proc = subprocess.Popen(
-        platestream_command("run", sample("eu_street.mp4"), "--events", events, "--realtime"),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = started_run("run", sample("eu_street.mp4"), "--events", events, "--realtime")
     lines, reader = collected_stderr(proc)
     try:
         wait_until_running(proc, lines)
@@ -185,13 +180,7 @@ def test_a_killed_run_leaves_the_video_written_so_far_playable(tmp_path):
     """SIGKILL (the power, the out-of-memory killer) gives no chance to finish the file: an
     MP4 with its index at the end was unreadable; fragmented, it plays to the last second."""
     out = tmp_path / "out.mp4"
-    proc = subprocess.Popen(
-        platestream_command("run", sample("cn_gate.mp4"), "--output", out, "--realtime"),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = started_run("run", sample("cn_gate.mp4"), "--output", out, "--realtime")
     stderr = stop_when_running(proc, 3.0, signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL, stderr
     times = frames_before_the_cut(out)

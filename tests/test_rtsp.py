@@ -34,6 +34,7 @@ from conftest import (
     platestream_command,
     read_events,
     sample,
+    started_run,
     stop_when_running,
     wait_until_running,
 )
@@ -303,15 +304,9 @@ def test_a_camera_that_drops_returns_and_dies_is_told_in_the_events(tmp_path):
     events = tmp_path / "events.jsonl"
     config = tmp_path / "camera.toml"
     config.write_text("[source]\ntimeout = 3.0\nbackoff_initial = 0.2\nbackoff_max = 0.4\n")
-    proc = subprocess.Popen(
-        platestream_command(
-            "run", url, "--events", events, "--source-events", "--max-reconnects", "8",
-            "--config", config,
-        ),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = started_run(
+        "run", url, "--events", events, "--source-events", "--max-reconnects", "8",
+        "--config", config,
     )  # fmt: skip
     lines, _ = collected_stderr(proc)
     try:
