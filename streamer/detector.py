@@ -406,8 +406,9 @@ class Detector:
         return [found[k] for k in nms(np.stack([d.box for d in found]), scores, self.nms_iou)]
 
     def dark_lift(self, pixels: np.ndarray) -> np.ndarray | None:
-        """The gamma curve (a 256-entry LUT) that brings a dark frame's mean luma to
-        ``dark_lift_to``, or None for a frame bright enough for one look."""
+        """The gamma curve (a 256-entry LUT) that brings the mean of ``pixels`` (the model
+        input's search area, or any picture) to ``dark_lift_to``, or None for one bright
+        enough for one look."""
         dark, target = self.config.dark_frame, self.config.dark_lift_to
         if not dark:
             return None

@@ -551,5 +551,7 @@ def open_annotated_video(output: OutputConfig, source: VideoSource):
     if output.video_segment:
         return SegmentedVideo(output.output, output.video_segment * 60, source.live, *writer_args)
     if source.live and (kept := move_aside(output.output)):
-        print(f"the earlier {output.output} is kept as {kept}", file=sys.stderr)
+        logging.getLogger("platestream.video").warning(
+            "the earlier %s is kept as %s", output.output, kept
+        )
     return VideoWriter(output.output, *writer_args)

@@ -44,6 +44,7 @@ from streamer.sinks import (
 )
 from streamer.sources import VideoSource
 from trainer.eval.metrics import score_clip
+from trainer.synth.video import write_h264
 
 LOOSE_TOML = "[voting]\nmin_confidence = 0.0\n"
 
@@ -434,14 +435,7 @@ def cn_gate_between_empty_roads(path: Path) -> Path:
     with av.open(str(sample("cn_gate.mp4"))) as src:
         frames = [f.to_ndarray(format="bgr24") for f in src.decode(video=0)]
     empty = [np.full_like(frames[0], 90)] * 75
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        for image in empty + frames + empty:
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
-        out.mux(stream.encode(None))
-    return path
+    return write_h264(path, empty + frames + empty, 25)
 
 
 @pytest.mark.slow
