@@ -48,7 +48,8 @@ def test_the_synthetic_share_of_a_batch_can_be_set_and_the_real_groups_keep_thei
 
 
 def test_a_group_weight_can_be_replaced_from_the_command_line():
-    from trainer.train_recognizer import GROUP_WEIGHTS, PlateBatches, group_weight
+    from trainer.train_recognizer import GROUP_WEIGHTS, PlateBatches
+    from trainer.train_recognizer import known_group_weight as group_weight
 
     groups = {k: _samples(["ABC1234"]) for k in ("br", "us")}
     batches = PlateBatches(

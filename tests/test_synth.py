@@ -275,6 +275,27 @@ def test_some_detector_batches_hold_large_tiles_with_the_same_pixels():
     }
 
 
+def test_a_detector_group_weight_replaces_that_groups_share_of_the_batches():
+    """The named group gets the weight given, the others keep theirs; a name that is not a
+    group is an error naming the groups, not a weight silently unused."""
+    from trainer.data.detection import DetScene
+    from trainer.train_detector import GROUP_WEIGHTS, TileBatches
+
+    scene = DetScene(
+        np.zeros((64, 64, 3), np.uint8), np.zeros((0, 4), np.float32),
+        np.zeros((0, 4, 2), np.float32), np.zeros(0, bool), "x", "x",
+    )  # fmt: skip
+    groups = {"ccpd": [scene], "det-a": [scene], "det-b": [scene]}
+    plain = TileBatches(groups, np.random.default_rng(0), 64, 0.0)
+    weighted = TileBatches(groups, np.random.default_rng(0), 64, 0.0, group_weights={"det-b": 0.5})
+    left = 1 - GROUP_WEIGHTS["ccpd"]
+    assert np.allclose(plain.p, np.array([GROUP_WEIGHTS["ccpd"], left / 2, left / 2]))
+    w = np.array([GROUP_WEIGHTS["ccpd"], left / 2, 0.5])
+    assert np.allclose(weighted.p, w / w.sum())
+    with pytest.raises(ValueError, match="unknown group 'det-c'.*ccpd, det-a, det-b"):
+        TileBatches(groups, np.random.default_rng(0), 64, 0.0, group_weights={"det-c": 0.5})
+
+
 def test_us_texts_are_free_in_length_and_write_o_as_zero():
     from trainer.synth.texts import us_text
 

@@ -41,6 +41,7 @@ from trainer.device import (
     images_to_input,
     in_processes,
 )
+from trainer.mixing import check_group_names, group_weight
 from trainer.models.detector import DetectorSpec, PlateDetector
 from trainer.schedule import PATIENCE, PlateauScheduler, WallClockCosine
 from trainer.trainlog import TrainLog
@@ -183,13 +184,16 @@ class TileBatches:
         large_tile_share: float = LARGE_TILE_SHARE,
         rotate_share: float = ROTATE_SHARE,
         rotate_degrees: float = ROTATE_DEGREES,
+        group_weights: dict[str, float] | None = None,
     ):
         self.groups = {k: v for k, v in groups.items() if v}
+        check_group_names(group_weights or {}, self.groups)
         self.large_tile_share, self.rotate_share = large_tile_share, rotate_share
         self.rotate_degrees = rotate_degrees
         rest = [k for k in self.groups if k not in GROUP_WEIGHTS]
         left = 1 - sum(GROUP_WEIGHTS.get(k, 0) for k in self.groups)
-        w = np.array([GROUP_WEIGHTS.get(k, left / max(1, len(rest))) for k in self.groups])
+        fixed = GROUP_WEIGHTS | (group_weights or {})
+        w = np.array([fixed.get(k, left / max(1, len(rest))) for k in self.groups])
         self.names, self.p = list(self.groups), w / w.sum()
         self.rng, self.tile, self.strength = rng, tile, strength
 
@@ -351,7 +355,7 @@ def run_detector(args) -> int:
         train_groups["synth"] = synthetic_scenes(args.seed, args.synth, max(1, args.workers))
     batches = TileBatches(
         train_groups, rng, args.tile, args.strength, args.large_tile_share, args.rotate_share,
-        args.rotate_degrees,
+        args.rotate_degrees, dict(args.group_weight or []),
     )  # fmt: skip
     print(
         {k: len(v) for k, v in train_groups.items()},
@@ -429,6 +433,7 @@ def run_detector(args) -> int:
         "large_tile_share": args.large_tile_share,
         "rotate_share": args.rotate_share,
         "rotate_degrees": args.rotate_degrees,
+        "group_weights": dict(args.group_weight or []),
         "freeze_bn": args.freeze_bn,
         "schedule": f"cosine, warm-up {args.warmup}" if args.cosine else "plateau",
         "device": args.device,
@@ -557,6 +562,15 @@ def register(sub) -> None:
         "--large-tile-share", type=float, default=LARGE_TILE_SHARE, help="batches of 2x tiles"
     )
     p.add_argument("--rotate-share", type=float, default=ROTATE_SHARE, help="tiles turned in-plane")
+    p.add_argument(
+        "--group-weight",
+        type=group_weight,
+        action="append",
+        metavar="GROUP=W",
+        help="replace one group's batch weight, e.g. det-spain_uc3m=0.12 (repeatable; ccpd "
+        f"{GROUP_WEIGHTS['ccpd']}, synth {GROUP_WEIGHTS['synth']}, the other groups share the "
+        "rest equally)",
+    )
     p.add_argument(
         "--rotate-degrees",
         type=float,

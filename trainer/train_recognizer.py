@@ -34,6 +34,7 @@ from trainer.device import (
     images_to_input,
     in_processes,
 )
+from trainer.mixing import check_group_names, group_weight
 from trainer.models.recognizer import MaskedAutoencoder, PlateRecognizer, RecognizerSpec
 from trainer.schedule import PATIENCE, PlateauScheduler, WallClockCosine
 from trainer.trainlog import TrainLog
@@ -444,20 +445,14 @@ def run_quantize(args) -> int:
     return 0
 
 
-def group_weight(text: str) -> tuple[str, float]:
-    """Parses GROUP=W for --group-weight, naming the groups when the name is not one."""
-    name, _, weight = text.partition("=")
-    if name not in GROUP_WEIGHTS:
-        raise argparse.ArgumentTypeError(
-            f"unknown group {name!r}: one of {', '.join(GROUP_WEIGHTS)}"
-        )
+def known_group_weight(text: str) -> tuple[str, float]:
+    """``--group-weight`` for the recognizer's fixed groups."""
+    pair = group_weight(text)
     try:
-        value = float(weight)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected GROUP=W, e.g. br=0.2") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a weight cannot be negative")
-    return name, value
+        check_group_names(dict([pair]), GROUP_WEIGHTS)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return pair
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -514,7 +509,7 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--group-weight",
-        type=group_weight,
+        type=known_group_weight,
         action="append",
         metavar="GROUP=W",
         help="replace one group's fixed batch weight, e.g. br=0.2 (repeatable; groups: "
