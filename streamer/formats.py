@@ -62,6 +62,14 @@ REGION_FORMATS: dict[str, tuple[str, ...]] = {
     "dk": ("[A-Z]{2}[0-9]{5}",),
     "no": ("[A-Z]{2}[0-9]{4,5}",),
     "fi": ("[A-Z]{2,3}[0-9]{1,3}",),
+    # area (2 letters) and five characters from a digit on, or (3 letters) four or five
+    "pl": ("[A-Z]{2}[0-9][0-9A-Z]{4}", "(?=[A-Z]{3}[A-Z]*[0-9])[A-Z]{3}[0-9A-Z]{4,5}"),
+    "lt": ("[A-Z]{3}[0-9]{3}",),
+    "lv": ("[A-Z]{2}[0-9]{1,4}",),
+    "ee": ("[0-9]{3}[A-Z]{3}",),
+    # Greek and Bulgarian plates use the letters that look alike in both alphabets
+    "gr": ("[ABEHIKMNOPTXYZ]{3}[0-9]{4}",),
+    "bg": ("[ABCEHKMOPTXY]{1,2}[0-9]{4}[ABCEHKMOPTXY]{2}",),
     # year (2-3 digits), county (1-2 letters), serial
     "ie": ("[0-9]{2,3}[A-Z]{1,2}[0-9]{1,6}",),
     # old series and Mercosur
