@@ -9,8 +9,11 @@ every open track and closes the video.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -312,6 +315,36 @@ def parse_numbers(text: str, flag: str, count: int) -> tuple[float, ...]:
     return numbers
 
 
+class ForgivingStream(io.TextIOBase):
+    """stderr for a long run: once a closed terminal or a pipe whose reader quit fails a write,
+    later ones are dropped, for a recording must not end because its progress has nowhere to go."""
+
+    def __init__(self, stream):
+        self.stream, self.gone = stream, False
+
+    def write(self, text: str) -> int:
+        self._attempt(self.stream.write, text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._attempt(self.stream.flush)
+
+    def isatty(self) -> bool:
+        return not self.gone and self.stream.isatty()
+
+    def _attempt(self, call, *args) -> None:
+        if not self.gone:
+            try:
+                call(*args)
+            except OSError:
+                self.gone = True
+
+
+def controlling_terminal() -> int | None:
+    """The descriptor (stderr, else stdin) through which this run sees a terminal, if any."""
+    return next((fd for fd in (2, 0) if os.isatty(fd)), None)
+
+
 def progress_printer(enabled: bool):
     """A progress line on stderr, redrawn in place on a terminal, every 5 s otherwise."""
     tty = sys.stderr.isatty()
@@ -343,7 +376,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if webhook:
             webhook.close()  # nothing queued: its thread ends at once
         raise
-    source, events = pipeline.source, pipeline.events
+    events = pipeline.events
 
     def on_signal(signum, _frame):
         """The first signal finishes the run cleanly; a second one does not wait for that."""
@@ -352,10 +385,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         pipeline.stop()
 
+    terminal = controlling_terminal()
+
+    def on_hangup(signum, frame):
+        """A closed terminal finishes the run as Ctrl-C does (after a hangup the terminal is no
+        longer one); any other SIGHUP is logrotate's: the events file is opened anew."""
+        if terminal is not None and not os.isatty(terminal):
+            on_signal(signum, frame)
+        else:
+            events.reopen()
+
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     if hasattr(signal, "SIGHUP"):  # not on Windows
-        signal.signal(signal.SIGHUP, lambda _signum, _frame: events.reopen())  # after logrotate
+        signal.signal(signal.SIGHUP, on_hangup)
+    with contextlib.redirect_stderr(ForgivingStream(sys.stderr)):
+        return finish_run(pipeline, config, webhook)
+
+
+def finish_run(pipeline, config, webhook) -> int:
+    """Run the pipeline to its end, then close the sinks and print the summary."""
+    source, events = pipeline.source, pipeline.events
     try:
         try:
             stats = pipeline.run(progress_printer(config.output.progress))

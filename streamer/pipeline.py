@@ -265,10 +265,17 @@ class Pipeline:
         self.stats.started = time.time()
         for t in threads:
             t.start()
-        while any(t.is_alive() for t in threads):
-            threads[-1].join(timeout=0.5)
-            if progress:
-                progress(self.stats)
+        try:
+            while any(t.is_alive() for t in threads):
+                threads[-1].join(timeout=0.5)
+                if progress:
+                    progress(self.stats)
+        except Exception:
+            # the stages are daemon threads: leaving now would cut the video off unwritten
+            self.stop()
+            for t in threads:
+                t.join()
+            raise
         if self.error:
             raise self.error
         return self.stats

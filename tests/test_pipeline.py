@@ -4,9 +4,11 @@ Ctrl-C, and the video score against the clips' ground truth."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -164,6 +166,56 @@ def test_sighup_after_logrotate_goes_on_in_a_new_events_file(tmp_path):
     assert sorted(texts) == ["8JL084", "FL909F", "KTE6636", "MV184VT"]
 
 
+def run_in_a_terminal(*args) -> tuple[int, int]:
+    """``platestream`` started on a new pseudo-terminal, as from a terminal window: its pid and
+    the window's side of the terminal."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: nothing of pytest may run here
+        try:
+            os.chdir(ROOT)
+            os.execv(sys.executable, platestream_command(*args))
+        finally:
+            os._exit(127)
+    return pid, fd
+
+
+def exit_status(pid: int, timeout: float = 60) -> int:
+    """The exit code of a child, -signal if a signal ended it (killed after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while (ended := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            ended = os.waitpid(pid, 0)
+            break
+        time.sleep(0.1)
+    return os.waitstatus_to_exitcode(ended[1])
+
+
+@pytest.mark.slow
+def test_closing_its_terminal_finishes_the_run_as_ctrl_c_does(tmp_path):
+    """A run in a terminal window that is then closed gets SIGHUP and a terminal that fails
+    every write. It died of its next progress line (exit 1, a 28-byte video, no events); now it
+    finishes: the video has every frame decoded so far and the open tracks are written."""
+    out, events = tmp_path / "out.mp4", tmp_path / "ev.jsonl"
+    pid, fd = run_in_a_terminal(
+        "run", sample("eu_street.mp4"), "--realtime", "--output", out, "--events", events
+    )
+    shown = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"tracks 1" not in shown and time.monotonic() < deadline:
+            shown += os.read(fd, 4096)
+    finally:
+        os.close(fd)  # the window closes
+    assert exit_status(pid) == 0, shown[-500:]
+    frames = max(int(n) for n in re.findall(rb"frames (\d+)", shown))
+    assert video_facts(out)[0] >= frames
+    texts = [e["text"] for e in read_events(events)]
+    assert texts and set(texts) <= {"8JL084", "FL909F", "KTE6636", "MV184VT"}
+
+
 def frames_before_the_cut(path: Path) -> list[float]:
     """The times of the frames a player shows of a video cut short, up to where it breaks."""
     times: list[float] = []
@@ -267,6 +319,26 @@ def test_a_crashing_stage_ends_the_run(stage, tmp_path):
     assert [str(e) for e in outcome] == ["injected failure"]
     assert source.stats.frames < 200  # decoding stopped early
     assert 1 <= video_facts(tmp_path / "out.mp4")[0] < 200  # and the video was closed
+
+
+def test_a_failing_progress_callback_still_leaves_the_video_finished(tmp_path):
+    """The stages are daemon threads: an error raised in the main thread's loop (the progress
+    line on a terminal that is gone) used to leave with them running, and the video unwritten."""
+    config = Config()
+    source = VideoSource(str(sample("cn_gate.mp4")), config.source)
+    video = VideoWriter(tmp_path / "out.mp4", source.fps, source.size)
+    pipeline = Pipeline(
+        source, config, Detector(config.detector), Recognizer(config.recognizer),
+        EventWriter(None), CropWriter(None), video,
+    )  # fmt: skip
+
+    def progress(stats) -> None:
+        if stats.frames >= 10:
+            raise OSError(5, "Input/output error")
+
+    with pytest.raises(OSError, match="Input/output"):
+        pipeline.run(progress)
+    assert video_facts(tmp_path / "out.mp4")[0] >= 10
 
 
 def test_a_link_between_stages_neither_hangs_nor_loses_items():
