@@ -526,6 +526,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("platestream: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout's reader quit (``| head``): end quietly as shell tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # exit's flush fails else
+        return 128 + 13  # SIGPIPE
 
 
 if __name__ == "__main__":

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 import pytest
-from conftest import SAMPLES, assert_one_line_error, run_cli, sample
+from conftest import (
+    ROOT,
+    SAMPLES,
+    assert_one_line_error,
+    platestream_command,
+    run_cli,
+    sample,
+)
 
 import streamer
 
@@ -219,6 +227,20 @@ def test_read_crops_prints_json_per_image(tmp_path):
         (plate,) = result["plates"]  # a crop is one plate
         check_plate(plate, with_detection=False)
         assert plate["box"] == [0, 0, 192, 48]
+
+
+def test_read_into_a_pipe_that_closes_ends_quietly(tmp_path):
+    """``platestream read ... | head -1``: the reader quits after a line; the run stops as shell
+    tools do (status 141, SIGPIPE's) instead of printing a BrokenPipeError traceback."""
+    paths = plate_crops(tmp_path) * 100  # more than a pipe holds: the writer must meet the close
+    proc = subprocess.Popen(
+        platestream_command("read", "--crops", *paths),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert json.loads(proc.stdout.readline())["image"] == str(paths[0])
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 141
+    assert proc.stderr.read() == ""
 
 
 def test_read_a_folder_reads_its_images_in_name_order(tmp_path):
