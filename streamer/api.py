@@ -124,16 +124,26 @@ class PlateReader:
 def picture(image: np.ndarray | str | Path) -> tuple[str, np.ndarray]:
     """An image given as pixels or as a file, with a name for it."""
     if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(
-                f"expected a BGR uint8 image (H, W, 3), not {image.dtype} {image.shape}"
-            )
-        return "<array>", image
+        return "<array>", as_bgr(image)
     pixels = cv2.imread(str(image))
     if pixels is None:
         reason = "no such file" if not Path(image).exists() else "not a readable image"
         raise ValueError(f"cannot read image {image}: {reason}")
     return str(image), pixels
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """A uint8 array as the BGR image the models take: an infrared camera's grey frame and a
+    PNG's BGRA are converted, not refused; what has no pixels or other values is an error."""
+    channels = 1 if image.ndim == 2 else image.shape[2] if image.ndim == 3 else 0
+    if image.dtype != np.uint8 or channels not in (1, 3, 4) or not image.size:
+        raise ValueError(
+            f"expected a BGR uint8 image (H, W, 3), grey (H, W) or BGRA, not {image.dtype} "
+            f"{image.shape}"
+        )
+    if channels == 1:
+        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR) if channels == 4 else image
 
 
 class _Handed:

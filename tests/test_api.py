@@ -42,6 +42,17 @@ def test_a_photo_read_from_pixels_or_a_file_gives_the_cli_plates(reader, tmp_pat
     assert json.loads(line)["plates"] == plates
 
 
+def test_grey_and_bgra_pixels_are_read_as_their_colour_image_would_be(reader):
+    """An infrared camera gives grey frames and a PNG may carry alpha: both are taken, and
+    the plate is found where it is in colour."""
+    image, box, text = gate_frame()
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    for pixels in (grey, grey[:, :, None], cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)):
+        (plate,) = reader.read(pixels)
+        assert plate["text"] == text
+        assert np.allclose(plate["box"], box, atol=0.1 * (box[2] - box[0]))
+
+
 def test_a_crop_is_read_without_searching(tmp_path):
     image, box, text = gate_frame()
     x1, y1, x2, y2 = (round(v) for v in box)
@@ -64,6 +75,8 @@ def test_bad_images_and_settings_say_what_is_wrong(reader, tmp_path):
         reader.read(tmp_path / "notes.jpg")
     with pytest.raises(ValueError, match="BGR uint8"):
         reader.read(np.zeros((4, 4)))  # grey floats
+    with pytest.raises(ValueError, match="BGR uint8"):
+        reader.read(np.zeros((0, 0, 3), np.uint8))  # was a ZeroDivisionError
     with pytest.raises(ConfigError, match="views"):
         PlateReader(views=0)
     with pytest.raises(ConfigError, match="regions"):
