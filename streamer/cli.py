@@ -512,6 +512,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
+def reader_gone() -> int:
+    """The exit status after stdout's reader quit (``| head``): quiet, SIGPIPE's, as shell tools
+    end; stdout is pointed at /dev/null, or the interpreter's last flush fails again at exit."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 128 + 13  # SIGPIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # warnings (a stream lost, reconnecting) are shown; -v adds the details of every track
@@ -526,9 +533,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("platestream: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # stdout's reader quit (``| head``): end quietly as shell tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # exit's flush fails else
-        return 128 + 13  # SIGPIPE
+    except BrokenPipeError:
+        return reader_gone()
 
 
 if __name__ == "__main__":

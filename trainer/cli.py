@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        from streamer.cli import reader_gone
+
+        return reader_gone()
     except (FileNotFoundError, ValueError) as exc:
         print(f"platestream-train: error: {exc}", file=sys.stderr)
         return 2
