@@ -418,10 +418,6 @@ class Detector:
         gamma = np.log(target) / np.log(max(mean, 1 / 255))
         return (np.linspace(0.0, 1.0, 256) ** gamma * 255).round().astype(np.uint8)
 
-    def detect_i420(self, planes: np.ndarray) -> list[Detection]:
-        """``detect`` on a decoded frame's I420 planes, which need no BGR copy of the frame."""
-        return self.detect_rgb(*self._letterboxed_i420(planes))
-
     def _letterboxed_i420(self, planes: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         """``_letterboxed`` of a decoded frame's I420 planes."""
         x1, y1, x2, y2 = area = self.search_area((planes.shape[1], planes.shape[0] * 2 // 3))

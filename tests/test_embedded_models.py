@@ -15,6 +15,7 @@ from streamer.config import DetectorConfig
 from streamer.detector import Detector
 from streamer.geometry import box_iou, letterbox_params
 from streamer.recognizer import Recognizer
+from streamer.sources import Frame
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_videos"
 
@@ -44,6 +45,11 @@ def detector():
 @pytest.fixture(scope="module")
 def recognizer():
     return Recognizer()
+
+
+def decoded(planes: np.ndarray) -> Frame:
+    """A frame as the decoder hands it to the detector: its I420 planes, no BGR copy."""
+    return Frame(0, 0.0, None, i420=planes)
 
 
 @pytest.mark.parametrize("clip", ["eu_street", "mixed_traffic", "cn_gate"])
@@ -106,7 +112,7 @@ def test_detector_finds_the_same_plates_in_the_decoded_planes(detector, clip):
             if np.array_equal(f.to_ndarray(format="bgr24"), image)
         )
     from_bgr = detector.detect(cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420))
-    from_planes = detector.detect_i420(planes)
+    from_planes = detector.detect_frame(decoded(planes))
     assert len(from_planes) == len(from_bgr) >= 1
     ious = box_iou(np.stack([d.box for d in from_bgr]), np.stack([d.box for d in from_planes]))
     assert (ious.max(1) > 0.9).all()
@@ -120,7 +126,7 @@ def test_detector_finds_the_same_plates_in_the_decoded_planes(detector, clip):
     lb = letterbox_params((300, 360), detector.input_size((300, 360)))
     assert round(300 * lb.scale) % 2 == 1
     expected = detector.detect(cv2.cvtColor(odd, cv2.COLOR_YUV2BGR_I420))
-    found = detector.detect_i420(odd)
+    found = detector.detect_frame(decoded(odd))
     assert len(found) == len(expected) >= 1
     ious = box_iou(np.stack([d.box for d in expected]), np.stack([d.box for d in found]))
     assert (ious.max(1) > 0.9).all()
@@ -221,7 +227,11 @@ def test_a_search_area_finds_its_plate_in_frame_pixels_and_nothing_outside():
     x1, y1, x2, y2 = around.search_area((w, h))
     assert x1 % 2 == y1 % 2 == x2 % 2 == y2 % 2 == 0
     assert x1 <= box[0] and y1 <= box[1] and x2 >= box[2] and y2 >= box[3]
-    for found in (around.detect(image), around.detect_i420(planes), around.detect_still(image)):
+    for found in (
+        around.detect(image),
+        around.detect_frame(decoded(planes)),
+        around.detect_still(image),
+    ):
         assert found, "the plate inside the area was not found"
         assert box_iou(box[None], np.stack([d.box for d in found])).max() >= 0.5
         for d in found:  # nothing reported outside the area

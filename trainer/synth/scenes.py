@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from streamer.geometry import corners_to_box, rectify
-from trainer.data.augment import jitter_corners
+from streamer.geometry import corners_to_box
 from trainer.synth.backgrounds import fit_background, procedural_background, textured, value_noise
 from trainer.synth.effects import camera, glare, night
 from trainer.synth.plates import Plate, render_plate
@@ -327,14 +326,3 @@ def random_plate_sample(
         shade = 1 + 0.25 * value_noise(rng, (size[0], size[1]), 3)[..., None]
         context = np.clip(context * shade, 0, 255).astype(np.uint8)
     return camera(context, rng, strength), corners, plate.text
-
-
-def random_plate_crop(
-    rng: np.random.Generator,
-    size: tuple[int, int] = (192, 48),
-    regions: tuple[str, ...] | list[str] | None = None,
-    jitter: float = 1.0,
-) -> tuple[np.ndarray, str]:
-    """A rectified plate of ``size`` (w, h) cut with slightly wrong corners, and its text."""
-    context, corners, text = random_plate_sample(rng, regions)
-    return rectify(context, jitter_corners(corners, rng, jitter), size), text
