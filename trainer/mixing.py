@@ -1,6 +1,6 @@
-"""How a training batch is shared among data groups, and the ``--group-weight`` option that
-changes one group's share: both trainers draw each sample's group first, so a small hard group
-(the Spanish street scenes, the US crops) gets the share it is given, not its size's."""
+"""The ``--group-weight`` option of both trainers, which changes one data group's share of the
+batches: each trainer draws a sample's group first, so a small hard group (the Spanish street
+scenes, the US crops) gets the share it is given, not its size's."""
 
 from __future__ import annotations
 
