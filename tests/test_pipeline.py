@@ -287,16 +287,21 @@ def decoding_failing_at(n: int, frames):
     return frames_then_failure
 
 
+def gate_pipeline(video: Path, config: Config) -> Pipeline:
+    """cn_gate's pipeline writing the annotated ``video`` and nothing else."""
+    source = VideoSource(str(sample("cn_gate.mp4")), config.source)
+    return Pipeline(
+        source, config, Detector(config.detector), Recognizer(config.recognizer),
+        EventWriter(None), CropWriter(None), VideoWriter(video, source.fps, source.size),
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("stage", ["decode", "detect", "track"])
 def test_a_crashing_stage_ends_the_run(stage, tmp_path):
     config = Config()
     config.source.queue_size = 2  # full queues at once: the case that used to hang
-    source = VideoSource(str(sample("cn_gate.mp4")), config.source)
-    video = VideoWriter(tmp_path / "out.mp4", source.fps, source.size)
-    pipeline = Pipeline(
-        source, config, Detector(config.detector), Recognizer(config.recognizer),
-        EventWriter(None), CropWriter(None), video,
-    )  # fmt: skip
+    pipeline = gate_pipeline(tmp_path / "out.mp4", config)
+    source = pipeline.source
     if stage == "decode":
         pipeline.source.frames = decoding_failing_at(4, pipeline.source.frames)
     elif stage == "detect":
@@ -324,13 +329,7 @@ def test_a_crashing_stage_ends_the_run(stage, tmp_path):
 def test_a_failing_progress_callback_still_leaves_the_video_finished(tmp_path):
     """The stages are daemon threads: an error raised in the main thread's loop (the progress
     line on a terminal that is gone) used to leave with them running, and the video unwritten."""
-    config = Config()
-    source = VideoSource(str(sample("cn_gate.mp4")), config.source)
-    video = VideoWriter(tmp_path / "out.mp4", source.fps, source.size)
-    pipeline = Pipeline(
-        source, config, Detector(config.detector), Recognizer(config.recognizer),
-        EventWriter(None), CropWriter(None), video,
-    )  # fmt: skip
+    pipeline = gate_pipeline(tmp_path / "out.mp4", Config())
 
     def progress(stats) -> None:
         if stats.frames >= 10:
