@@ -56,9 +56,9 @@ class DetectorConfig:
     #: model input (width, height); None sizes it to the frame (longer side from the sidecar).
     input_size: tuple[int, int] | None = None
     #: longer side of a frame-sized input; None takes the sidecar's (640). Larger finds smaller
-    #: plates at a quadratic cost, and more false ones (one look, validation scenes: Spanish
-    #: recall 0.77 / 0.84 / 0.83 at 640 / 960 / 1280, precision 0.94 / 0.89 / 0.80; the Kaggle
-    #: close-ups' precision 0.81 / 0.67 / 0.55).
+    #: plates at a quadratic cost, and more false ones (one look, validation scenes, detector of
+    #: 2026-12-04: Spanish recall 0.77 / 0.84 / 0.83 at 640 / 960 / 1280, precision 0.94 / 0.89
+    #: / 0.80; the Kaggle close-ups' precision 0.81 / 0.67 / 0.55).
     max_side: int | None = None
     #: the part of the frame searched for plates, [left, top, right, bottom] as fractions of
     #: its width and height; None: all of it. Only that part is scaled to the model input, so
