@@ -206,7 +206,10 @@ def test_closing_its_terminal_finishes_the_run_as_ctrl_c_does(tmp_path):
     try:
         deadline = time.monotonic() + 60
         while b"tracks 1" not in shown and time.monotonic() < deadline:
-            shown += os.read(fd, 4096)
+            try:
+                shown += os.read(fd, 4096)
+            except OSError:  # the run ended before showing a track: its status says how
+                break
     finally:
         os.close(fd)  # the window closes
     assert exit_status(pid) == 0, shown[-500:]
