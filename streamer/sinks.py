@@ -225,6 +225,8 @@ class EventWriter:
                     self.file.write(json.dumps(event, ensure_ascii=False) + "\n")
                     self.file.flush()
                 except OSError as exc:  # a full disk, a closed pipe
+                    if isinstance(exc, BrokenPipeError) and self.file is sys.stdout:
+                        raise  # its reader quit (| head -1): the run ends as shell tools do
                     raise SinkError(
                         f"cannot write events to {self.path}: {exc.strerror or exc}"
                     ) from None

@@ -243,6 +243,25 @@ def test_read_into_a_pipe_that_closes_ends_quietly(tmp_path):
     assert proc.stderr.read() == ""
 
 
+def test_run_into_a_pipe_that_closes_ends_quietly_with_its_video_finished(tmp_path):
+    """``platestream run ... --events - | head -1``: after the first plate the reader quits; the
+    run ends as ``read`` does (status 141, nothing said) and the annotated video is whole."""
+    video = tmp_path / "v.mp4"
+    proc = subprocess.Popen(
+        platestream_command(
+            "run", SAMPLES / "mixed_traffic.mp4", "--events", "-", "--output", video, "--quiet"
+        ),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    first = json.loads(proc.stdout.readline())
+    proc.stdout.close()  # the clip's other five plates come later: the writer meets the close
+    assert first["type"] == "plate"
+    assert proc.wait(timeout=120) == 141
+    assert proc.stderr.read() == ""
+    with av.open(str(video)) as container:
+        assert sum(1 for _ in container.decode(video=0)) > first["best_frame"]
+
+
 def test_read_a_folder_reads_its_images_in_name_order(tmp_path):
     crops = plate_crops(tmp_path / "shots" / "cam1")
     write(tmp_path / "shots" / "notes.txt", b"not an image")  # not an image suffix: skipped
