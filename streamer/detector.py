@@ -311,7 +311,8 @@ class Detector:
         self.strides: list[int] = self.spec["strides"]
         self.widest_anchor = widest_anchor(self.spec.get("anchor_shape_in_strides"), self.strides)
         self.table = self._quantization_table()
-        self._input_sizes: dict[tuple[int, int], tuple[int, int]] = {}
+        self.slow_source = False  # ``pace``
+        self._input_sizes: dict[tuple[tuple[int, int], bool], tuple[int, int]] = {}
 
     def _quantization_table(self) -> np.ndarray | None:
         """An INT8 graph takes its image quantised and in 2x2 blocks (``quantized_blocks``), with
@@ -331,10 +332,21 @@ class Detector:
     def input_size(self, frame_wh: tuple[int, int]) -> tuple[int, int]:
         if self.config.input_size:
             return tuple(self.config.input_size)
-        if frame_wh not in self._input_sizes:
-            max_side = self.config.max_side or self.spec["max_side"]
-            self._input_sizes[frame_wh] = input_size_for(frame_wh, max_side)
-        return self._input_sizes[frame_wh]
+        key = (frame_wh, self.slow_source)
+        if key not in self._input_sizes:
+            self._input_sizes[key] = input_size_for(frame_wh, self._max_side(frame_wh))
+        return self._input_sizes[key]
+
+    def _max_side(self, frame_wh: tuple[int, int]) -> int:
+        side = self.config.max_side or self.spec["max_side"]
+        if self.slow_source:  # larger, where the frame has the pixels
+            side = max(side, min(self.config.slow_max_side, max(frame_wh)))
+        return side
+
+    def pace(self, fps: float) -> None:
+        """Set the frame rate of the source detected next: a slow one's frames are searched at
+        a larger input (``DetectorConfig.slow_fps``), since its cars pass in a frame or two."""
+        self.slow_source = fps <= self.config.slow_fps
 
     def search_area(self, frame_wh: tuple[int, int]) -> tuple[int, int, int, int]:
         """The part of a frame searched for plates, (x1, y1, x2, y2) in even pixels: the

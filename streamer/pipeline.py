@@ -196,6 +196,7 @@ class Pipeline:
         self.events, self.crops, self.video = events, crops, video
         high = detector.score_threshold
         detector.score_threshold = high * config.tracker.low_score_factor  # weak ones for pass 2
+        detector.pace(source.fps)
         self.tracker = Tracker(config.tracker, high_score=high)
         self.scheduler = ReadScheduler(config.voting)
         self.stats = Stats()

@@ -163,6 +163,21 @@ def test_detector_input_follows_the_frame_and_max_side(detector):
     assert len(larger.detect(frame)) >= 1
 
 
+def test_a_slow_sources_frames_are_searched_larger_but_never_upscaled():
+    from streamer.config import DetectorConfig
+
+    detector = Detector(DetectorConfig())
+    detector.pace(2.0)
+    assert detector.input_size((1920, 1080)) == (960, 544)
+    assert detector.input_size((800, 600)) == (800, 608)  # its own size: no larger
+    assert detector.input_size((640, 480)) == (640, 480)
+    detector.pace(25.0)
+    assert detector.input_size((1920, 1080)) == (640, 384)
+    off = Detector(DetectorConfig(slow_fps=0))
+    off.pace(2.0)
+    assert off.input_size((1920, 1080)) == (640, 384)
+
+
 def test_still_views_are_the_plate_and_its_shifts_along_its_width():
     from streamer.voting import shifted_corners, view_shifts
 
