@@ -633,30 +633,18 @@ def test_an_interlaced_clip_is_read_once_woven(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_camera_of_a_few_frames_a_second_is_read(tmp_path):
+@pytest.mark.parametrize("clip, fps", [("eu_street", 6.0), ("mixed_traffic", 1.0)])
+def test_a_camera_of_a_few_frames_a_second_is_read(tmp_path, clip, fps):
     """At 6 fps the street's receding plate shrinks by a fifth a frame and the others cross a
     plate width: tracks still hold (size followed as a ratio, first match with gates widened
-    for the time between frames) and get reads enough to vote (the cool-down is in seconds)."""
-    truth = json.loads(sample("eu_street.mp4").with_suffix(".json").read_text())
-    from trainer.eval.evaluate import clip_as_filmed
-
-    slow = clip_as_filmed(sample("eu_street.mp4"), tmp_path, 6.0)  # every 4th frame
-    events = tmp_path / "events.jsonl"
-    proc = run_cli("run", slow, "--events", events, "--quiet")
-    assert proc.returncode == 0, proc.stderr
-    texts = [e["text"] for e in read_events(events) if e["type"] == "plate"]
-    assert sorted(texts) == sorted(t["text"] for t in truth["tracks"])
-
-
-@pytest.mark.slow
-def test_a_camera_of_one_frame_a_second_reads_the_small_plates_too(tmp_path):
-    """At 1 fps the mixed traffic's cars are in view for three to eight frames, their plates
+    for the time between frames) and get reads enough to vote (the cool-down is in seconds).
+    At 1 fps the mixed traffic's cars are in view for three to eight frames, their plates
     25-70 px of a 1080p frame in most: searched at 960 px (a slow source's), every one is
     read; at the 640 px of a fast source three of the six were."""
     from trainer.eval.evaluate import clip_as_filmed
 
-    truth = json.loads(sample("mixed_traffic.mp4").with_suffix(".json").read_text())
-    slow = clip_as_filmed(sample("mixed_traffic.mp4"), tmp_path, 1.0)  # every 25th frame
+    truth = json.loads(sample(f"{clip}.mp4").with_suffix(".json").read_text())
+    slow = clip_as_filmed(sample(f"{clip}.mp4"), tmp_path, fps)  # every 4th or 25th frame
     events = tmp_path / "events.jsonl"
     proc = run_cli("run", slow, "--events", events, "--quiet")
     assert proc.returncode == 0, proc.stderr
