@@ -140,8 +140,6 @@ def test_detector_int8_weights_are_seven_bit_so_no_cpu_saturates():
     import onnx
     from onnx import numpy_helper
 
-    from streamer.config import DetectorConfig
-
     graph = onnx.load(str(DetectorConfig().model)).graph
     kernels = [
         numpy_helper.to_array(t)
@@ -153,8 +151,6 @@ def test_detector_int8_weights_are_seven_bit_so_no_cpu_saturates():
 
 
 def test_detector_input_follows_the_frame_and_max_side(detector):
-    from streamer.config import DetectorConfig
-
     assert detector.input_size((1920, 1080)) == (640, 384)  # the sidecar's longer side, aspect kept
     assert detector.input_size((480, 640)) == (480, 640)
     larger = Detector(DetectorConfig(max_side=960))
@@ -164,8 +160,6 @@ def test_detector_input_follows_the_frame_and_max_side(detector):
 
 
 def test_a_slow_sources_frames_are_searched_larger_but_never_upscaled():
-    from streamer.config import DetectorConfig
-
     detector = Detector(DetectorConfig())
     detector.pace(2.0)
     assert detector.input_size((1920, 1080)) == (960, 544)
@@ -231,8 +225,6 @@ def test_a_search_area_finds_its_plate_in_frame_pixels_and_nothing_outside():
     """With ``roi`` only that part is searched (and scaled up to the model input), and the
     plates come back in the whole frame's pixels, from BGR and from I420 planes alike."""
     import cv2
-
-    from streamer.config import DetectorConfig
 
     image, plates = frame_with_big_plates("mixed_traffic")
     box = plates[0][0]
@@ -310,7 +302,7 @@ def test_a_dark_frame_gets_a_second_brightened_look(planes):
     """eu_street's frame 75 at dusk: the near yellow plate 8JL084 (90 px wide), lost in the
     dark, is found in the look brightened to a mean of 0.35; MV184VT, found in both, is kept
     once."""
-    from streamer.sources import Frame, frame_pixels
+    from streamer.sources import frame_pixels
 
     dark, boxes = dusk_frame(75)
     if planes:
@@ -330,8 +322,6 @@ def test_the_search_area_alone_decides_whether_a_frame_is_dark():
     the part searched (``roi``, the street) is dark and gets its brightened look. Frame 60:
     MV184VT is found in neither look of the whole frame nor in the street's one look (frame
     75's 8JL084 was, until the detector of 2026-12-06 found it in the street's one look)."""
-    from streamer.sources import Frame
-
     dark, boxes = dusk_frame(60)
     dark[:300] = 255  # a mean of 0.52
     frame = Frame(index=0, pts=0.0, wallclock=None, bgr=dark)
