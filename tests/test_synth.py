@@ -13,8 +13,9 @@ import pytest
 
 from streamer.charset import LATIN, PROVINCES, encode, normalize_text
 from streamer.geometry import corners_to_box
+from trainer.data.plates import PlateSample
 from trainer.synth.commands import register
-from trainer.synth.glyphs import FONT_FILES, glyph, wide_light_glyph
+from trainer.synth.glyphs import FONT_FILES, draw_glyph, glyph, wide_light_glyph
 from trainer.synth.plates import (
     REGIONS,
     STYLE_SIZES_MM,
@@ -23,10 +24,12 @@ from trainer.synth.plates import (
     new_canvas,
     render_plate,
 )
+from trainer.synth.restyle import character_boxes, restyled
 from trainer.synth.scenes import random_plate_sample, random_scene
 from trainer.synth.texts import REPEAT_SHARE, fill_pattern
 from trainer.synth.vehicles import car_face
 from trainer.synth.video import READABLE_PX, synth_video
+from trainer.train_recognizer import restyled_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_videos"
@@ -463,3 +466,51 @@ def test_a_us_badge_stays_in_the_margin_beside_the_number(x_mm, width_mm):
         columns = np.flatnonzero((canvas.image != 255).any(axis=(0, 2)))
         assert columns.size, "nothing drawn"
         assert x_mm - 3 <= columns.min() and columns.max() <= x_mm + width_mm + 3
+
+
+def plate_with_number(text: str, ink, face, size=(320, 80)) -> np.ndarray:
+    """A plain plate: ``text`` in DejaVu Sans Bold, 40 px high, across the middle."""
+    canvas = np.zeros((size[1], size[0], 1), np.float32)
+    x = 20.0
+    for c in text:
+        g = glyph(c, "sans")
+        draw_glyph(canvas, g, (x, 20, g.aspect * 40, 40), (1.0,))
+        x += g.aspect * 40 + 6
+    plate = np.full((size[1], size[0], 3), face, np.float32)
+    return (plate * (1 - canvas) + canvas * np.float32(ink)).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "ink, face", [((30, 30, 30), (230, 230, 225)), ((235, 235, 235), (40, 40, 140))]
+)
+def test_a_restyled_plate_shows_a_new_number_of_its_shape_where_the_old_one_was(ink, face):
+    """Dark on light (most US and Mercosur plates) and light on dark (old Brazilian ones): the
+    old characters are found and erased, and the new number fills their row."""
+    plate = plate_with_number("ABC1234", ink, face)
+    old, _ = character_boxes(plate)
+    assert len(old) == 7
+    image, text = restyled(plate, "br", "ABC1234", np.random.default_rng(3))
+    assert re.fullmatch(r"[A-Z]{3}[0-9]{4}", text) and text != "ABC1234"
+    new, _ = character_boxes(image)
+    assert len(new) == 7
+    assert abs(np.median([b[3] for b in new]) - np.median([b[3] for b in old])) <= 4
+    assert abs(min(b[1] for b in new) - min(b[1] for b in old)) <= 4
+    # the ink left is the new number's: drawn again over the old number's place it differs
+    assert np.abs(image.astype(int) - plate.astype(int)).max() > 100
+
+
+def test_a_plate_whose_characters_are_not_found_is_passed_over():
+    blank = np.full((80, 260, 3), 200, np.uint8)
+    assert restyled(blank, "us", "ABC123", np.random.default_rng(0)) is None
+    plates = {"us": [PlateSample(blank, np.zeros((4, 2), np.float32), "ABC123", "us")]}
+    assert restyled_pool(plates, seed=0, size=3) == []
+
+
+def test_the_restyled_pool_holds_new_numbers_on_the_groups_plates():
+    plate = plate_with_number("XYZ987", (30, 30, 30), (230, 230, 225))
+    corners = np.array([[0, 0], [319, 0], [319, 79], [0, 79]], np.float32)
+    pool = restyled_pool({"us": [PlateSample(plate, corners, "XYZ987", "us")]}, seed=1, size=5)
+    assert len(pool) == 5
+    assert all(s.group == "restyled" and s.context.shape == plate.shape for s in pool)
+    assert all(encode(s.text) is not None and s.text != "XYZ987" for s in pool)
+    assert len({s.text for s in pool}) > 1

@@ -45,7 +45,7 @@ INPUT_SPEC = {"input_size": [192, 48], "mean": [127.5] * 3, "std": [127.5] * 3, 
 #: share of each batch per group; groups absent from the data are dropped and the rest rescaled.
 GROUP_WEIGHTS = {
     "cn": 0.16, "ccpd": 0.08, "br": 0.13, "us": 0.15, "ar": 0.08,
-    "br-scene": 0.04, "us-scene": 0.06, "eu-scene": 0.06, "synth": 0.24,
+    "br-scene": 0.04, "us-scene": 0.06, "eu-scene": 0.06, "synth": 0.24, "restyled": 0.12,
 }  # fmt: skip
 
 
@@ -129,6 +129,27 @@ def synthetic_pool(
     return [PlateSample(*random_plate_sample(rng, regions), group="synth") for _ in range(size)]
 
 
+def restyled_pool(real: dict[str, list[PlateSample]], seed: int, size: int) -> list[PlateSample]:
+    """``size`` real US, Brazilian and Argentine plates (whole crops) with new numbers
+    (``trainer.synth.restyle``), each drawn at random from those groups; a plate whose
+    characters are not found cleanly is passed over, and after ten tries a plate on average
+    the pool is left short (none of the plates can be restyled)."""
+    from trainer.synth.restyle import RESTYLED_GROUPS, restyled
+
+    rng = np.random.default_rng(seed + 1)
+    plates = [s for g in RESTYLED_GROUPS for s in real.get(g, [])]
+    pool: list[PlateSample] = []
+    for _ in range(10 * size if plates else 0):
+        if len(pool) == size:
+            break
+        s = plates[rng.integers(len(plates))]
+        made = restyled(s.context, s.group, s.text, rng)
+        if made is not None:
+            image, text = made
+            pool.append(PlateSample(image, s.corners, text, "restyled"))
+    return pool
+
+
 def load_groups(
     root: Path,
     split: str,
@@ -137,12 +158,15 @@ def load_groups(
     pack: str | None = None,
     processes: int = 1,
     synth_regions: tuple[str, ...] | None = None,
+    restyle: int = 0,
 ) -> dict[str, list]:
-    """The real plates of ``split`` (from ``pack``, a pack-recognizer file, where given) and a
-    synthetic pool of ``synth`` plates."""
+    """The real plates of ``split`` (from ``pack``, a pack-recognizer file, where given), a
+    synthetic pool of ``synth`` plates and ``restyle`` real plates with new numbers."""
     groups: dict[str, list] = (
         read_pack(Path(pack)) if pack else dict(load_real_samples(root, split))
     )
+    if restyle:
+        groups["restyled"] = restyled_pool(groups, seed, restyle)
     if synth:
         groups["synth"] = synthetic_pool(seed, synth, processes, synth_regions)
     return groups
@@ -269,7 +293,14 @@ def run_ocr(args) -> int:
     rng = np.random.default_rng(args.seed)
     root = data_root()
     groups = load_groups(
-        root, "train", args.synth, args.seed, args.pack, max(1, args.workers), args.synth_regions
+        root,
+        "train",
+        args.synth,
+        args.seed,
+        args.pack,
+        max(1, args.workers),
+        args.synth_regions,
+        args.restyle,
     )
     group_weights = dict(args.group_weight or [])
     train = PlateBatches(groups, rng, args.strength, args.synth_share, group_weights)
@@ -369,7 +400,7 @@ def run_ocr(args) -> int:
         "init_checkpoint": str(args.init_checkpoint or ""), "warmup": args.warmup,
         "freeze_minutes": args.freeze_minutes, "ctc_weight": args.ctc_weight, "ema": args.ema,
         "synthetic_pool": args.synth, "synthetic_share": args.synth_share,
-        "synthetic_regions": args.synth_regions,
+        "synthetic_regions": args.synth_regions, "restyled_pool": args.restyle,
         "group_weights": group_weights, "device": args.device,
         "schedule": f"cosine, warm-up {args.warmup}" if args.cosine else "plateau",
         "lr_drops": sched.drops, "val": metrics,
@@ -500,6 +531,13 @@ def register(sub) -> None:
         type=lambda text: tuple(text.upper().split(",")),
         help="regions of the synthetic pool, comma-separated, one named twice drawn twice as "
         "often (default: the regions read, CN,EU,US,BR,AR,UK)",
+    )
+    p.add_argument(
+        "--restyle",
+        type=int,
+        default=0,
+        help="real US, Brazilian and Argentine training plates with their numbers replaced by "
+        "random ones, in a pool of this many (0: none)",
     )
     p.add_argument(
         "--synth-share",
