@@ -250,8 +250,12 @@ def without_password(url: str) -> str:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    """An error's first line; of an OS or FFmpeg error only its reason: "Invalid data found
+    when processing input", not "[Errno 1094995529] Invalid data found when processing input:
+    'clip.mp4'", whose number means nothing to a user and whose file the message names."""
+    reason = getattr(exc, "strerror", None)  # OSError's and av.FFmpegError's
+    text = reason if isinstance(reason, str) and reason.strip() else str(exc).strip()
+    return (text or type(exc).__name__).splitlines()[0]
 
 
 class VideoSource:
@@ -461,8 +465,7 @@ class VideoSource:
             )
 
     def _describe(self, exc: BaseException) -> str:
-        """An error's first line, the URL in it (FFmpeg quotes what it opened) without its
-        password."""
+        """An error's first line, any URL in it without its password."""
         return _describe(exc).replace(self.url, self.source)
 
     def _tell(self, change: str, **details) -> None:
