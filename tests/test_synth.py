@@ -514,3 +514,4 @@ def test_the_restyled_pool_holds_new_numbers_on_the_groups_plates():
     assert all(s.group == "restyled" and s.context.shape == plate.shape for s in pool)
     assert all(encode(s.text) is not None and s.text != "XYZ987" for s in pool)
     assert len({s.text for s in pool}) > 1
+    assert restyled_pool({"us": pool[:1]}, seed=1, size=5, groups=("br",)) == []

@@ -129,15 +129,21 @@ def synthetic_pool(
     return [PlateSample(*random_plate_sample(rng, regions), group="synth") for _ in range(size)]
 
 
-def restyled_pool(real: dict[str, list[PlateSample]], seed: int, size: int) -> list[PlateSample]:
-    """``size`` real US, Brazilian and Argentine plates (whole crops) with new numbers
-    (``trainer.synth.restyle``), each drawn at random from those groups; a plate whose
+def restyled_pool(
+    real: dict[str, list[PlateSample]],
+    seed: int,
+    size: int,
+    groups: tuple[str, ...] | None = None,
+) -> list[PlateSample]:
+    """``size`` real plates of ``groups`` (whole crops: US, Brazilian, Argentine) with new
+    numbers (``trainer.synth.restyle``; default: all three), each drawn at random from those
+    groups; a plate whose
     characters are not found cleanly is passed over, and after ten tries a plate on average
     the pool is left short (none of the plates can be restyled)."""
     from trainer.synth.restyle import RESTYLED_GROUPS, restyled
 
     rng = np.random.default_rng(seed + 1)
-    plates = [s for g in RESTYLED_GROUPS for s in real.get(g, [])]
+    plates = [s for g in groups or RESTYLED_GROUPS for s in real.get(g, [])]
     pool: list[PlateSample] = []
     for _ in range(10 * size if plates else 0):
         if len(pool) == size:
@@ -159,6 +165,7 @@ def load_groups(
     processes: int = 1,
     synth_regions: tuple[str, ...] | None = None,
     restyle: int = 0,
+    restyle_groups: tuple[str, ...] | None = None,
 ) -> dict[str, list]:
     """The real plates of ``split`` (from ``pack``, a pack-recognizer file, where given), a
     synthetic pool of ``synth`` plates and ``restyle`` real plates with new numbers."""
@@ -166,7 +173,7 @@ def load_groups(
         read_pack(Path(pack)) if pack else dict(load_real_samples(root, split))
     )
     if restyle:
-        groups["restyled"] = restyled_pool(groups, seed, restyle)
+        groups["restyled"] = restyled_pool(groups, seed, restyle, restyle_groups)
     if synth:
         groups["synth"] = synthetic_pool(seed, synth, processes, synth_regions)
     return groups
@@ -301,6 +308,7 @@ def run_ocr(args) -> int:
         max(1, args.workers),
         args.synth_regions,
         args.restyle,
+        args.restyle_groups,
     )
     group_weights = dict(args.group_weight or [])
     train = PlateBatches(groups, rng, args.strength, args.synth_share, group_weights)
@@ -401,6 +409,7 @@ def run_ocr(args) -> int:
         "freeze_minutes": args.freeze_minutes, "ctc_weight": args.ctc_weight, "ema": args.ema,
         "synthetic_pool": args.synth, "synthetic_share": args.synth_share,
         "synthetic_regions": args.synth_regions, "restyled_pool": args.restyle,
+        "restyled_groups": args.restyle_groups,
         "group_weights": group_weights, "device": args.device,
         "schedule": f"cosine, warm-up {args.warmup}" if args.cosine else "plateau",
         "lr_drops": sched.drops, "val": metrics,
@@ -476,6 +485,19 @@ def run_quantize(args) -> int:
     return 0
 
 
+def restyle_groups(text: str) -> tuple[str, ...]:
+    """``--restyle-groups``: some of the groups whose plates are whole crops."""
+    from trainer.synth.restyle import RESTYLED_GROUPS
+
+    groups = tuple(text.lower().split(","))
+    unknown = [g for g in groups if g not in RESTYLED_GROUPS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown group {unknown[0]!r} (restyled: {', '.join(RESTYLED_GROUPS)})"
+        )
+    return groups
+
+
 def known_group_weight(text: str) -> tuple[str, float]:
     """``--group-weight`` for the recognizer's fixed groups."""
     pair = group_weight(text)
@@ -538,6 +560,12 @@ def register(sub) -> None:
         default=0,
         help="real US, Brazilian and Argentine training plates with their numbers replaced by "
         "random ones, in a pool of this many (0: none)",
+    )
+    p.add_argument(
+        "--restyle-groups",
+        type=restyle_groups,
+        help="the groups restyled, comma-separated (default: us,br,ar, every group of whole "
+        "plate crops)",
     )
     p.add_argument(
         "--synth-share",
