@@ -107,39 +107,53 @@ def restyled(
     boxes, ink = character_boxes(plate)
     if not boxes:
         return None
-    x1 = min(b[0] for b in boxes)
-    x2 = max(b[0] + b[2] for b in boxes)
-    y1 = int(np.median([b[1] for b in boxes]))
-    ch = int(np.median([b[3] for b in boxes]))
-    cw = int(np.median([b[2] for b in boxes]))
+    x1, x2 = min(b[0] for b in boxes), max(b[0] + b[2] for b in boxes)
+    top = int(np.median([b[1] for b in boxes]))
+    height, width = (int(np.median([b[i] for b in boxes])) for i in (3, 2))
     band = np.zeros_like(ink)  # all ink across the number's row: pieces the search missed too
-    band[max(0, y1 - ch // 8) : y1 + ch + ch // 8, max(0, x1 - cw) : x2 + cw] = 255
-    mask = cv2.bitwise_and(ink, band)
-    core = cv2.erode(mask, np.ones((3, 3), np.uint8))
-    color = np.median(plate[core > 0] if core.any() else plate[mask > 0], axis=0)
-    stroke = max(1, int(round(ch * 0.06)))
-    erase = cv2.dilate(mask, np.ones((2 * stroke + 1, 2 * stroke + 1), np.uint8))
+    band[
+        max(0, top - height // 8) : top + height + height // 8, max(0, x1 - width) : x2 + width
+    ] = 255
+    number = cv2.bitwise_and(ink, band)
+    core = cv2.erode(number, np.ones((3, 3), np.uint8))
+    color = np.median(plate[core > 0] if core.any() else plate[number > 0], axis=0)
+    stroke = max(1, int(round(height * 0.06)))
+    erase = cv2.dilate(number, np.ones((2 * stroke + 1, 2 * stroke + 1), np.uint8))
     clean = cv2.inpaint(plate, erase, max(3, 2 * stroke), cv2.INPAINT_TELEA)
     printed = new_number(group, text, rng)
+    drawn = number_ink(printed, plate.shape[:2], (x1, x2, top, height, width), rng)
+    drawn = cv2.GaussianBlur(drawn, (0, 0), edge_blur(plate, band))[..., None]
+    out = clean.astype(np.float32) * (1 - drawn) + drawn * color.astype(np.float32)
+    return np.clip(out, 0, 255).astype(np.uint8), normalize_text(printed)
+
+
+def number_ink(
+    printed: str,
+    size: tuple[int, int],
+    row: tuple[int, int, int, int, int],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """An ink mask (float, of the plate's ``size``: rows, columns) of ``printed`` drawn in the
+    old number's ``row`` (left, right, top, character height and width), centred on it, as high
+    and about as wide per character as its characters, squeezed where it would not fit."""
+    x1, x2, top, height, width = row
+    plate_width = size[1]
     font = FONTS[rng.choice(len(FONTS), p=[0.4, 0.25, 0.15, 0.2])]
     weight = int(rng.integers(0, 3))
     glyphs = [glyph(c, font, weight) if c.isalnum() else None for c in printed]
-    gap = ch * rng.uniform(0.05, 0.2)
+    gap = height * rng.uniform(0.05, 0.2)
     # as wide as the design's own characters, which range from condensed (Utah) to wide
     aspect = float(np.median([g.aspect for g in glyphs if g] or [1.0]))
-    widen = float(np.clip(cw / ch / aspect, 0.6, 1.4)) * rng.uniform(0.9, 1.1)
-    widths = [g.aspect * ch * widen if g else 0.4 * ch for g in glyphs]
+    widen = float(np.clip(width / height / aspect, 0.6, 1.4)) * rng.uniform(0.9, 1.1)
+    widths = [g.aspect * height * widen if g else 0.4 * height for g in glyphs]
     total = sum(widths) + gap * (len(printed) - 1)
-    span = x2 - x1
-    squeeze = min(1.0, (plate.shape[1] * 0.94) / total)
-    width = plate.shape[1]
-    left = (x1 + x2) / 2 - total * squeeze / 2 + rng.normal(0, 0.03) * span
-    left = float(np.clip(left, 0.03 * width, 0.97 * width - total * squeeze))
-    ink = np.zeros(plate.shape[:2] + (1,), np.float32)
-    for g, cw in zip(glyphs, widths):
+    squeeze = min(1.0, plate_width * 0.94 / total)
+    left = (x1 + x2) / 2 - total * squeeze / 2 + rng.normal(0, 0.03) * (x2 - x1)
+    left = float(np.clip(left, 0.03 * plate_width, 0.97 * plate_width - total * squeeze))
+    ink = np.zeros((*size, 1), np.float32)
+    for g, w in zip(glyphs, widths):
         if g:
-            draw_glyph(ink, g, (left, y1 + rng.normal(0, 0.01) * ch, cw * squeeze, ch), (1.0,))
-        left += (cw + gap) * squeeze
-    ink = cv2.GaussianBlur(ink, (0, 0), edge_blur(plate, band))[..., None]
-    out = clean.astype(np.float32) * (1 - ink) + ink * color.astype(np.float32)
-    return np.clip(out, 0, 255).astype(np.uint8), normalize_text(printed)
+            cell = (left, top + rng.normal(0, 0.01) * height, w * squeeze, height)
+            draw_glyph(ink, g, cell, (1.0,))
+        left += (w + gap) * squeeze
+    return ink[..., 0]
