@@ -135,11 +135,10 @@ def restyled_pool(
     size: int,
     groups: tuple[str, ...] | None = None,
 ) -> list[PlateSample]:
-    """``size`` real plates of ``groups`` (whole crops: US, Brazilian, Argentine) with new
-    numbers (``trainer.synth.restyle``; default: all three), each drawn at random from those
-    groups; a plate whose
-    characters are not found cleanly is passed over, and after ten tries a plate on average
-    the pool is left short (none of the plates can be restyled)."""
+    """``size`` real plates of ``groups`` (whole crops: US, Brazilian, Argentine; default all
+    three) with new numbers (``trainer.synth.restyle``), each drawn at random from them. A
+    plate whose characters are not found cleanly is passed over, and after ten tries a plate
+    on average the pool is left short (where none of the plates can be restyled)."""
     from trainer.synth.restyle import RESTYLED_GROUPS, restyled
 
     rng = np.random.default_rng(seed + 1)
