@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from streamer.charset import LATIN, PROVINCES, encode, normalize_text
-from streamer.geometry import corners_to_box
+from streamer.geometry import box_to_corners, corners_to_box
 from trainer.data.plates import PlateSample
 from trainer.synth.commands import register
 from trainer.synth.glyphs import FONT_FILES, draw_glyph, glyph, wide_light_glyph
@@ -508,7 +508,7 @@ def test_a_plate_whose_characters_are_not_found_is_passed_over():
 
 def test_the_restyled_pool_holds_new_numbers_on_the_groups_plates():
     plate = plate_with_number("XYZ987", (30, 30, 30), (230, 230, 225))
-    corners = np.array([[0, 0], [319, 0], [319, 79], [0, 79]], np.float32)
+    corners = box_to_corners([0, 0, 320, 80])
     pool = restyled_pool({"us": [PlateSample(plate, corners, "XYZ987", "us")]}, seed=1, size=5)
     assert len(pool) == 5
     assert all(s.group == "restyled" and s.context.shape == plate.shape for s in pool)

@@ -530,6 +530,13 @@ US_SLOGANS = (
 )
 
 
+def us_number_face(rng: np.random.Generator) -> tuple[str, int]:
+    """A type face and stroke weight for a US plate number: bold sans most often, then DIN
+    (drawn bolder, as plate faces are), monospace and the thin book sans."""
+    font = ["sans", "din", "mono", "sans-book"][rng.choice(4, p=[0.4, 0.25, 0.15, 0.2])]
+    return font, {"din": 3}.get(font, 0) + int(rng.integers(0, 2))
+
+
 def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
     """12x6 inch plate: a state's colours, its name on top, a slogan, registration stickers,
     and on some a picture between the characters or a seal or pictogram beside them.
@@ -566,8 +573,7 @@ def render_us(rng: np.random.Generator, px_per_mm: float = 1.0) -> Plate:
         printed = printed[:cut] + " " + printed[cut:]
     tag = rng.random() < 0.2
     badge = "" if tag else ["", "left", "right"][rng.choice(3, p=[0.8, 0.12, 0.08])]
-    font = ["sans", "din", "mono", "sans-book"][rng.choice(4, p=[0.4, 0.25, 0.15, 0.2])]
-    weight = {"sans": 0, "din": 3, "mono": 0, "sans-book": 0}[font] + int(rng.integers(0, 2))
+    font, weight = us_number_face(rng)
     height = rng.uniform(62, 75)
     left = rng.uniform(32, 40) if tag else rng.uniform(70, 90) if badge == "left" else 16
     right = rng.uniform(220, 240) if badge == "right" else 289

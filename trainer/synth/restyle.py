@@ -10,28 +10,25 @@ rather than to recall the number it learnt with the picture.
 
 from __future__ import annotations
 
-import itertools
+from itertools import groupby
 
 import cv2
 import numpy as np
 
 from streamer.charset import normalize_text
 from trainer.synth.glyphs import draw_glyph, glyph
-from trainer.synth.texts import DIGITS, LETTERS, us_text
+from trainer.synth.plates import us_number_face
+from trainer.synth.texts import fill_pattern, us_text
 
 
 def same_shape(text: str, rng: np.random.Generator) -> str:
     """A random number with the letters and digits where ``text`` has them, and a gap between
     runs of two or more (the Brazilian and Argentine formats: ABC 1234, AB 123 CD, ABC1D23)."""
-    runs = ["".join(g) for _, g in itertools.groupby(text, str.isdigit)]
-    drawn = [
-        "".join(DIGITS[rng.integers(10)] if c.isdigit() else LETTERS[rng.integers(26)] for c in r)
-        for r in runs
-    ]
-    out = drawn[0]
-    for before, run in zip(drawn, drawn[1:]):
-        out += (" " if len(before) > 1 and len(run) > 1 else "") + run
-    return out
+    runs = ["".join("9" if c.isdigit() else "L" for c in g) for _, g in groupby(text, str.isdigit)]
+    pattern = runs[0]
+    for before, run in zip(runs, runs[1:]):
+        pattern += (" " if len(before) > 1 and len(run) > 1 else "") + run
+    return fill_pattern(pattern, rng)
 
 
 def new_number(group: str, text: str, rng: np.random.Generator) -> str:
@@ -42,7 +39,6 @@ def new_number(group: str, text: str, rng: np.random.Generator) -> str:
 
 #: the groups of whole-plate crops whose plates are restyled (the Chinese ones are read well)
 RESTYLED_GROUPS = ("us", "br", "ar")
-FONTS = ("sans", "din", "mono", "sans-book")
 
 
 def character_boxes(plate: np.ndarray) -> tuple[list[tuple[int, int, int, int]], np.ndarray]:
@@ -138,8 +134,7 @@ def number_ink(
     and about as wide per character as its characters, squeezed where it would not fit."""
     x1, x2, top, height, width = row
     plate_width = size[1]
-    font = FONTS[rng.choice(len(FONTS), p=[0.4, 0.25, 0.15, 0.2])]
-    weight = int(rng.integers(0, 3))
+    font, weight = us_number_face(rng)
     glyphs = [glyph(c, font, weight) if c.isalnum() else None for c in printed]
     gap = height * rng.uniform(0.05, 0.2)
     # as wide as the design's own characters, which range from condensed (Utah) to wide
