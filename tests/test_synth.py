@@ -24,7 +24,7 @@ from trainer.synth.plates import (
     new_canvas,
     render_plate,
 )
-from trainer.synth.restyle import character_boxes, restyled
+from trainer.synth.restyle import character_boxes, rearranged, restyled
 from trainer.synth.scenes import random_plate_sample, random_scene
 from trainer.synth.texts import REPEAT_SHARE, fill_pattern
 from trainer.synth.vehicles import car_face
@@ -468,12 +468,12 @@ def test_a_us_badge_stays_in_the_margin_beside_the_number(x_mm, width_mm):
         assert x_mm - 3 <= columns.min() and columns.max() <= x_mm + width_mm + 3
 
 
-def plate_with_number(text: str, ink, face, size=(320, 80)) -> np.ndarray:
-    """A plain plate: ``text`` in DejaVu Sans Bold, 40 px high, across the middle."""
+def plate_with_number(text: str, ink, face, size=(320, 80), font="sans") -> np.ndarray:
+    """A plain plate: ``text`` in ``font`` (DejaVu Sans Bold), 40 px high, across the middle."""
     canvas = np.zeros((size[1], size[0], 1), np.float32)
     x = 20.0
     for c in text:
-        g = glyph(c, "sans")
+        g = glyph(c, font)
         draw_glyph(canvas, g, (x, 20, g.aspect * 40, 40), (1.0,))
         x += g.aspect * 40 + 6
     plate = np.full((size[1], size[0], 3), face, np.float32)
@@ -515,3 +515,47 @@ def test_the_restyled_pool_holds_new_numbers_on_the_groups_plates():
     assert all(encode(s.text) is not None and s.text != "XYZ987" for s in pool)
     assert len({s.text for s in pool}) > 1
     assert restyled_pool({"us": pool[:1]}, seed=1, size=5, groups=("br",)) == []
+
+
+def test_a_rearranged_plate_shows_its_own_characters_in_a_new_order():
+    """Each new character is the plate's own glyph, pixel for pixel, in one of the old
+    number's places, and a Brazilian number keeps its letters and digits where they were."""
+    plate = plate_with_number("ABC1234", (30, 30, 30), (230, 230, 225), font="din")
+    old = dict(zip("ABC1234", sorted(character_boxes(plate)[0])))
+    image, text = rearranged(plate, "br", "ABC1234", np.random.default_rng(5))
+    assert re.fullmatch(r"[ABC]{3}[1234]{4}", text) and text != "ABC1234"
+    new = sorted(character_boxes(image)[0])
+    assert len(new) == 7
+    for (x, y, w, h), c in zip(new, text):
+        ox, oy, ow, oh = old[c]
+        assert (w, h) == (ow, oh)
+        drawn = image[y : y + h, x : x + w].astype(int)
+        assert np.abs(drawn - plate[oy : oy + oh, ox : ox + ow]).mean() < 12
+
+
+def test_a_rearranged_us_number_may_change_length_and_mix_its_characters():
+    plate = plate_with_number("XYZ987", (30, 30, 30), (230, 230, 225))
+    made = [rearranged(plate, "us", "XYZ987", np.random.default_rng(s)) for s in range(12)]
+    texts = [m[1] for m in made if m is not None]
+    assert len(texts) >= 6
+    assert all(set(t) <= set("XYZ987") and t != "XYZ987" for t in texts)
+    assert {len(t) for t in texts} > {6}
+    assert any(re.search(r"[0-9][A-Z]", t) for t in texts)
+
+
+@pytest.mark.parametrize("label", ["ABC123", "ABC7234", "A1C1234"])
+def test_a_plate_whose_characters_do_not_match_its_label_is_not_rearranged(label):
+    """One box too few, or a narrow 1 where the label has a wide 7 (or the reverse): cutting
+    the characters out by the label would mislabel them."""
+    plate = plate_with_number("ABC1234", (30, 30, 30), (230, 230, 225), font="din")
+    assert rearranged(plate, "br", label, np.random.default_rng(0)) is None
+
+
+def test_the_restyled_pool_rearranges_plates_own_characters_where_asked():
+    plate = plate_with_number("XYZ987", (30, 30, 30), (230, 230, 225))
+    corners = box_to_corners([0, 0, 320, 80])
+    real = {"us": [PlateSample(plate, corners, "XYZ987", "us")]}
+    own = restyled_pool(real, seed=2, size=6, own=1.0)
+    assert len(own) == 6 and all(set(s.text) <= set("XYZ987") for s in own)
+    drawn = restyled_pool(real, seed=2, size=6)
+    assert any(not set(s.text) <= set("XYZ987") for s in drawn)

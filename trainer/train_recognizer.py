@@ -134,12 +134,15 @@ def restyled_pool(
     seed: int,
     size: int,
     groups: tuple[str, ...] | None = None,
+    own: float = 0.0,
 ) -> list[PlateSample]:
     """``size`` real plates of ``groups`` (whole crops: US, Brazilian, Argentine; default all
-    three) with new numbers (``trainer.synth.restyle``), each drawn at random from them. A
-    plate whose characters are not found cleanly is passed over, and after ten tries a plate
-    on average the pool is left short (where none of the plates can be restyled)."""
-    from trainer.synth.restyle import RESTYLED_GROUPS, restyled
+    three) with new numbers (``trainer.synth.restyle``), each drawn at random from them; for a
+    share ``own`` of them a number made of the plate's own characters is tried first, and a
+    drawn one where that cannot be made. A plate whose characters are not found cleanly is
+    passed over, and after ten tries a plate on average the pool is left short (where none of
+    the plates can be restyled)."""
+    from trainer.synth.restyle import RESTYLED_GROUPS, rearranged, restyled
 
     rng = np.random.default_rng(seed + 1)
     plates = [s for g in groups or RESTYLED_GROUPS for s in real.get(g, [])]
@@ -148,7 +151,8 @@ def restyled_pool(
         if len(pool) == size:
             break
         s = plates[rng.integers(len(plates))]
-        made = restyled(s.context, s.group, s.text, rng)
+        made = rearranged(s.context, s.group, s.text, rng) if rng.random() < own else None
+        made = made or restyled(s.context, s.group, s.text, rng)
         if made is not None:
             image, text = made
             pool.append(PlateSample(image, s.corners, text, "restyled"))
@@ -165,14 +169,16 @@ def load_groups(
     synth_regions: tuple[str, ...] | None = None,
     restyle: int = 0,
     restyle_groups: tuple[str, ...] | None = None,
+    restyle_own: float = 0.0,
 ) -> dict[str, list]:
     """The real plates of ``split`` (from ``pack``, a pack-recognizer file, where given), a
-    synthetic pool of ``synth`` plates and ``restyle`` real plates with new numbers."""
+    synthetic pool of ``synth`` plates and ``restyle`` real plates with new numbers (a share
+    ``restyle_own`` of them made of the plates' own characters)."""
     groups: dict[str, list] = (
         read_pack(Path(pack)) if pack else dict(load_real_samples(root, split))
     )
     if restyle:
-        groups["restyled"] = restyled_pool(groups, seed, restyle, restyle_groups)
+        groups["restyled"] = restyled_pool(groups, seed, restyle, restyle_groups, restyle_own)
     if synth:
         groups["synth"] = synthetic_pool(seed, synth, processes, synth_regions)
     return groups
@@ -308,6 +314,7 @@ def run_ocr(args) -> int:
         args.synth_regions,
         args.restyle,
         args.restyle_groups,
+        args.restyle_own,
     )
     group_weights = dict(args.group_weight or [])
     train = PlateBatches(groups, rng, args.strength, args.synth_share, group_weights)
@@ -408,7 +415,7 @@ def run_ocr(args) -> int:
         "freeze_minutes": args.freeze_minutes, "ctc_weight": args.ctc_weight, "ema": args.ema,
         "synthetic_pool": args.synth, "synthetic_share": args.synth_share,
         "synthetic_regions": args.synth_regions, "restyled_pool": args.restyle,
-        "restyled_groups": args.restyle_groups,
+        "restyled_groups": args.restyle_groups, "restyled_own": args.restyle_own,
         "group_weights": group_weights, "device": args.device,
         "schedule": f"cosine, warm-up {args.warmup}" if args.cosine else "plateau",
         "lr_drops": sched.drops, "val": metrics,
@@ -565,6 +572,13 @@ def register(sub) -> None:
         type=restyle_groups,
         help="the groups restyled, comma-separated (default: us,br,ar, every group of whole "
         "plate crops)",
+    )
+    p.add_argument(
+        "--restyle-own",
+        type=float,
+        default=0.0,
+        help="share of the restyled plates whose new number is made of the plate's own "
+        "characters, set again in a new order, instead of drawn in a font (default 0)",
     )
     p.add_argument(
         "--synth-share",

@@ -106,21 +106,158 @@ def restyled(
     x1, x2 = min(b[0] for b in boxes), max(b[0] + b[2] for b in boxes)
     top = int(np.median([b[1] for b in boxes]))
     height, width = (int(np.median([b[i] for b in boxes])) for i in (3, 2))
-    band = np.zeros_like(ink)  # all ink across the number's row: pieces the search missed too
-    band[
-        max(0, top - height // 8) : top + height + height // 8, max(0, x1 - width) : x2 + width
-    ] = 255
-    number = cv2.bitwise_and(ink, band)
+    number, band = row_ink(boxes, ink)
+    clean = erased(plate, number, height)
     core = cv2.erode(number, np.ones((3, 3), np.uint8))
     color = np.median(plate[core > 0] if core.any() else plate[number > 0], axis=0)
-    stroke = max(1, int(round(height * 0.06)))
-    erase = cv2.dilate(number, np.ones((2 * stroke + 1, 2 * stroke + 1), np.uint8))
-    clean = cv2.inpaint(plate, erase, max(3, 2 * stroke), cv2.INPAINT_TELEA)
     printed = new_number(group, text, rng)
     drawn = number_ink(printed, plate.shape[:2], (x1, x2, top, height, width), rng)
     drawn = cv2.GaussianBlur(drawn, (0, 0), edge_blur(plate, band))[..., None]
     out = clean.astype(np.float32) * (1 - drawn) + drawn * color.astype(np.float32)
     return np.clip(out, 0, 255).astype(np.uint8), normalize_text(printed)
+
+
+def row_ink(
+    boxes: list[tuple[int, int, int, int]], ink: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """All ink across the number's row (pieces the character search missed too, and pictures
+    between characters) and the band of that row."""
+    x1, x2 = min(b[0] for b in boxes), max(b[0] + b[2] for b in boxes)
+    top = int(np.median([b[1] for b in boxes]))
+    height, width = (int(np.median([b[i] for b in boxes])) for i in (3, 2))
+    band = np.zeros_like(ink)
+    band[
+        max(0, top - height // 8) : top + height + height // 8, max(0, x1 - width) : x2 + width
+    ] = 255
+    return cv2.bitwise_and(ink, band), band
+
+
+def boxes_ink(boxes: list[tuple[int, int, int, int]], ink: np.ndarray) -> np.ndarray:
+    """The ink inside the characters' boxes alone: a picture between them stays."""
+    inside = np.zeros_like(ink)
+    for x, y, w, h in boxes:
+        inside[y : y + h, x : x + w] = ink[y : y + h, x : x + w]
+    return inside
+
+
+def erased(plate: np.ndarray, number: np.ndarray, height: int) -> np.ndarray:
+    """The plate with the ink ``number`` (of characters ``height`` high) painted out by
+    OpenCV's inpainting."""
+    stroke = stroke_width(height)
+    erase = cv2.dilate(number, np.ones((2 * stroke + 1, 2 * stroke + 1), np.uint8))
+    return cv2.inpaint(plate, erase, max(3, 2 * stroke), cv2.INPAINT_TELEA)
+
+
+def stroke_width(height: int) -> int:
+    """About a character stroke's width in pixels, for characters ``height`` high."""
+    return max(1, int(round(height * 0.06)))
+
+
+def rearranged(
+    plate: np.ndarray, group: str, text: str, rng: np.random.Generator
+) -> tuple[np.ndarray, str] | None:
+    """The plate with a new number made of its own characters (cut out with their pixels and
+    set again in a new order, some twice, some left out), or None where the characters found
+    are not ``text``'s one for one. Unlike ``restyled`` the number keeps the design's own
+    type face, which no font here draws (the condensed faces of most US states)."""
+    boxes, ink = character_boxes(plate)
+    boxes = sorted(boxes)
+    if len(text) < 3 or not one_box_a_character(boxes, text):
+        return None
+    order = new_order(group, text, rng)
+    lefts = order and character_lefts(boxes, order, plate.shape[1])
+    if not lefts:
+        return None
+    clean = erased(plate, boxes_ink(boxes, ink), int(np.median([b[3] for b in boxes])))
+    out = clean.astype(np.float32)
+    for k, left in zip(order, lefts):
+        paste_character(out, plate, ink, boxes[k], left)
+    return np.clip(out, 0, 255).astype(np.uint8), "".join(text[k] for k in order)
+
+
+#: characters much narrower or wider than the others in plate faces
+NARROW, WIDE = "1I", "MW"
+
+
+def one_box_a_character(boxes: list[tuple[int, int, int, int]], text: str) -> bool:
+    """Whether the boxes (left to right) are ``text``'s characters one by one: as many, and
+    narrow or wide exactly where the text has a narrow or wide character (a frame's edge taken
+    for a character, or two characters run together, would shift or widen some)."""
+    if len(boxes) != len(text):
+        return False
+    normal = [b[2] for b, c in zip(boxes, text) if c not in NARROW + WIDE]
+    if not normal:
+        return False
+    median = float(np.median(normal))
+
+    def fits(width: int, c: str) -> bool:
+        if c in NARROW:
+            return width < 0.8 * median
+        if c in WIDE:
+            return median < width < 2.2 * median
+        return 0.78 * median < width < 1.45 * median
+
+    return all(fits(b[2], c) for b, c in zip(boxes, text))
+
+
+def new_order(group: str, text: str, rng: np.random.Generator) -> list[int] | None:
+    """Indices of ``text``'s characters for a new number that differs from it, drawn with
+    repeats; None after ten tries. A US number may be one shorter or longer and mix letters and
+    digits freely; others keep their letters and digits where their country's format has them."""
+    n = len(text)
+    same_kind = [[j for j in range(n) if text[j].isdigit() == c.isdigit()] for c in text]
+    for _ in range(10):
+        if group == "us":
+            length = int(np.clip(n + rng.choice([-1, 0, 0, 1]), 3, 8))
+            order = [int(k) for k in rng.integers(0, n, length)]
+        else:
+            order = [int(rng.choice(kind)) for kind in same_kind]
+        if "".join(text[k] for k in order) != text:
+            return order
+    return None
+
+
+def character_lefts(
+    boxes: list[tuple[int, int, int, int]], order: list[int], plate_width: int
+) -> list[int] | None:
+    """Where each character of ``order`` goes (its left column): centred in the old number's
+    places where it is as long (the design's gaps and separators stay), else set evenly at the
+    old number's median gap about its centre; None where it would not fit the plate."""
+    if len(order) == len(boxes):
+        return [round(b[0] + (b[2] - boxes[k][2]) / 2) for b, k in zip(boxes, order)]
+    gap = max(1.0, float(np.median([b[0] - (a[0] + a[2]) for a, b in zip(boxes, boxes[1:])])))
+    total = sum(boxes[k][2] for k in order) + gap * (len(order) - 1)
+    if total > 0.94 * plate_width:
+        return None
+    left = (boxes[0][0] + boxes[-1][0] + boxes[-1][2]) / 2 - total / 2
+    lefts = []
+    for k in order:
+        lefts.append(round(left))
+        left += boxes[k][2] + gap
+    return lefts
+
+
+def paste_character(
+    out: np.ndarray, plate: np.ndarray, ink: np.ndarray, box: tuple[int, int, int, int], x: int
+) -> None:
+    """Blend one character of ``plate`` (its pixels where its ink is, softened at the edge)
+    into ``out`` at column ``x``, at its own height."""
+    bx, by, bw, bh = box
+    m = stroke_width(bh)
+    h, w = plate.shape[:2]
+    x0, y0 = max(0, bx - m), max(0, by - m)
+    x1, y1 = min(w, bx + bw + m), min(h, by + bh + m)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    mask[by - y0 : by - y0 + bh, bx - x0 : bx - x0 + bw] = ink[by : by + bh, bx : bx + bw]
+    mask = cv2.dilate(mask, np.ones((2 * m + 1, 2 * m + 1), np.uint8))
+    alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), max(0.5, m / 2))[..., None]
+    tx0 = x - (bx - x0)
+    sx0, sx1 = max(0, -tx0), min(x1 - x0, w - tx0)
+    if sx1 <= sx0:
+        return
+    region = out[y0:y1, tx0 + sx0 : tx0 + sx1]
+    a = alpha[:, sx0:sx1]
+    region[:] = region * (1 - a) + plate[y0:y1, x0 + sx0 : x0 + sx1].astype(np.float32) * a
 
 
 def number_ink(
