@@ -151,7 +151,7 @@ def restyled_pool(
         if len(pool) == size:
             break
         s = plates[rng.integers(len(plates))]
-        made = rearranged(s.context, s.group, s.text, rng) if rng.random() < own else None
+        made = rearranged(s.context, s.group, s.text, rng) if own and rng.random() < own else None
         made = made or restyled(s.context, s.group, s.text, rng)
         if made is not None:
             image, text = made
