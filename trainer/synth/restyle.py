@@ -1,5 +1,6 @@
 """Real plates with their number replaced: the characters found, painted out, and a random
-number of the region drawn in their place, in their colour, height, width and blur.
+number of the region drawn in their place, in their colour, height, width and blur
+(``restyled``), or set from the plate's own characters in a new order (``rearranged``).
 
 The recognizer reads its training plates all but perfectly and a third fewer of the held-out US
 plates, and those it misses are sharp: a state's picture, slogan or seal behind or between
@@ -103,28 +104,31 @@ def restyled(
     boxes, ink = character_boxes(plate)
     if not boxes:
         return None
-    x1, x2 = min(b[0] for b in boxes), max(b[0] + b[2] for b in boxes)
-    top = int(np.median([b[1] for b in boxes]))
-    height, width = (int(np.median([b[i] for b in boxes])) for i in (3, 2))
-    number, band = row_ink(boxes, ink)
-    clean = erased(plate, number, height)
+    row = number_row(boxes)
+    number, band = row_ink(row, ink)
+    clean = erased(plate, number, row[3])
     core = cv2.erode(number, np.ones((3, 3), np.uint8))
     color = np.median(plate[core > 0] if core.any() else plate[number > 0], axis=0)
     printed = new_number(group, text, rng)
-    drawn = number_ink(printed, plate.shape[:2], (x1, x2, top, height, width), rng)
+    drawn = number_ink(printed, plate.shape[:2], row, rng)
     drawn = cv2.GaussianBlur(drawn, (0, 0), edge_blur(plate, band))[..., None]
     out = clean.astype(np.float32) * (1 - drawn) + drawn * color.astype(np.float32)
     return np.clip(out, 0, 255).astype(np.uint8), normalize_text(printed)
 
 
-def row_ink(
-    boxes: list[tuple[int, int, int, int]], ink: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """All ink across the number's row (pieces the character search missed too, and pictures
-    between characters) and the band of that row."""
+def number_row(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int, int]:
+    """The number's row from its characters' boxes: left, right, top, character height and
+    width (the medians, so one odd box does not move it)."""
     x1, x2 = min(b[0] for b in boxes), max(b[0] + b[2] for b in boxes)
     top = int(np.median([b[1] for b in boxes]))
     height, width = (int(np.median([b[i] for b in boxes])) for i in (3, 2))
+    return x1, x2, top, height, width
+
+
+def row_ink(row: tuple[int, int, int, int, int], ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All ink across the number's ``row`` (pieces the character search missed too, and
+    pictures between characters) and the band of that row."""
+    x1, x2, top, height, width = row
     band = np.zeros_like(ink)
     band[
         max(0, top - height // 8) : top + height + height // 8, max(0, x1 - width) : x2 + width
@@ -168,7 +172,7 @@ def rearranged(
     lefts = order and character_lefts(boxes, order, plate.shape[1])
     if not lefts:
         return None
-    clean = erased(plate, boxes_ink(boxes, ink), int(np.median([b[3] for b in boxes])))
+    clean = erased(plate, boxes_ink(boxes, ink), number_row(boxes)[3])
     out = clean.astype(np.float32)
     for k, left in zip(order, lefts):
         paste_character(out, plate, ink, boxes[k], left)
