@@ -8,7 +8,8 @@ seconds, so that a camera of a few frames a second still gets a vote).
 The reads are fused per character position: first the plate length is voted (each read's weight
 is its plate confidence times, for a track, its view's width), then, over the reads of that
 length, the recognizer's per-position probability vectors are summed with the same weights and
-the best character taken at each place.
+the best character taken at each place (a zero, not an O, after a digit where the two are
+close: ``ZERO_AFTER_DIGIT``).
 One bad read among good ones is outvoted; a read of the wrong length does not shift the others.
 With plate formats (``formats``, ``regions``), each read and the fused text become the likeliest
 text that fits one (``streamer.formats``), and the length is the one whose fitting text is most
@@ -175,13 +176,41 @@ def fuse_reads(
                 continue
             text, char_conf = match
         else:
-            chars = probs.argmax(-1)
+            chars = digit_run_chars(probs, charset)
             text = "".join(charset[c] for c in chars)
             char_conf = [float(probs[i, c]) for i, c in enumerate(chars)]
         confidence = float(np.prod(char_conf)) * weight / sum(lengths.values())
         if not best[0] or confidence > best[1]:
             best = (text, confidence, char_conf)
     return best
+
+
+#: a fused O right after a digit is read as a zero where the zero has at least this share of
+#: the O's probability. On a plate a digit is seldom followed by the letter O (7 times in 1180
+#: in the labelled crops and scenes, against 1173 zeros: many alphabets leave O out beside 0),
+#: while plates whose 0 is as round as an O are common (Croatian ones: RK906AJ read RK9O6AJ,
+#: the O at 0.50 and the zero at 0.37 over three views; RK300AS's first zero 0.79 and 0.14).
+#: Where an O after a digit is part of the format (a British AB12 OCD), ``regions``/``formats``
+#: read the plate instead, and this rule does not apply.
+ZERO_AFTER_DIGIT = 0.1
+
+
+def digit_run_chars(probs: np.ndarray, charset: Sequence[str]) -> np.ndarray:
+    """Each position's likeliest class, but an O after a digit a zero where the zero is
+    close enough (``ZERO_AFTER_DIGIT``); left to right, so that a run (RK3OOAS) becomes
+    digits throughout."""
+    chars = probs.argmax(-1)
+    if "O" not in charset or "0" not in charset:
+        return chars
+    letter_o, zero = charset.index("O"), charset.index("0")
+    for i in range(1, len(chars)):
+        if (
+            chars[i] == letter_o
+            and charset[chars[i - 1]].isdigit()
+            and probs[i, zero] >= ZERO_AFTER_DIGIT * probs[i, letter_o]
+        ):
+            chars[i] = zero
+    return chars
 
 
 def shifted_corners(corners: np.ndarray, fraction: float) -> np.ndarray:

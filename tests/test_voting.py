@@ -146,6 +146,38 @@ def test_formats_choose_the_plate_length():
     assert fuse_reads(reads, (re.compile("C+"),)) == ("", 0.0, [])
 
 
+def round_glyph_read(text: str, p_o: float, p_zero: float) -> Reading:
+    """A read of ``text`` over a charset with O and 0, each ``?`` an O at ``p_o`` with the
+    zero at ``p_zero``, the other characters sure."""
+    charset = ("<pad>", "0", "3", "6", "9", "A", "J", "K", "O", "R", "S")
+    probs = np.full((MAX_LEN, len(charset)), 0.001, np.float32)
+    for pos in range(MAX_LEN):
+        if pos >= len(text):
+            probs[pos, 0] = 0.99
+        elif text[pos] == "?":
+            probs[pos, charset.index("O")], probs[pos, charset.index("0")] = p_o, p_zero
+        else:
+            probs[pos, charset.index(text[pos])] = 0.99
+    return reading_from_probs(probs, charset)
+
+
+def test_a_round_glyph_after_a_digit_is_a_zero_where_the_zero_is_close():
+    """A Croatian 0 is as round as an O: after a digit the zero is taken unless far behind."""
+    assert fuse_reads([round_glyph_read("RK9?6AJ", 0.5, 0.37)])[0] == "RK906AJ"
+    assert fuse_reads([round_glyph_read("RK3??AS", 0.79, 0.14)])[0] == "RK300AS"
+    text, _, char_conf = fuse_reads([round_glyph_read("RK9?6AJ", 0.5, 0.37)])
+    assert char_conf[3] == pytest.approx(0.37, rel=1e-4)
+    # far behind: the O stays; after a letter, or first, an O is a letter
+    assert fuse_reads([round_glyph_read("RK9?6AJ", 0.9, 0.05)])[0] == "RK9O6AJ"
+    assert fuse_reads([round_glyph_read("RK?36AJ", 0.5, 0.37)])[0] == "RKO36AJ"
+    assert fuse_reads([round_glyph_read("?K36AJ", 0.5, 0.37)])[0] == "OK36AJ"
+    # a plate format decides instead of the rule
+    assert (
+        fuse_reads([round_glyph_read("RK9?6AJ", 0.5, 0.37)], (re.compile("RK9O6AJ"),))[0]
+        == "RK9O6AJ"
+    )
+
+
 def test_rejected_reads_are_kept_but_do_not_vote(crop):
     scheduler = ReadScheduler(VotingConfig(formats=[r"[A-C]{2}[1-3]+"], read_interval=0))
     d = detection()
