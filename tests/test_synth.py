@@ -258,6 +258,36 @@ def test_detector_tiles_keep_boxes_tight_around_turned_and_flipped_plates(turns)
     assert checked >= 10 and cut >= 3
 
 
+def test_plates_seen_but_not_labelled_are_left_out_of_the_score_loss():
+    """The scenes label one plate an image: a second plate the embedded detector finds there is
+    neither target nor background, and it stays so in every tile; fully labelled groups keep
+    every unlabelled region as background."""
+    from streamer.config import MODELS_DIR
+    from streamer.geometry import box_iou
+    from trainer.data.detection import DetScene, mark_unlabelled, random_tile
+    from trainer.train_detector import synthetic_scenes
+
+    full = next(s for s in synthetic_scenes(7, 12) if len(s.boxes) >= 2)
+
+    def first_plate_only(group: str) -> DetScene:
+        return DetScene(full.image, full.boxes[:1], full.corners[:1], full.has_corners[:1],
+                        group, group)  # fmt: skip
+
+    partly, fully = first_plate_only("scene-x"), first_plate_only("det-y")
+    assert mark_unlabelled({"scene-x": [partly], "det-y": [fully]}, MODELS_DIR / "detector.onnx")
+    assert len(fully.ignore) == 0
+    assert (box_iou(full.boxes[1:], partly.ignore).max(1) >= 0.5).all()
+    assert (box_iou(partly.ignore, partly.boxes) < 0.3).all()
+    rng = np.random.default_rng(0)
+    seen = 0
+    for _ in range(60):
+        t = random_tile(partly, rng, 320, strength=0.0)
+        if len(t.ignore) and not len(t.boxes):
+            seen += 1
+        assert not len(t.boxes) or (box_iou(t.boxes, t.ignore) < 0.3).all()
+    assert seen >= 3
+
+
 def test_some_detector_batches_hold_large_tiles_with_the_same_pixels():
     """A plate wider than the usual tile must be seen whole in some batches; those batches hold
     fewer, larger tiles, so that a step costs the same."""
@@ -390,7 +420,7 @@ def test_pack_round_trip_scales_labels_with_the_picture(tmp_path):
     image[300:360, 400:600] = 255  # the plate
     box = np.array([[400, 300, 600, 360]], np.float32)
     corners = np.array([[[400, 300], [600, 300], [600, 360], [400, 360]]], np.float32)
-    scene = DetScene(image, box, corners, np.array([True]), "g", "one.jpg")
+    scene = DetScene(image, box, corners, np.array([True]), "g", "one.jpg", box + [200, 0, 200, 0])
     plate = PlateSample(image[250:410, 300:700].copy(), corners[0] - [300, 250], "AB123", "br")
     size = write_pack({"g": [scene], "br": [plate]}, tmp_path / "a.pack", 500, quality=90)
     assert size > 0
@@ -399,6 +429,7 @@ def test_pack_round_trip_scales_labels_with_the_picture(tmp_path):
     assert back.image.shape == (300, 500, 3) and back.name == "one.jpg"
     np.testing.assert_allclose(back.boxes, box / 2)
     np.testing.assert_allclose(back.corners, corners / 2)
+    np.testing.assert_allclose(back.ignore, (box + [200, 0, 200, 0]) / 2)
     x1, y1, x2, y2 = back.boxes[0].astype(int)
     assert back.image[y1 + 2 : y2 - 2, x1 + 2 : x2 - 2].min() > 200  # the plate is where its box is
     (same,) = groups["br"]  # no larger than max_side: kept at its size

@@ -30,6 +30,7 @@ from trainer.data.detection import (
     ROTATE_SHARE,
     DetScene,
     load_det_scenes,
+    mark_unlabelled,
     random_tile,
 )
 from trainer.data.pack import add_pack_command, read_pack
@@ -351,6 +352,9 @@ def run_detector(args) -> int:
         train_groups: dict = read_pack(Path(args.pack))
     else:
         train_groups = dict(load_det_scenes(root, "train"))
+    if args.ignore_unlabelled:
+        marked = mark_unlabelled(train_groups, args.ignore_unlabelled)
+        print(f"{marked} unlabelled plates found by {args.ignore_unlabelled} left unscored")
     if args.synth:
         train_groups["synth"] = synthetic_scenes(args.seed, args.synth, max(1, args.workers))
     batches = TileBatches(
@@ -579,6 +583,12 @@ def register(sub) -> None:
     )
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init-onnx", help="start from an exported detector (e.g. the embedded one)")
+    p.add_argument(
+        "--ignore-unlabelled",
+        metavar="MODEL",
+        help="leave unscored the plates this detector ONNX finds where the scenes and Kaggle "
+        "images label none (they label one plate an image, or the car in front)",
+    )
     add_device_arguments(p, "pack-detector", "cutting tiles")
     p.add_argument("--warmup", type=int, default=0, help="steps of linear warm-up (--cosine)")
     p.add_argument(

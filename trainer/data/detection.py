@@ -3,18 +3,20 @@
 Training tiles follow SCRFD's sample redistribution: each tile is a random crop of the scene at a
 random scale around the one the runtime letterbox would use, so that plates of every size, and
 small ones most of all, are common. Scenes whose labels give only a box (not corners) train the
-score and box but not the corners.
+score and box but not the corners. Where a group labels only some of the plates in its images,
+the others can be found with a trained detector and left out of the score loss
+(``mark_unlabelled``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from streamer.geometry import box_to_corners
+from streamer.geometry import box_iou, box_to_corners
 from trainer.data.augment import photometric
 from trainer.data.ccpd import read_ccpd
 from trainer.data.shared import read_scenes, split_of
@@ -36,7 +38,8 @@ WHOLE_SHARE = 0.95
 @dataclass
 class Tile:
     """A training crop: the plates wholly in it (boxes, corners, which corners are labelled)
-    and the clipped boxes of plates its edge cuts, where no score is taught."""
+    and where no score is taught: the clipped boxes of plates its edge cuts and of the scene's
+    unlabelled plates."""
 
     image: np.ndarray
     boxes: np.ndarray  # (M, 4)
@@ -53,6 +56,8 @@ class DetScene:
     has_corners: np.ndarray  # (M,) bool
     group: str
     name: str
+    #: (K, 4) plates seen but not labelled (``mark_unlabelled``): neither plate nor background
+    ignore: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
 
 
 def load_scene(path: Path, boxes, corners, has_corners, group: str) -> DetScene | None:
@@ -65,6 +70,36 @@ def load_scene(path: Path, boxes, corners, has_corners, group: str) -> DetScene 
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4) * scale
     corners = np.asarray(corners, np.float32).reshape(-1, 4, 2) * scale
     return DetScene(img, boxes, corners, np.asarray(has_corners, bool), group, path.name)
+
+
+#: groups whose images box some of their plates, not all: the scenes (one plate an image, as the
+#: data README says) and the Kaggle set (its labels leave out cars behind the one photographed)
+PARTLY_LABELLED = ("scene-", "det-kaggle_andrewmvd")
+#: a detection this confident that no label covers is a plate seen but not labelled
+UNLABELLED_SCORE = 0.3
+
+
+def mark_unlabelled(groups: dict[str, list[DetScene]], model: Path) -> int:
+    """Give the scenes of the partly labelled groups, as ignore regions, the plates ``model``
+    finds in them (both looks of ``platestream read``) that no label covers; returns how many.
+    Scored as background, a real plate behind the labelled one teaches the detector to pass
+    over the small plates at the back of a street, the ones it misses most."""
+    from streamer.config import DetectorConfig
+    from streamer.detector import Detector
+
+    detector = Detector(DetectorConfig(model=Path(model), score_threshold=UNLABELLED_SCORE))
+    count = 0
+    for name, scenes in groups.items():
+        if not name.startswith(PARTLY_LABELLED):
+            continue
+        for scene in scenes:
+            found = [d.box for d in detector.detect_still(scene.image)]
+            boxes = np.array(found, np.float32).reshape(-1, 4)
+            if len(boxes) and len(scene.boxes):
+                boxes = boxes[box_iou(boxes, scene.boxes).max(1) < 0.3]
+            scene.ignore = boxes
+            count += len(boxes)
+    return count
 
 
 def load_det_scenes(root: Path, split: str) -> dict[str, list[DetScene]]:
@@ -150,5 +185,15 @@ def random_tile(
         boxes[whole],
         corners[whole],
         scene.has_corners[whole],
-        clipped[seen & ~whole],
+        np.concatenate([clipped[seen & ~whole], moved_boxes(scene.ignore, m, tile)]),
     )
+
+
+def moved_boxes(boxes: np.ndarray, m: np.ndarray, tile: int) -> np.ndarray:
+    """Boxes under the tile's affine map ``m``: the hulls of their moved outlines, clipped to
+    the tile, those left inside it."""
+    x1, y1, x2, y2 = boxes.reshape(-1, 4).T
+    outline = np.stack([np.stack(p, -1) for p in ((x1, y1), (x2, y1), (x2, y2), (x1, y2))], 1)
+    b = outline @ m[:, :2].T + m[:, 2]
+    moved = np.concatenate([b.min(1), b.max(1)], 1).clip(0, tile)
+    return moved[(moved[:, 2] > moved[:, 0]) & (moved[:, 3] > moved[:, 1])].astype(np.float32)

@@ -24,7 +24,10 @@ from trainer.data.plates import PlateSample
 PACK_FORMAT = "platestream-pack/2"
 
 #: per kind of sample: its picture's field, and the label fields in that picture's pixels.
-PICTURES = {DetScene: ("image", ("boxes", "corners")), PlateSample: ("context", ("corners",))}
+PICTURES = {
+    DetScene: ("image", ("boxes", "corners", "ignore")),
+    PlateSample: ("context", ("corners",)),
+}
 KINDS = {kind.__name__: kind for kind in PICTURES}
 
 
