@@ -282,10 +282,22 @@ def test_plates_seen_but_not_labelled_are_left_out_of_the_score_loss():
     seen = 0
     for _ in range(60):
         t = random_tile(partly, rng, 320, strength=0.0)
-        if len(t.ignore) and not len(t.boxes):
-            seen += 1
+        seen += len(t.ignore) > 0
         assert not len(t.boxes) or (box_iou(t.boxes, t.ignore) < 0.3).all()
-    assert seen >= 3
+    assert seen >= 10
+
+
+def test_ignore_regions_move_with_the_tile():
+    """Scaled and shifted, mirrored, or left outside the tile, as the tile's pixels are."""
+    from trainer.data.detection import moved_boxes
+
+    box = np.array([[10, 20, 60, 40]], np.float32)
+    scaled = np.array([[2, 0, -10], [0, 2, -20]], np.float32)
+    np.testing.assert_allclose(moved_boxes(box, scaled, 320), [[10, 20, 110, 60]])
+    mirrored = np.array([[-1, 0, 320], [0, 1, 0]], np.float32)
+    np.testing.assert_allclose(moved_boxes(box, mirrored, 320), [[260, 20, 310, 40]])
+    away = np.array([[1, 0, 400], [0, 1, 0]], np.float32)
+    assert moved_boxes(box, away, 320).shape == (0, 4)
 
 
 def test_some_detector_batches_hold_large_tiles_with_the_same_pixels():
