@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamer.config import Config, ConfigError, DetectorConfig, RecognizerConfig
+from streamer.config import LIMITS, Config, ConfigError, DetectorConfig, RecognizerConfig
 from streamer.detector import Detector
 from streamer.formats import compile_formats
 from streamer.geometry import box_to_corners, corners_to_box
@@ -78,7 +78,8 @@ class PlateReader:
     ``regions``: only plates of those countries' formats, corrected to fit (``--region``);
     ``mirror``: a photo is looked at mirrored too (False: half the detection time);
     ``views``: reads of each plate, shifted and fused (``--views``); ``detector`` and
-    ``recognizer``: ONNX files other than the embedded ones.
+    ``recognizer``: ONNX files other than the embedded ones; ``max_side``: the detector's input
+    size, as ``DetectorConfig.max_side`` (``--max-side``).
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class PlateReader:
         views: int | None = None,
         detector: Path | None = None,
         recognizer: Path | None = None,
+        max_side: int | None = None,
     ):
         try:
             self.formats = compile_formats([], list(regions))
@@ -106,6 +108,10 @@ class PlateReader:
         detector_config = DetectorConfig(threads=2, spinning=True)
         if detector:
             detector_config.model = Path(detector)
+        low, high = LIMITS["detector"]["max_side"]
+        if max_side is not None and not low <= max_side <= high:
+            raise ConfigError(f"--max-side must be between {low} and {high}, not {max_side}")
+        detector_config.max_side = max_side
         self.detector = None if crops else Detector(detector_config)
         self.mirror = mirror
 

@@ -67,6 +67,16 @@ def test_regions_keep_only_plates_of_their_formats(reader):
     assert PlateReader(regions=["nl"]).read(image) == []
 
 
+def test_a_larger_input_finds_plates_too_small_at_the_default_one():
+    """A 6x6 mosaic of the gate frame (7680x4320): each plate, 282 px wide, is 24 px at the
+    default 640-px input, under what the detector finds; at 1920 px it is 71 px."""
+    image, _, text = gate_frame()
+    mosaic = np.tile(image, (6, 6, 1))
+    assert len(PlateReader().read(mosaic)) < 36
+    plates = PlateReader(max_side=1920).read(mosaic)
+    assert [p["text"] for p in plates] == [text] * 36
+
+
 def test_bad_images_and_settings_say_what_is_wrong(reader, tmp_path):
     with pytest.raises(ValueError, match="no such file"):
         reader.read(tmp_path / "missing.jpg")
@@ -81,6 +91,8 @@ def test_bad_images_and_settings_say_what_is_wrong(reader, tmp_path):
         PlateReader(views=0)
     with pytest.raises(ConfigError, match="regions"):
         PlateReader(regions=["atlantis"])
+    with pytest.raises(ConfigError, match="^--max-side must be between 32 and 8192, not 16$"):
+        PlateReader(max_side=16)
 
 
 def test_watching_a_clip_yields_its_plate_events_as_the_cli_writes_them(tmp_path):

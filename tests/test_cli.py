@@ -78,6 +78,8 @@ ERRORS = {
         tmp, "[detector]\nroi = [0, 0, 'a', 1]"
     ),
     "zero threads": lambda tmp: ["run", CLIP, "--threads", "0"],
+    "detector input too small": lambda tmp: ["run", CLIP, "--max-side", "16"],
+    "detector input too small for a photo": lambda tmp: ["read", "--max-side", "0", CLIP],
     "confidence above 1": lambda tmp: ["run", CLIP, "--min-confidence", "2"],
     "negative reconnects": lambda tmp: ["run", CLIP, "--max-reconnects", "-1"],
     "no video threads": lambda tmp: [
@@ -358,9 +360,12 @@ def test_config_file_and_flags(tmp_path):
     assert config.detector.threads == 1  # each detection on one thread: they run side by side
     assert config.source.timeout == 2.0  # untouched by absent flags
     assert (config.voting.final_reads, config.output.rejected) == (0, False)
-    args = build_parser().parse_args(["run", "x.mp4", "--final-reads", "3", "--rejected"])
+    args = build_parser().parse_args(
+        ["run", "x.mp4", "--final-reads", "3", "--rejected", "--max-side", "960"]
+    )
     config = apply_run_flags(config, args)
     assert (config.voting.final_reads, config.output.rejected) == (3, True)
+    assert config.detector.max_side == 960
 
 
 def test_a_setting_out_of_range_is_named_as_the_user_gave_it(tmp_path):

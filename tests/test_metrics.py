@@ -7,6 +7,7 @@ from trainer.eval.metrics import (
     corner_error,
     detection_pr,
     end_to_end_image,
+    found_by_width,
     levenshtein,
     match_detections,
     plate_accuracy,
@@ -123,3 +124,17 @@ def test_corner_error_is_relative_to_plate_width():
     shifted_one = gt.copy()
     shifted_one[2] += [0, 8]
     assert corner_error(shifted_one, gt) == pytest.approx(2 / 100)
+
+
+def test_plates_found_are_counted_per_band_of_width():
+    widths = np.array([10, 23.9, 24, 39, 40, 95, 96, 500])
+    found = np.array([0, 0, 1, 0, 1, 1, 1, 0], bool)
+    assert found_by_width(widths, found) == {
+        "<24": [0, 2],
+        "24-32": [1, 1],
+        "32-40": [0, 1],
+        "40-48": [1, 1],
+        "64-96": [1, 1],
+        ">=96": [1, 2],
+    }
+    assert found_by_width(np.array([30.0]), np.array([True]), edges=(20, 40)) == {"20-40": [1, 1]}

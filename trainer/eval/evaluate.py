@@ -21,6 +21,7 @@ import numpy as np
 
 from streamer.config import DetectorConfig, RecognizerConfig
 from streamer.detector import Detector
+from streamer.geometry import box_iou, letterbox_params
 from streamer.recognizer import Recognizer
 from streamer.voting import read_plate_crops, read_still
 from trainer.data.ccpd import read_ccpd
@@ -30,8 +31,11 @@ from trainer.eval.metrics import (
     corner_error,
     detection_pr,
     end_to_end_image,
+    found_by_width,
+    match_detections,
     plate_accuracy,
     score_clip,
+    width_band_names,
 )
 from trainer.eval.perturbations import PERTURBATIONS, Perturbation
 from trainer.synth.video import write_h264
@@ -69,6 +73,7 @@ def eval_scenes(
     """Detection and end-to-end reading on full images, as ``platestream read`` does them
     (``mirror``: its default two looks): items are (path, [(box, text, corners)])."""
     preds, gts, e2e_correct, e2e_labels, cerrs = [], [], 0, 0, []
+    widths, found = [], []
     for path, plates in items:
         image = cv2.imread(str(path))
         if image is None:
@@ -78,7 +83,9 @@ def eval_scenes(
         preds.append(
             (np.array([d.box for d in dets]).reshape(-1, 4), np.array([d.score for d in dets]))
         )
-        gts.append(np.array([p[0] for p in plates]).reshape(-1, 4))
+        gts.append(np.array([p[0] for p in plates], np.float32).reshape(-1, 4))
+        widths.append(widths_at_input(detector, image, gts[-1]))
+        found.append(np.isin(np.arange(len(gts[-1])), match_detections(*preds[-1], gts[-1], iou)))
         texted = [(p[0], p[1]) for p in plates if p[1]]
         score = end_to_end_image([(d.box, r[0]) for d, r in zip(dets, reads)], texted, iou)
         e2e_correct, e2e_labels = e2e_correct + score.correct, e2e_labels + score.labels
@@ -98,12 +105,20 @@ def eval_scenes(
         result["end_to_end"] = round(e2e_correct / e2e_labels, 4)
     if cerrs:
         result["corner_error_median"] = round(float(np.median(cerrs)), 4)
+    if widths:
+        result["by_width"] = found_by_width(np.concatenate(widths), np.concatenate(found))
     return result
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    from streamer.geometry import box_iou
+def widths_at_input(detector: Detector, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """The boxes' widths as the detector sees them: in pixels of its input, to which the whole
+    image is scaled."""
+    h, w = image.shape[:2]
+    scale = letterbox_params((w, h), detector.input_size((w, h))).scale
+    return (boxes[:, 2] - boxes[:, 0]) * scale
 
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(box_iou(np.asarray(a).reshape(1, 4), np.asarray(b).reshape(1, 4))[0, 0])
 
 
@@ -230,7 +245,10 @@ def run_eval(args: argparse.Namespace) -> int:
     root = Path(args.data) if args.data else data_root()
     if not root.is_dir():
         raise FileNotFoundError(f"data folder not found: {root}")
-    detector = Detector(DetectorConfig(model=Path(args.detector)) if args.detector else None)
+    detector_config = DetectorConfig(max_side=args.max_side)
+    if args.detector:
+        detector_config.model = Path(args.detector)
+    detector = Detector(detector_config)
     recognizer_config = RecognizerConfig(still_views=args.views)
     if args.recognizer:
         recognizer_config.model = Path(args.recognizer)
@@ -296,6 +314,14 @@ def print_table(results: dict[str, dict]) -> None:
     if any(name.startswith("detscenes-") for name in results):
         print("detscenes-*: every plate is meant to be boxed, but a few far or partly hidden ones")
         print("  are not (some false boxes are real plates): a lower bound too")
+    bands = {name: [0, 0] for name in width_band_names()}
+    for r in results.values():
+        for name, (found, labelled) in r.get("by_width", {}).items():
+            bands[name][0] += found
+            bands[name][1] += labelled
+    if any(labelled for _, labelled in bands.values()):
+        print("scene plates found / labelled, by their width at the detector's input (px):")
+        print("  " + "  ".join(f"{name}: {f}/{n}" for name, (f, n) in bands.items() if n))
 
 
 def register(sub) -> None:
@@ -312,6 +338,12 @@ def register(sub) -> None:
     )
     p.add_argument("--detector", help="detector ONNX (default: embedded)")
     p.add_argument("--recognizer", help="recognizer ONNX (default: embedded)")
+    p.add_argument(
+        "--max-side",
+        type=int,
+        help="longer side of the detector's input (default: the model's), as "
+        "'platestream read --max-side'",
+    )
     p.add_argument(
         "--region",
         action="append",

@@ -108,6 +108,33 @@ def detection_pr(
     return DetectionScore(tp, len(hits_arr) - tp, n_labels, ap50)
 
 
+#: bands of a plate's width as the detector sees it (pixels at its input), where its recall
+#: changes: on the validation scenes no plate under 24 px is found, 4 of 7 at 24-32 px, 9 of 13
+#: at 32-40 px, and 246 of 250 from 40 px on
+WIDTH_BANDS = (24, 32, 40, 48, 64, 96)
+
+
+def found_by_width(
+    widths: np.ndarray, found: np.ndarray, edges: tuple[int, ...] = WIDTH_BANDS
+) -> dict[str, list[int]]:
+    """Labelled plates found and labelled, [found, labelled], per band of width: a group's one
+    recall mixes plates any detector finds with plates too small for its input, and which of the
+    two a miss is decides whether to retrain or to give the detector more pixels."""
+    widths = np.asarray(widths, np.float32).reshape(-1)
+    found = np.asarray(found, bool).reshape(-1)
+    band = np.searchsorted(np.asarray(edges), widths, side="right")
+    return {
+        name: [int(found[band == i].sum()), int((band == i).sum())]
+        for i, name in enumerate(width_band_names(edges))
+        if (band == i).any()
+    }
+
+
+def width_band_names(edges: tuple[int, ...] = WIDTH_BANDS) -> list[str]:
+    """``found_by_width``'s bands, narrowest first."""
+    return [f"<{edges[0]}"] + [f"{a}-{b}" for a, b in zip(edges, edges[1:])] + [f">={edges[-1]}"]
+
+
 def corner_error(pred: np.ndarray, gt: np.ndarray) -> float:
     """Mean distance between matching corners as a fraction of the labelled plate's width, so
     that near and far plates weigh alike."""
