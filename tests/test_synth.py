@@ -258,6 +258,26 @@ def test_detector_tiles_keep_boxes_tight_around_turned_and_flipped_plates(turns)
     assert checked >= 10 and cut >= 3
 
 
+def test_tiles_are_cut_at_scales_drawn_from_the_given_range():
+    """``--tile-scales``: a plate 240 px wide in a 640-px scene (the runtime's own scale) is
+    between LOW and HIGH times that wide in the tiles, and spans the range."""
+    from trainer.data.detection import DetScene, random_tile
+
+    image = np.full((480, 640, 3), 60, np.uint8)
+    corners = np.array([[[200, 200], [440, 200], [440, 280], [200, 280]]], np.float32)
+    scene = DetScene(image, np.array([[200, 200, 440, 280]], np.float32), corners,
+                     np.array([True]), "test", "test")  # fmt: skip
+    rng = np.random.default_rng(0)
+    widths = []
+    for _ in range(200):
+        t = random_tile(scene, rng, 1024, strength=0.0, rotate_share=0.0, scales=(0.1, 0.3))
+        widths += list(t.boxes[:, 2] - t.boxes[:, 0])
+    widths = np.array(widths) / 240
+    assert len(widths) > 100
+    assert widths.min() >= 0.1 - 1e-3 and widths.max() <= 0.3 + 1e-3
+    assert widths.min() < 0.12 and widths.max() > 0.27
+
+
 def test_plates_seen_but_not_labelled_are_left_out_of_the_score_loss():
     """The scenes label one plate an image: a second plate the embedded detector finds there is
     neither target nor background, and it stays so in every tile; fully labelled groups keep

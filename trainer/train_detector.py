@@ -28,6 +28,7 @@ from trainer.data.detection import (
     BASE_SIDE,
     ROTATE_DEGREES,
     ROTATE_SHARE,
+    TILE_SCALES,
     DetScene,
     load_det_scenes,
     mark_unlabelled,
@@ -186,8 +187,10 @@ class TileBatches:
         rotate_share: float = ROTATE_SHARE,
         rotate_degrees: float = ROTATE_DEGREES,
         group_weights: dict[str, float] | None = None,
+        tile_scales: tuple[float, float] = TILE_SCALES,
     ):
         self.groups = {k: v for k, v in groups.items() if v}
+        self.tile_scales = tile_scales
         check_group_names(group_weights or {}, self.groups)
         self.large_tile_share, self.rotate_share = large_tile_share, rotate_share
         self.rotate_degrees = rotate_degrees
@@ -215,7 +218,13 @@ class TileBatches:
             source = self.groups[self.names[g]]
             scene = source[self.rng.integers(len(source))]
             t = random_tile(
-                scene, self.rng, tile, self.strength, self.rotate_share, self.rotate_degrees
+                scene,
+                self.rng,
+                tile,
+                self.strength,
+                self.rotate_share,
+                self.rotate_degrees,
+                self.tile_scales,
             )
             images.append(t.image)
             targets.append((t.boxes, t.corners, t.has_corners, t.ignore))
@@ -359,7 +368,7 @@ def run_detector(args) -> int:
         train_groups["synth"] = synthetic_scenes(args.seed, args.synth, max(1, args.workers))
     batches = TileBatches(
         train_groups, rng, args.tile, args.strength, args.large_tile_share, args.rotate_share,
-        args.rotate_degrees, dict(args.group_weight or []),
+        args.rotate_degrees, dict(args.group_weight or []), tuple(args.tile_scales),
     )  # fmt: skip
     print(
         {k: len(v) for k, v in train_groups.items()},
@@ -437,6 +446,7 @@ def run_detector(args) -> int:
         "large_tile_share": args.large_tile_share,
         "rotate_share": args.rotate_share,
         "rotate_degrees": args.rotate_degrees,
+        "tile_scales": list(args.tile_scales),
         "group_weights": dict(args.group_weight or []),
         "freeze_bn": args.freeze_bn,
         "schedule": f"cosine, warm-up {args.warmup}" if args.cosine else "plateau",
@@ -566,6 +576,15 @@ def register(sub) -> None:
         "--large-tile-share", type=float, default=LARGE_TILE_SHARE, help="batches of 2x tiles"
     )
     p.add_argument("--rotate-share", type=float, default=ROTATE_SHARE, help="tiles turned in-plane")
+    p.add_argument(
+        "--tile-scales",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=TILE_SCALES,
+        help="a tile's scale is the runtime's times a factor drawn log-uniformly from LOW-HIGH "
+        "(default %(default)s; a lower LOW: more small plates)",
+    )
     p.add_argument(
         "--group-weight",
         type=group_weight,

@@ -29,6 +29,8 @@ FLIP_ORDER = [1, 0, 3, 2]  # TL, TR, BR, BL -> mirrored
 #: share of tiles turned in-plane, and by how much at most (degrees): a tilted plate on a jeep's
 #: bumper or a motorbike is missed by a detector that has only seen level ones.
 ROTATE_SHARE, ROTATE_DEGREES = 0.25, 12.0
+#: a tile's scale is the runtime letterbox's times a factor drawn log-uniformly from this range
+TILE_SCALES = (0.5, 2.2)
 #: a plate is a target when this share of its box is in the tile; one cut by the tile's edge
 #: is a region the score is not trained on: with clipped boxes it taught the detector to box
 #: the halves of large plates, with whole ones to box what the tile does not show
@@ -141,10 +143,11 @@ def random_tile(
     strength: float = 0.5,
     rotate_share: float = ROTATE_SHARE,
     rotate_degrees: float = ROTATE_DEGREES,
+    scales: tuple[float, float] = TILE_SCALES,
 ) -> Tile:
     """A (tile x tile) training crop at a random scale, offset, flip and turn, and its plates."""
     h, w = scene.image.shape[:2]
-    scale = BASE_SIDE / max(h, w) * np.exp(rng.uniform(np.log(0.5), np.log(2.2)))
+    scale = BASE_SIDE / max(h, w) * np.exp(rng.uniform(*np.log(scales)))
     if len(scene.boxes) and rng.random() < 0.85:
         cx, cy = scene.boxes[rng.integers(len(scene.boxes))].reshape(2, 2).mean(0)
         cx, cy = (
