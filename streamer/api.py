@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamer.config import LIMITS, Config, ConfigError, DetectorConfig, RecognizerConfig
+from streamer.config import Config, ConfigError, DetectorConfig, RecognizerConfig, check_setting
 from streamer.detector import Detector
 from streamer.formats import compile_formats
 from streamer.geometry import box_to_corners, corners_to_box
@@ -100,17 +100,14 @@ class PlateReader:
         if recognizer:
             recognizer_config.model = Path(recognizer)
         if views is not None:
-            if views < 1:
-                raise ConfigError(f"views (--views) must be 1 or more, not {views}")
+            check_setting("recognizer", "still_views", views, "--views")
             recognizer_config.still_views = views
         self.recognizer = Recognizer(recognizer_config)
         # one image at a time, each on both cores of the machine this is sized for
         detector_config = DetectorConfig(threads=2, spinning=True)
         if detector:
             detector_config.model = Path(detector)
-        low, high = LIMITS["detector"]["max_side"]
-        if max_side is not None and not low <= max_side <= high:
-            raise ConfigError(f"--max-side must be between {low} and {high}, not {max_side}")
+        check_setting("detector", "max_side", max_side, "--max-side")
         detector_config.max_side = max_side
         self.detector = None if crops else Detector(detector_config)
         self.mirror = mirror

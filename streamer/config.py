@@ -278,16 +278,22 @@ def check_limits(config: Config, names: dict[tuple[str, str], str] | None = None
     """Refuse a setting outside ``LIMITS``, named as ``names`` gives it (a command-line flag)
     or as its TOML section and key."""
     for section, limits in LIMITS.items():
-        for key, (low, high) in limits.items():
-            value = getattr(getattr(config, section), key)
-            numbers = value if isinstance(value, tuple) else (value,)
-            if any(_outside(v, low, high) for v in numbers if v is not None):
-                name = (names or {}).get((section, key), f"[{section}] {key}")
-                raise ConfigError(f"{name} must be {_range_text(low, high)}, not {value}")
+        for key in limits:
+            name = (names or {}).get((section, key), f"[{section}] {key}")
+            check_setting(section, key, getattr(getattr(config, section), key), name)
     roi = config.detector.roi
     if roi is not None and not (roi[0] < roi[2] and roi[1] < roi[3]):
         name = (names or {}).get(("detector", "roi"), "[detector] roi")
         raise ConfigError(f"{name} must be left, top, right, bottom (left < right, top < bottom)")
+
+
+def check_setting(section: str, key: str, value, name: str) -> None:
+    """Refuse one setting outside its ``LIMITS``, naming it ``name``: also for the settings
+    an API call takes as arguments rather than in a ``Config``."""
+    low, high = LIMITS[section][key]
+    numbers = value if isinstance(value, tuple) else (value,)
+    if any(_outside(v, low, high) for v in numbers if v is not None):
+        raise ConfigError(f"{name} must be {_range_text(low, high)}, not {value}")
 
 
 def _outside(value: float, low: float | None, high: float | None) -> bool:

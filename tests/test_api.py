@@ -67,12 +67,12 @@ def test_regions_keep_only_plates_of_their_formats(reader):
     assert PlateReader(regions=["nl"]).read(image) == []
 
 
-def test_a_larger_input_finds_plates_too_small_at_the_default_one():
+def test_a_larger_input_finds_plates_too_small_at_the_default_one(reader):
     """A 6x6 mosaic of the gate frame (7680x4320): each plate, 282 px wide, is 24 px at the
     default 640-px input, under what the detector finds; at 1920 px it is 71 px."""
     image, _, text = gate_frame()
     mosaic = np.tile(image, (6, 6, 1))
-    assert len(PlateReader().read(mosaic)) < 36
+    assert len(reader.read(mosaic)) < 36
     plates = PlateReader(max_side=1920).read(mosaic)
     assert [p["text"] for p in plates] == [text] * 36
 
