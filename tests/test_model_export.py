@@ -18,22 +18,27 @@ from trainer.export import export_onnx, with_fixed_shape_attention  # noqa: E402
 from trainer.models.detector import DetectorSpec, ExportedDetector, PlateDetector  # noqa: E402
 from trainer.models.recognizer import PlateRecognizer, RecognizerSpec, SoftmaxHead  # noqa: E402
 
+#: a detector with a stride-4 level (``--add-small-level``)
+SMALL_LEVEL_SPEC = DetectorSpec(strides=(4, 8, 16, 32), small_level=16)
 
-def test_detector_onnx_matches_torch_at_several_input_sizes(tmp_path):
+
+@pytest.mark.parametrize("spec", [DetectorSpec(), SMALL_LEVEL_SPEC], ids=["3-levels", "4-levels"])
+def test_detector_onnx_matches_torch_at_several_input_sizes(tmp_path, spec):
     torch.manual_seed(0)
-    model = ExportedDetector(PlateDetector(DetectorSpec())).eval()
+    model = ExportedDetector(PlateDetector(spec)).eval()
     path = tmp_path / "det.onnx"
     export_onnx(
         model, torch.zeros(1, 3, 384, 640), path, model.dynamic_axes(), model.output_names()
     )
     session = open_session(path, threads=1)
-    assert [o.name for o in session.get_outputs()] == ["level0", "level1", "level2"]
+    outputs = [f"level{i}" for i in range(len(spec.strides))]
+    assert [o.name for o in session.get_outputs()] == outputs
     for h, w in ((384, 640), (320, 320), (416, 640)):
         x = torch.randn(1, 3, h, w)
         with torch.no_grad():
             expected = [m.numpy() for m in model(x)]
         got = session.run(None, {"images": x.numpy()})
-        assert [m.shape for m in got] == [(1, 13, h // s, w // s) for s in (8, 16, 32)]
+        assert [m.shape for m in got] == [(1, 13, h // s, w // s) for s in spec.strides]
         for want, have in zip(expected, got):
             np.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-3)
 
@@ -157,14 +162,14 @@ def test_recognizer_weights_come_back_from_fp32_and_int8_onnx(tmp_path, ctc_head
             np.testing.assert_allclose(torch_out, ort_out, atol=atol)
 
 
-def test_detector_weights_come_back_from_onnx_with_batchnorm_unfolded(tmp_path):
+@pytest.mark.parametrize("spec", [DetectorSpec(), SMALL_LEVEL_SPEC], ids=["3-levels", "4-levels"])
+def test_detector_weights_come_back_from_onnx_with_batchnorm_unfolded(tmp_path, spec):
     """The exporter folds every BatchNorm into its convolution; the rebuilt torch detector must
     compute the same, also after its BatchNorms took real statistics for training."""
     from trainer.export import export_detector
     from trainer.onnx_weights import detector_from_onnx, recalibrate_folded_batchnorm
 
     torch.manual_seed(0)
-    spec = DetectorSpec()
     trained = PlateDetector(spec)
     with torch.no_grad():  # distinct values and BatchNorm statistics, as after training
         for p in trained.parameters():
@@ -216,14 +221,16 @@ def test_fine_tuning_with_frozen_batchnorm_keeps_its_statistics():
         assert not torch.equal(weight, model.head.score.weight)
 
 
-def exported_random_detector(tmp: Path, fp32: Path, int8: Path, rewrite: bool) -> list:
+def exported_random_detector(
+    tmp: Path, fp32: Path, int8: Path, rewrite: bool, spec: DetectorSpec | None = None
+) -> list:
     """A randomly initialised detector exported to ``fp32`` and quantised to ``int8`` (graph
     rewritten or not); returns the calibration batches. Its BatchNorm shifts are random too, as
     a trained model's are: the exporter shares equal folded biases (all zero otherwise)."""
     from trainer.export import export_detector, quantize_detector_static
 
     torch.manual_seed(0)
-    spec = DetectorSpec()
+    spec = spec or DetectorSpec()
     model = PlateDetector(spec)
     for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
         torch.nn.init.normal_(bn.bias, std=0.1)
@@ -257,7 +264,8 @@ def random_images(*sizes: tuple[int, int]) -> list[np.ndarray]:
     return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for w, h in sizes]
 
 
-def test_static_int8_detector_keeps_its_prediction_convs_fp32_and_its_weights(tmp_path):
+@pytest.mark.parametrize("spec", [DetectorSpec(), SMALL_LEVEL_SPEC], ids=["3-levels", "4-levels"])
+def test_static_int8_detector_keeps_its_prediction_convs_fp32_and_its_weights(tmp_path, spec):
     """The INT8 detector quantises the body only (the corners lose precision otherwise), and
     training can still start from it: its weights come back within rounding error."""
     import onnx
@@ -265,13 +273,16 @@ def test_static_int8_detector_keeps_its_prediction_convs_fp32_and_its_weights(tm
     from trainer.onnx_weights import detector_from_onnx
 
     fp32, int8 = tmp_path / "det.onnx", tmp_path / "det.int8.onnx"
-    exported_random_detector(tmp_path, fp32, int8, rewrite=True)
+    exported_random_detector(tmp_path, fp32, int8, rewrite=True, spec=spec)
 
     graph = onnx.load(str(int8)).graph
     convs = {n.name: n for n in graph.node if n.op_type == "Conv"}
     quantised = {name for name, n in convs.items() if "DequantizeLinear" in n.input[1]}
     assert "/model/backbone/stem/stem.0/Conv" in quantised
-    assert not any("/head/score" in n or "/head/corners" in n for n in quantised)
+    assert not any("/head/predictions" in n or "/small/predict" in n for n in quantised)
+    if spec.small_level:
+        assert "/model/small/tower/tower.0/Conv" in quantised
+        assert "/model/small/predict/Conv" in convs
     (image,) = random_images((640, 384))
     out = open_session(int8, threads=1).run(None, runtime_feed(int8, image))
     want = open_session(fp32, threads=1).run(None, runtime_feed(fp32, image))

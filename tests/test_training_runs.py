@@ -54,3 +54,44 @@ def test_recognizer_trains_from_a_pack_with_loader_workers(tmp_path, no_data_fol
     assert summary["steps"] > 0 and summary["schedule"] == "cosine, warm-up 0"
     ckpt = torch.load(out / "ocr.pt", weights_only=False)
     assert ckpt["spec"]["dim"] == 64 and ckpt["step"] == summary["steps"]
+
+
+def test_a_small_plate_level_is_trained_alone_on_a_trained_detector(tmp_path, no_data_folder):
+    """--add-small-level: the grown detector's new stride-4 level trains, and every other
+    weight (BatchNorm statistics too) stays what the given detector held, so the other levels
+    still find what they found; without a detector to grow it is a one-line error."""
+    from trainer.export import export_detector
+    from trainer.models.detector import DetectorSpec, PlateDetector
+    from trainer.onnx_weights import detector_from_onnx
+
+    torch.manual_seed(0)
+    spec = DetectorSpec()
+    ckpt = tmp_path / "trained.pt"
+    torch.save({"spec": spec.to_dict(), "model": PlateDetector(spec).state_dict(), "step": 1}, ckpt)
+    export_detector(ckpt, tmp_path / "trained.onnx")
+    synthetic_scene_pack(tmp_path / "scenes.pack")
+    out = tmp_path / "run"
+    args = ["detector", "--pack", str(tmp_path / "scenes.pack"), "--synth", "0", "--batch", "4"]
+    args += ["--threads", "1", "--out", str(out), "--init-onnx", str(tmp_path / "trained.onnx")]
+    assert train_main([*args, "--add-small-level", "8", "--minutes", "0.1"]) == 0
+
+    grown = torch.load(out / "detector.pt", weights_only=False)
+    assert list(grown["spec"]["strides"]) == [4, 8, 16, 32] and grown["spec"]["small_level"] == 8
+    before = detector_from_onnx(tmp_path / "trained.onnx")[0].state_dict()
+    after = grown["model"]
+    assert set(after) - set(before) == {k for k in after if k.startswith("small.")}
+    for key, value in before.items():
+        if not key.endswith("num_batches_tracked"):
+            assert torch.equal(after[key], value), key
+    untrained = PlateDetector(DetectorSpec(**grown["spec"])).small.state_dict()
+    assert any(not torch.equal(after[f"small.{k}"], v) for k, v in untrained.items())
+
+
+def test_adding_a_small_plate_level_needs_a_detector_to_grow(tmp_path, capsys):
+    args = ["detector", "--add-small-level", "24", "--out", str(tmp_path / "run")]
+    assert train_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "platestream-train: error: --add-small-level grows a trained detector: "
+        "give it --init-onnx MODEL"
+    )

@@ -74,7 +74,8 @@ def export_detector(checkpoint: Path, output: Path, summary: Path | None = None)
     record = training_record(summary, ckpt)
     write_sidecar(output, {
         "name": "platestream-detector",
-        "architecture": "SCRFD-style: fused-IB backbone, BiFPN, head: score, box, 4 corners",
+        "architecture": "SCRFD-style: fused-IB backbone, BiFPN, head: score, box, 4 corners"
+        + (", and a stride-4 level with its own light head" if spec.small_level else ""),
         "spec": spec.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),
         **INPUT_SPEC,
@@ -180,16 +181,19 @@ def quantize_dynamic_int8(onnx_path: Path, output: Path) -> Path:
 #: detector nodes kept in FP32 by ``quantize_detector_static``: the final score/box/corner convs
 #: (INT8 there raised the CCPD corner error from 2.72 to 2.97 % of the plate width, for no
 #: speed) and everything after them (decoding: INT8 anchor coordinates find nothing).
-DETECTOR_INT8_SCOPES = ("/model/backbone/", "/model/neck/", "/model/head/tower/")
+DETECTOR_INT8_SCOPES = ("/model/backbone/", "/model/neck/", "/model/head/tower/", "/model/small/")
 DETECTOR_INT8_OPS = ("Conv", "Relu", "Add", "Mul", "MaxPool", "Resize", "Concat")
 
 
 def detector_nodes_to_quantize(graph) -> list[str]:
-    """The backbone, neck and head towers, without the BiFPN's fusion-weight arithmetic (a few
-    scalars, normalised by their sum: rounding them changes every fused feature)."""
+    """The backbone, neck, head towers and the stride-4 level but its prediction convolution,
+    without the fusion-weight arithmetic (a few scalars, normalised by their sum: rounding them
+    changes every fused feature)."""
 
     def wanted(node) -> bool:
         if node.op_type not in DETECTOR_INT8_OPS or not node.name.startswith(DETECTOR_INT8_SCOPES):
+            return False
+        if node.name.startswith("/model/small/predict/"):
             return False
         if "/fuse_" in node.name:  # keep only the weighted sum of the features themselves
             return node.name.rsplit("/", 1)[-1].startswith(("Mul", "Add_"))
