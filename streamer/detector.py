@@ -27,6 +27,7 @@ from streamer.geometry import (
     letterbox,
     letterbox_params,
     pad_letterbox,
+    shrink,
 )
 from streamer.modelfile import ModelError, load_sidecar, normalize_image, open_session
 
@@ -71,13 +72,13 @@ def letterboxed_rgb_i420(
     lb = letterbox_params((w, h), input_wh)
     new_w, new_h = round(w * lb.scale), round(h * lb.scale)
     even_w, even_h = new_w + new_w % 2, new_h + new_h % 2
-    luma = cv2.resize(y, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    luma = shrink(y, (new_w, new_h))
     if (even_w, even_h) != (new_w, new_h):
         luma = cv2.copyMakeBorder(luma, 0, even_h - new_h, 0, even_w - new_w, cv2.BORDER_REPLICATE)
     rgb = from_i420(
         luma,
-        cv2.resize(u, (even_w // 2, even_h // 2), interpolation=cv2.INTER_LINEAR),
-        cv2.resize(v, (even_w // 2, even_h // 2), interpolation=cv2.INTER_LINEAR),
+        shrink(u, (even_w // 2, even_h // 2)),
+        shrink(v, (even_w // 2, even_h // 2)),
         cv2.COLOR_YUV2RGB_I420,
     )
     return pad_letterbox(rgb[:new_h, :new_w], input_wh, lb), lb

@@ -89,3 +89,28 @@ def test_planes_are_letterboxed_as_the_converted_picture_even_at_odd_scaled_side
         # scaling before converting moves chroma edges: 2.7 levels on average for an even
         # 800x480 picture of these hard colour blocks, 3.0 for 856x480
         assert np.abs(got.astype(int) - want.astype(int)).mean() < 4
+
+
+def test_a_frame_shrunk_four_times_or_more_is_averaged_not_sampled():
+    """Pixel-fine detail (noise) in a 4K frame: sampled bilinearly at 6x down, each input pixel
+    is a mix of 2x2 of the frame's 6x6 and the detail aliases into coarse false detail; averaged,
+    as ``shrink`` does from 4x down on both paths, it fades as it does from afar. Below 4x the
+    bilinear sampling the detector was trained with is kept."""
+    import cv2
+
+    from streamer.geometry import AREA_SHRINK
+
+    grey = np.random.default_rng(0).integers(0, 256, (2160, 3840), dtype=np.uint8)
+    frame = np.repeat(grey[..., None], 3, 2)
+    sampled = cv2.resize(frame, (640, 360), interpolation=cv2.INTER_LINEAR)
+    assert sampled.std() > 35  # what bilinear sampling keeps of the noise
+    planes = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420)
+    for input_wh in ((640, 384), (960, 544)):
+        shrunk, lb = letterboxed_rgb(frame, input_wh)
+        from_planes, _ = letterboxed_rgb_i420(crop_i420(planes, (0, 0, 3840, 2160)), input_wh)
+        assert 1 / lb.scale >= AREA_SHRINK
+        for picture in (shrunk, from_planes):
+            assert picture[lb.pad_y + 1 : -lb.pad_y - 1].std() < 25
+    part = np.ascontiguousarray(frame[:1152, :2048])  # 3.2x down to 640x360
+    near, lb = letterboxed_rgb(part, (640, 384))
+    assert lb.pad_y == 12 and np.array_equal(near[12:372], cv2.resize(part, (640, 360)))
