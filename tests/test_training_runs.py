@@ -87,7 +87,10 @@ def test_a_small_plate_level_is_trained_alone_on_a_trained_detector(tmp_path, no
     assert any(not torch.equal(after[f"small.{k}"], v) for k, v in untrained.items())
 
 
-def test_adding_a_small_plate_level_needs_a_detector_to_grow(tmp_path, capsys):
+def test_adding_a_small_plate_level_needs_a_detector_without_one(tmp_path, capsys):
+    from trainer.models.detector import DetectorSpec, PlateDetector
+    from trainer.train_detector import with_small_level
+
     args = ["detector", "--add-small-level", "24", "--out", str(tmp_path / "run")]
     assert train_main(args) == 2
     err = capsys.readouterr().err.strip()
@@ -95,3 +98,7 @@ def test_adding_a_small_plate_level_needs_a_detector_to_grow(tmp_path, capsys):
         "platestream-train: error: --add-small-level grows a trained detector: "
         "give it --init-onnx MODEL"
     )
+    grown = with_small_level(PlateDetector(DetectorSpec()), 8)
+    assert grown.spec.strides == (4, 8, 16, 32)
+    with pytest.raises(ValueError, match="has a stride-4 level already"):
+        with_small_level(grown, 8)
