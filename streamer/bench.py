@@ -152,7 +152,7 @@ def run_bench(args: argparse.Namespace) -> int:
         return 0
     det_ref, rec_ref = reference_models(args.reference)
     kind = "detect" if args.stage == "detect" else "recognize"
-    rows = bench_models(kind, det_ref if kind == "detect" else rec_ref, args.runs)
+    rows = bench_models(kind, det_ref if kind == "detect" else rec_ref, args.runs, args.compare)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:

@@ -262,6 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="folder with seed_*.onnx from 'platestream-train reference-models'",
     )
+    bench.add_argument(
+        "--compare",
+        type=Path,
+        metavar="MODEL",
+        help="with --stage detect or recognize: also time this ONNX model of that stage (a "
+        "training round's, say), interleaved with the embedded one",
+    )
     bench.add_argument("--runs", type=int, default=50, help="model runs per configuration")
     bench.add_argument(
         "--repeat", type=int, default=1, help="pipeline runs per mode; the median fps is shown"
@@ -523,6 +530,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for flag, value in (("--runs", args.runs), ("--repeat", args.repeat)):
         if value < 1:
             raise ConfigError(f"{flag} must be at least 1, not {value}")
+    if args.compare and args.stage == "pipeline":
+        raise ConfigError("--compare times a model: give it with --stage detect or recognize")
+    if args.compare and not args.compare.is_file():  # before the seed models are exported
+        raise ConfigError(f"model file not found: {args.compare}")
     return run_bench(args)
 
 

@@ -69,8 +69,12 @@ def stats(ms: np.ndarray, per: int = 1) -> dict:
     }
 
 
-def bench_models(kind: str, reference: Path | None, runs: int = 50) -> list[dict]:
-    """Rows of {model, config, threads, median_ms, p95_ms, ratio} for 'detect' or 'recognize'.
+def bench_models(
+    kind: str, reference: Path | None, runs: int = 50, compared: Path | None = None
+) -> list[dict]:
+    """Rows of {model, config, threads, median_ms, p95_ms, ratio} for 'detect' or 'recognize';
+    ``compared``, a model of the same kind (a training round's, say), is timed interleaved with
+    the embedded one and its rows say how many times the embedded model's time it takes.
 
     A detector is timed as the runtime runs it, from the letterboxed image to the decoded
     locations (``Detector.detect_rgb``): ours takes its image quantised in blocks and decodes
@@ -78,7 +82,8 @@ def bench_models(kind: str, reference: Path | None, runs: int = 50) -> list[dict
     them out. A recognizer is timed on its session: its input is the normalised batch.
     """
     ours = MODELS_DIR / ("detector.onnx" if kind == "detect" else "recognizer.onnx")
-    models = {"ours": ours} | ({"seed": reference} if reference else {})
+    models = {"ours": ours} | ({"compared": compared} if compared else {})
+    models |= {"seed": reference} if reference else {}
     rows = []
     configs = DETECTOR_SIZES if kind == "detect" else RECOGNIZER_BATCHES
     # the detector also as the pipeline runs it: two single-threaded runs at once
@@ -106,6 +111,9 @@ def bench_models(kind: str, reference: Path | None, runs: int = 50) -> list[dict
                 row["unit"] = "ms/frame" if kind == "detect" else "ms/plate"
                 if ref is not None:
                     row["speedup_vs_seed"] = round(float(ref / np.median(ms)), 1)
+                if compared:
+                    ours_ms = np.median(results["ours"])
+                    row["time_vs_ours"] = round(float(np.median(ms) / ours_ms), 2)
                 rows.append(row)
     return rows
 

@@ -92,6 +92,8 @@ ERRORS = {
     ],
     "no bench runs": lambda tmp: ["bench", "--stage", "detect", "--runs", "0"],
     "no pipeline repeats": lambda tmp: ["bench", "--repeat", "0"],
+    "model to compare missing": lambda tmp: ["bench", "--stage", "detect", "--compare", tmp / "x"],
+    "model to compare in a pipeline bench": lambda tmp: ["bench", "--compare", tmp / "x.onnx"],
     "unknown region": lambda tmp: ["run", CLIP, "--region", "nl", "--region", "xx"],
     "missing config": lambda tmp: ["run", CLIP, "--config", tmp / "none.toml"],
     "unwritable events": lambda tmp: ["run", CLIP, "--events", "/proc/x/y.jsonl"],
@@ -416,6 +418,27 @@ def test_bench_reports_every_stage(tmp_path):
     assert "encode" in with_video["stages"] and "encode" not in without_video["stages"]
     table = run_cli("bench", "--video", clip)
     assert table.returncode == 0 and "median_ms" in table.stdout and "encode" in table.stdout
+
+
+def test_bench_times_a_model_to_compare_beside_the_embedded_one(tmp_path):
+    """``--compare``: a training round's model is timed interleaved with the embedded one, as a
+    ratio of its time (here the embedded detector itself; ``--reference`` to an empty folder
+    leaves the seed-size model out)."""
+    from streamer.config import DetectorConfig
+
+    proc = run_cli(
+        "bench", "--stage", "detect", "--runs", "5", "--reference", tmp_path,
+        "--compare", DetectorConfig().model, "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    configs = {(r["config"], r["threads"]) for r in rows}
+    assert len(configs) == 6  # 640x384 and 640x640, at 1 and 2 threads and two runs at once
+    for config, threads in configs:
+        ours, compared = (r for r in rows if (r["config"], r["threads"]) == (config, threads))
+        assert (ours["model"], compared["model"]) == ("ours", "compared")
+        assert ours["time_vs_ours"] == 1.0 and compared["time_vs_ours"] > 0
+        assert compared["median_ms"] > 0 and "speedup_vs_seed" not in compared
 
 
 def test_bench_finds_the_checkouts_sample_video_from_an_installed_package(tmp_path, monkeypatch):
