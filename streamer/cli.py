@@ -532,8 +532,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise ConfigError(f"{flag} must be at least 1, not {value}")
     if args.compare and args.stage == "pipeline":
         raise ConfigError("--compare times a model: give it with --stage detect or recognize")
-    if args.compare and not args.compare.is_file():  # before the seed models are exported
-        raise ConfigError(f"model file not found: {args.compare}")
+    if args.compare:  # a missing model or sidecar is said before the seed models are exported
+        load_sidecar(args.compare)
     return run_bench(args)
 
 
