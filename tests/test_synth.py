@@ -278,6 +278,31 @@ def test_tiles_are_cut_at_scales_drawn_from_the_given_range():
     assert widths.min() < 0.12 and widths.max() > 0.27
 
 
+def test_small_plate_tiles_draw_the_plate_width_whatever_the_scene_scale():
+    """``--small-plate-share``: a close-up's 240-px plate is cut 16-64 px wide in those tiles
+    (spanning the range), and a tile shrunk 4x or more is averaged as the runtime's letterbox
+    is: pixel-fine noise keeps far less contrast than bilinear sampling leaves it."""
+    from trainer.data.detection import SMALL_PLATE_WIDTHS, DetScene, random_tile
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (480, 640, 3)).astype(np.uint8)
+    corners = np.array([[[200, 200], [440, 200], [440, 280], [200, 280]]], np.float32)
+    scene = DetScene(image, np.array([[200, 200, 440, 280]], np.float32), corners,
+                     np.array([True]), "test", "test")  # fmt: skip
+    widths, contrast = [], []
+    for _ in range(100):
+        t = random_tile(scene, rng, 320, strength=0.0, rotate_share=0.0, small_share=1.0)
+        widths += list(t.boxes[:, 2] - t.boxes[:, 0])
+        if len(t.boxes) and t.boxes[0, 2] - t.boxes[0, 0] < 40:  # the scene shrunk 6x or more
+            x1, y1, x2, y2 = t.boxes[0].astype(int)
+            contrast.append(t.image[y1 + 2 : y2 - 2, x1 + 2 : x2 - 2].std())
+    low, high = SMALL_PLATE_WIDTHS
+    assert len(widths) > 80
+    assert min(widths) >= low - 1 and max(widths) <= high + 1
+    assert min(widths) < 1.3 * low and max(widths) > 0.8 * high
+    assert contrast and max(contrast) < 12  # sampled, it keeps a deviation of 22-60
+
+
 def test_plates_seen_but_not_labelled_are_left_out_of_the_score_loss():
     """The scenes label one plate an image: a second plate the embedded detector finds there is
     neither target nor background, and it stays so in every tile; fully labelled groups keep

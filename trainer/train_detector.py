@@ -29,6 +29,7 @@ from trainer.data.detection import (
     BASE_SIDE,
     ROTATE_DEGREES,
     ROTATE_SHARE,
+    SMALL_PLATE_WIDTHS,
     TILE_SCALES,
     DetScene,
     load_det_scenes,
@@ -189,9 +190,10 @@ class TileBatches:
         rotate_degrees: float = ROTATE_DEGREES,
         group_weights: dict[str, float] | None = None,
         tile_scales: tuple[float, float] = TILE_SCALES,
+        small_plate_share: float = 0.0,
     ):
         self.groups = {k: v for k, v in groups.items() if v}
-        self.tile_scales = tile_scales
+        self.tile_scales, self.small_plate_share = tile_scales, small_plate_share
         check_group_names(group_weights or {}, self.groups)
         self.large_tile_share, self.rotate_share = large_tile_share, rotate_share
         self.rotate_degrees = rotate_degrees
@@ -226,6 +228,7 @@ class TileBatches:
                 self.rotate_share,
                 self.rotate_degrees,
                 self.tile_scales,
+                self.small_plate_share,
             )
             images.append(t.image)
             targets.append((t.boxes, t.corners, t.has_corners, t.ignore))
@@ -392,6 +395,7 @@ def run_detector(args) -> int:
     batches = TileBatches(
         train_groups, rng, args.tile, args.strength, args.large_tile_share, args.rotate_share,
         args.rotate_degrees, dict(args.group_weight or []), tuple(args.tile_scales),
+        args.small_plate_share,
     )  # fmt: skip
     print(
         {k: len(v) for k, v in train_groups.items()},
@@ -479,6 +483,7 @@ def run_detector(args) -> int:
         "rotate_share": args.rotate_share,
         "rotate_degrees": args.rotate_degrees,
         "tile_scales": list(args.tile_scales),
+        "small_plate_share": args.small_plate_share,
         "group_weights": dict(args.group_weight or []),
         "freeze_bn": args.freeze_bn,
         "small_level": args.add_small_level,
@@ -591,6 +596,7 @@ def run_rewrite(args) -> int:
 
 
 def register(sub) -> None:
+    low, high = SMALL_PLATE_WIDTHS
     p = sub.add_parser("detector", help="train the plate detector")
     p.add_argument("--out", default="runs/detector")
     p.add_argument("--minutes", type=float, default=30, help="wall-clock budget")
@@ -617,6 +623,14 @@ def register(sub) -> None:
         default=TILE_SCALES,
         help="a tile's scale is the runtime's times a factor drawn log-uniformly from LOW-HIGH "
         "(default %(default)s; a lower LOW: more small plates)",
+    )
+    p.add_argument(
+        "--small-plate-share",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help=f"share of tiles cut around a plate scaled to {low:g}-{high:g} px wide, whatever "
+        "its scene's scale (CCPD's close-ups give no plate under ~60 px otherwise)",
     )
     p.add_argument(
         "--group-weight",
