@@ -158,7 +158,8 @@ def random_tile(
     own scale, so that close-up photos teach small plates too."""
     h, w = scene.image.shape[:2]
     scale = BASE_SIDE / max(h, w) * np.exp(rng.uniform(*np.log(scales)))
-    small = len(scene.boxes) > 0 and rng.random() < small_share
+    # no draw unless asked for, so that a seed cuts the tiles it cut before the option
+    small = small_share > 0 and len(scene.boxes) > 0 and rng.random() < small_share
     if small or (len(scene.boxes) and rng.random() < 0.85):
         box = scene.boxes[rng.integers(len(scene.boxes))]
         if small:
