@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamer.geometry import AREA_SHRINK, box_iou, box_to_corners, shrink
+from streamer.geometry import box_iou, box_to_corners, is_area_shrink, shrink
 from trainer.data.augment import photometric
 from trainer.data.ccpd import read_ccpd
 from trainer.data.shared import read_scenes, split_of
@@ -213,15 +213,14 @@ def random_tile(
 def shrunk_for_warp(
     image: np.ndarray, m: np.ndarray, scale: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The picture and affine map to warp a tile from: where the tile shrinks the scene
-    ``AREA_SHRINK`` times or more, the runtime's letterbox averages (``streamer.geometry.shrink``)
-    rather than samples, and so must the tile, or its small plates alias as no frame's do."""
-    if scale > 1 / AREA_SHRINK:
-        return image, m
+    """The picture and affine map to warp a tile from: where the runtime's letterbox would
+    average the scene shrunk to ``scale`` (``streamer.geometry.shrink``) rather than sample it,
+    so must the tile, or its small plates alias as no frame's do."""
     h, w = image.shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = shrink(image, size)
-    return small, m * np.array([w / size[0], h / size[1], 1], np.float32)
+    if not is_area_shrink(w, size[0]):
+        return image, m
+    return shrink(image, size), m * np.array([w / size[0], h / size[1], 1], np.float32)
 
 
 def box_outlines(boxes: np.ndarray) -> np.ndarray:
