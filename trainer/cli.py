@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from streamer.modelfile import ModelError
+
 #: module path of every subcommand group, in the order they are shown.
 SUBCOMMAND_MODULES = (
     "trainer.synth.commands",
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         from streamer.cli import reader_gone
 
         return reader_gone()
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, ModelError) as exc:
         print(f"platestream-train: error: {exc}", file=sys.stderr)
         return 2
 
