@@ -89,9 +89,13 @@ def test_a_small_plate_level_is_trained_alone_on_a_trained_detector(tmp_path, no
 
 def test_a_model_that_is_not_there_is_a_one_line_error(tmp_path, capsys):
     missing = tmp_path / "detector.onnx"
-    assert train_main(["eval", "--data", str(tmp_path), "--detector", str(missing)]) == 2
-    err = capsys.readouterr().err
-    assert err == f"platestream-train: error: model file not found: {missing}\n"
+    for args in (
+        ["eval", "--data", str(tmp_path), "--detector", str(missing)],
+        ["detector", "--init-onnx", str(missing), "--out", str(tmp_path / "run")],
+    ):
+        assert train_main(args) == 2
+        err = capsys.readouterr().err
+        assert err == f"platestream-train: error: model file not found: {missing}\n"
 
 
 def test_adding_a_small_plate_level_needs_a_detector_without_one(tmp_path, capsys):

@@ -18,12 +18,12 @@ rewrites, so those are found by the graph path of the node that consumes them
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from streamer.modelfile import load_sidecar
 from trainer.detector_graph import stem_kernel_from_space_to_depth, unmerged_prediction_weights
 from trainer.models.detector import DetectorSpec, PlateDetector
 from trainer.models.recognizer import PlateRecognizer, RecognizerSpec
@@ -125,7 +125,7 @@ def _param_of_matmul(output: str) -> str | None:
 
 def recognizer_from_onnx(path: Path) -> tuple[PlateRecognizer, RecognizerSpec]:
     """A torch recognizer holding the weights of an exported (FP32 or INT8) ONNX model."""
-    spec = RecognizerSpec(**json.loads(path.with_suffix(".json").read_text())["spec"])
+    spec = RecognizerSpec(**load_sidecar(path)["spec"])
     model = PlateRecognizer(spec)
     graph, init = _initializers(path)
     weights: dict[str, np.ndarray] = {}
@@ -146,7 +146,7 @@ def recognizer_from_onnx(path: Path) -> tuple[PlateRecognizer, RecognizerSpec]:
 def detector_from_onnx(path: Path) -> tuple[PlateDetector, DetectorSpec]:
     """A torch detector computing what an exported ONNX detector computes (eval mode); call
     ``recalibrate_folded_batchnorm`` before training it with batch statistics."""
-    spec = DetectorSpec(**json.loads(path.with_suffix(".json").read_text())["spec"])
+    spec = DetectorSpec(**load_sidecar(path)["spec"])
     model = PlateDetector(spec)
     modules = dict(model.named_modules())
     graph, init = _initializers(path)

@@ -24,7 +24,7 @@ from streamer.detector import (
     preprocess_frame,
     widest_anchor,
 )
-from streamer.modelfile import normalize_image
+from streamer.modelfile import load_sidecar, normalize_image
 from trainer.data.detection import (
     BASE_SIDE,
     ROTATE_DEGREES,
@@ -377,6 +377,8 @@ def evaluate(model: PlateDetector, groups: dict) -> dict:
 def run_detector(args) -> int:
     if args.add_small_level and not (args.init_onnx or args.resume):
         raise ValueError("--add-small-level grows a trained detector: give it --init-onnx MODEL")
+    if args.init_onnx:
+        load_sidecar(Path(args.init_onnx))  # a wrong path fails now, not after loading the data
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
