@@ -185,6 +185,16 @@ def interlaced_copy(src: Path, dst: Path) -> Path:
     return write_h264(dst, pictures, frame_rate(src) / 2, options)
 
 
+def nudged_copy(src: Path, dst: Path, frames: range, shift: int) -> Path:
+    """``src`` as if its camera were turned for ``frames``: the picture moved left by ``shift``
+    pixels (the right edge black), then back."""
+    pictures = (
+        np.pad(bgr[:, shift:], ((0, 0), (0, shift), (0, 0))) if i in frames else bgr
+        for i, bgr in enumerate(decoded(src))
+    )
+    return write_h264(dst, pictures, frame_rate(src), {"crf": "12"})
+
+
 def woven(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
     """One picture of the even lines of ``top`` and the odd lines of ``bottom``."""
     picture = top.copy()

@@ -22,6 +22,7 @@ from conftest import (
     check_plate_event,
     collected_stderr,
     interlaced_copy,
+    nudged_copy,
     platestream_command,
     read_events,
     run_cli,
@@ -652,17 +653,6 @@ def test_a_camera_of_a_few_frames_a_second_is_read(tmp_path, clip, fps):
     assert sorted(texts) == sorted(t["text"] for t in truth["tracks"])
 
 
-def camera_nudged(video: Path, folder: Path, frames: range, shift: int) -> Path:
-    """``video`` as if its camera were turned for ``frames``: the picture moved left by
-    ``shift`` pixels (the right edge black), then back."""
-    with av.open(str(video)) as inp:
-        rate = inp.streams.video[0].average_rate
-        pictures = [f.to_ndarray(format="bgr24") for f in inp.decode(video=0)]
-    for i in frames:
-        pictures[i] = np.pad(pictures[i][:, shift:], ((0, 0), (0, shift), (0, 0)))
-    return write_h264(folder / f"{video.stem}_nudged.mp4", pictures, rate, {"crf": "12"})
-
-
 @pytest.mark.slow
 def test_a_plate_whose_track_splits_is_one_event(tmp_path):
     """The gate's car waits at the barrier, its plate 220 px wide, while the camera is turned
@@ -672,7 +662,7 @@ def test_a_plate_whose_track_splits_is_one_event(tmp_path):
     the plate is reported once, from when it was first seen."""
     truth = json.loads(sample("cn_gate.mp4").with_suffix(".json").read_text())
     (plate,) = truth["tracks"]
-    nudged = camera_nudged(sample("cn_gate.mp4"), tmp_path, range(85, 110), 600)
+    nudged = nudged_copy(sample("cn_gate.mp4"), tmp_path / "nudged.mp4", range(85, 110), 600)
     events = tmp_path / "events.jsonl"
     proc = run_cli("-v", "run", nudged, "--events", events, "--quiet")
     assert proc.returncode == 0, proc.stderr

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from streamer.modelfile import load_sidecar
+
 
 def average_weights(state_dicts: Sequence[dict]) -> dict:
     """The mean of every floating-point tensor; integer buffers are taken from the first."""
@@ -60,9 +62,8 @@ def average_detectors(paths: Sequence[Path]) -> dict:
     """A detector checkpoint averaging exported detectors (FP32 or INT8 ONNX files)."""
     from trainer.onnx_weights import detector_from_onnx
 
-    for path in paths:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"no such detector: {path}")
+    for path in paths:  # every file and sidecar there before the first is read
+        load_sidecar(Path(path))
     models = [detector_from_onnx(Path(p)) for p in paths]
     _check_same_spec(paths, [spec.to_dict() for _, spec in models])
     return {
