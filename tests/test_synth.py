@@ -392,7 +392,9 @@ def test_us_texts_are_free_in_length_and_write_o_as_zero():
     assert not any("O" in t for t in texts)
     lengths = {len(t) for t in texts}
     assert {3, 4, 5, 6, 7, 8} <= lengths  # not only the state formats' 5-7
-    assert sum(t.isalpha() for t in texts) > 25  # vanity words
+    words = [t for t in texts if t.isalpha()]
+    assert len(words) > 35  # vanity words
+    assert sum(any(a == b for a, b in zip(w, w[1:])) for w in words) > 15  # GAGGED, BLOGGER
 
 
 def test_some_us_plates_have_a_picture_inside_the_number(monkeypatch):
