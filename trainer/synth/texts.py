@@ -110,9 +110,9 @@ def us_text(rng: np.random.Generator) -> str:
 
     Real US plates are about a third free-form, so a recognizer fed only the state formats
     learns their lengths and letter positions and then adds or drops a character on the rest.
-    Vanity words are a third of these numbers: a quarter of the held-out US crops have two
-    digits or fewer, and the recognizer read about half of them (and of such drawn plates)
-    against nine in ten of the others, most misses a letter dropped or doubled.
+    Vanity words are a third of the numbers drawn: a quarter of the held-out US crops have two
+    digits or fewer, and the recognizer of 2026-12-06 read about half of them (and of such
+    drawn plates) against nine in ten of the others, most misses a letter dropped or doubled.
     """
     kind = rng.choice(3, p=[0.4, 0.25, 0.35])
     if kind == 0:
