@@ -409,6 +409,32 @@ def test_recognizer_soup_averages_weights_of_one_spec_only(tmp_path):
         average_checkpoints(paths[:1])
 
 
+def test_a_recognizer_soup_takes_an_exported_model_as_an_ingredient(tmp_path):
+    """The model the rounds started from is an ONNX file (the embedded one): the soup reads
+    its weights back rather than needing its checkpoint."""
+    from trainer.export import export_recognizer
+    from trainer.soup import average_checkpoints
+    from trainer.train_recognizer import save_ocr
+
+    spec = RecognizerSpec(dim=64, encoder_layers=1, decoder_layers=1)
+    models, paths = [], []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(PlateRecognizer(spec))
+        with torch.no_grad():  # distinct values, as after training (the exporter merges equal ones)
+            for p in models[-1].parameters():
+                p.add_(0.02 * torch.randn_like(p))
+        paths.append(tmp_path / f"round{seed}.pt")
+        save_ocr(paths[-1], models[-1], spec, 100, 1.0)
+    export_recognizer(paths[0], tmp_path / "started.onnx")
+    soup = average_checkpoints([tmp_path / "started.onnx", paths[1]])
+    a, b = (m.state_dict() for m in models)
+    for name, tensor in soup["model"].items():
+        if tensor.is_floating_point():
+            torch.testing.assert_close(tensor, (a[name] + b[name]) / 2, atol=1e-6, rtol=1e-5)
+    assert [i.get("steps") for i in soup["soup_of"]] == [0, 100]
+
+
 def test_detector_soup_reads_its_ingredients_back_from_onnx(tmp_path):
     """A fine-tuning round recalibrates the BatchNorms it unfolds: the same network in other
     parameters. Averaging checkpoints would mix the two parametrisations; averaging the models

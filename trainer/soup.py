@@ -44,10 +44,21 @@ def _check_same_spec(paths: Sequence[Path], specs: Sequence[dict]) -> None:
             raise ValueError(f"{path} has another model spec than {paths[0]}: no soup")
 
 
+def recognizer_checkpoint(path: Path) -> dict:
+    """An ``ocr.pt`` checkpoint, or an exported recognizer (FP32 or INT8 ONNX) read back as
+    one, so that a soup can take the embedded model itself as an ingredient."""
+    if Path(path).suffix != ".onnx":
+        return torch.load(path, map_location="cpu", weights_only=False)
+    from trainer.onnx_weights import recognizer_from_onnx
+
+    model, spec = recognizer_from_onnx(Path(path))
+    return {"spec": spec.to_dict(), "model": model.state_dict(), "step": 0, "seconds": 0.0}
+
+
 def average_checkpoints(paths: Sequence[Path]) -> dict:
     """A checkpoint whose weights are the mean of ``paths``' weights (same spec required).
     ``soup_of`` lists the ingredients and their steps, ``step`` is the most any of them took."""
-    ckpts = [torch.load(p, map_location="cpu", weights_only=False) for p in paths]
+    ckpts = [recognizer_checkpoint(p) for p in paths]
     _check_same_spec(paths, [c["spec"] for c in ckpts])
     return {
         "spec": ckpts[0]["spec"],
@@ -62,7 +73,7 @@ def average_detectors(paths: Sequence[Path]) -> dict:
     """A detector checkpoint averaging exported detectors (FP32 or INT8 ONNX files)."""
     from trainer.onnx_weights import detector_from_onnx
 
-    for path in paths:  # every file and sidecar there before the first is read
+    for path in paths:  # each file and its sidecar checked before the first is read
         load_sidecar(Path(path))
     models = [detector_from_onnx(Path(p)) for p in paths]
     _check_same_spec(paths, [spec.to_dict() for _, spec in models])

@@ -614,7 +614,12 @@ def register(sub) -> None:
     p = sub.add_parser(
         "soup-recognizer", help="average recognizers fine-tuned from one model (a model soup)"
     )
-    p.add_argument("checkpoints", nargs="+", help="ocr.pt files of rounds from one model")
+    p.add_argument(
+        "checkpoints",
+        nargs="+",
+        help="ocr.pt files of rounds from one model, or exported ONNX recognizers (the model "
+        "they started from: streamer/models/recognizer.onnx)",
+    )
     p.add_argument("--out", default="runs/recognizer-soup", help="folder for ocr.pt and summary")
     p.set_defaults(func=run_soup)
 
