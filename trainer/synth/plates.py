@@ -411,7 +411,8 @@ def render_eu(
     weight = int(rng.integers(2, 6)) if font == "din" else int(rng.integers(0, 2))
     gap, dash = rng.uniform(3, 7), 22.0
     widen, stem = 1.0, None
-    if kind == "nl":  # the Kenteken face: DIN-like but wider, light strokes, short dashes
+    if kind in ("nl", "be"):  # the Kenteken face, and Belgium's ruby-red one much like it:
+        # DIN-like but wider, light strokes, short dashes
         font, weight = "din", int(rng.integers(0, 3))
         gap, dash, widen = rng.uniform(4, 10), rng.uniform(13, 22), rng.uniform(1.1, 1.45)
         if rng.random() < 0.7:  # as printed; the rest drawn bolder, as blur and ink spread it
