@@ -664,6 +664,8 @@ def test_a_new_us_number_is_often_drawn_from_the_plates_letters_alone():
     assert sum(any(c.isdigit() for c in t) for t in texts) / len(texts) > 0.3
     digits_only = new_order("us", "987", np.random.default_rng(0))
     assert digits_only is not None and len(digits_only) >= 3
+    one_letter = [new_order("us", "4821A", np.random.default_rng(s)) for s in range(50)]
+    assert not any(o is not None and all(k == 4 for k in o) for o in one_letter)
 
 
 @pytest.mark.parametrize("label", ["ABC123", "ABC7234", "A1C1234"])

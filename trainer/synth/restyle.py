@@ -207,16 +207,18 @@ def one_box_a_character(boxes: list[tuple[int, int, int, int]], text: str) -> bo
 def new_order(group: str, text: str, rng: np.random.Generator) -> list[int] | None:
     """Indices of ``text``'s characters for a new number that differs from it, drawn with
     repeats; None after ten tries. A US number may be one shorter or longer and mix letters and
-    digits freely, and half the time takes letters only, since vanity plates (all letters, or
-    nearly) are the US reads the recognizer misses most; others keep their letters and digits
-    where their country's format has them."""
+    digits freely, and half the time takes letters only (given three different ones), since
+    vanity plates (all letters, or nearly) are the US reads the recognizer misses most; others
+    keep their letters and digits where their country's format has them."""
     n = len(text)
     same_kind = [[j for j in range(n) if text[j].isdigit() == c.isdigit()] for c in text]
     letters = [j for j in range(n) if not text[j].isdigit()]
+    # from one or two letters a letters-only number is a letter repeated (AAAA, ABBA): no word
+    spell_from_letters = len({text[j] for j in letters}) >= 3
     for _ in range(10):
         if group == "us":
             length = int(np.clip(n + rng.choice([-1, 0, 0, 1]), 3, 8))
-            pool = letters if letters and rng.random() < 0.5 else list(range(n))
+            pool = letters if spell_from_letters and rng.random() < 0.5 else list(range(n))
             order = [int(pool[k]) for k in rng.integers(0, len(pool), length)]
         else:
             order = [int(rng.choice(kind)) for kind in same_kind]
