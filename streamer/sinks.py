@@ -49,6 +49,16 @@ class SinkError(RuntimeError):
     """An output that cannot be written."""
 
 
+def why_unwritable(exc: OSError, folder: Path) -> str:
+    """The system's reason, except where a file stands where the output needs ``folder`` or
+    one of its parents: that it words 'File exists' or 'Not a directory', naming no file."""
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        in_the_way = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if in_the_way is not None and not in_the_way.is_dir():
+            return f"{in_the_way} is a file, not a folder"
+    return exc.strerror or str(exc)
+
+
 def ascii_text(text: str) -> str:
     return "".join(f"{PROVINCE_PINYIN[c]}-" if c in PROVINCE_PINYIN else c for c in text)
 
@@ -203,7 +213,9 @@ class EventWriter:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             return open(self.path, mode, encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
-            raise SinkError(f"cannot write events to {self.path}: {exc.strerror or exc}") from None
+            raise SinkError(
+                f"cannot write events to {self.path}: {why_unwritable(exc, Path(self.path).parent)}"
+            ) from None
 
     def reopen(self) -> None:
         """Go on in a new file of the same name, once logrotate (or a person) has moved the
@@ -250,7 +262,7 @@ class CropWriter:
                 Path(folder).mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise SinkError(
-                    f"cannot create crops folder {folder}: {exc.strerror or exc}"
+                    f"cannot create crops folder {folder}: {why_unwritable(exc, Path(folder))}"
                 ) from None
 
     def write(self, name: str, plate: np.ndarray, frame: np.ndarray, box: np.ndarray) -> str | None:
@@ -333,7 +345,9 @@ class VideoWriter:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.open("wb").close()  # FFmpeg opens the file only at its first packet
         except OSError as exc:
-            raise SinkError(f"cannot write video to {path}: {exc.strerror or exc}") from None
+            raise SinkError(
+                f"cannot write video to {path}: {why_unwritable(exc, path.parent)}"
+            ) from None
         try:
             self.container = av.open(str(path), "w", container_options=muxer_options(path))
             self.stream = self.container.add_stream("libx264", rate=self.rate)

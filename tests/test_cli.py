@@ -134,6 +134,16 @@ def test_user_errors_are_one_line_and_exit_2(case, tmp_path):
     assert proc.stdout == ""
 
 
+@pytest.mark.parametrize("option", ["--output", "--events", "--crops"])
+def test_an_output_under_a_file_names_the_file_in_the_way(tmp_path, option):
+    """A file where the output needs a folder: the system says only 'File exists'."""
+    blocker = write(tmp_path / "plates", "not a folder")
+    proc = run_cli("run", CLIP, option, blocker / "out.mp4")
+    assert_one_line_error(proc)
+    assert f"{blocker} is a file, not a folder" in proc.stderr
+    assert blocker.read_text() == "not a folder"
+
+
 def test_a_video_name_that_cannot_hold_h264_says_so_and_leaves_no_file(tmp_path):
     proc = run_cli("run", CLIP, "--output", tmp_path / "out.webm")
     assert_one_line_error(proc)
