@@ -16,6 +16,8 @@ of the events file (DESIGN.md), so code written against either reads the other.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import queue
 import threading
 import time
@@ -25,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamer.config import Config, ConfigError, DetectorConfig, RecognizerConfig, check_setting
+from streamer.config import Config, ConfigError, check_setting
 from streamer.detector import Detector
 from streamer.formats import compile_formats
 from streamer.geometry import box_to_corners, corners_to_box
@@ -79,7 +81,10 @@ class PlateReader:
     ``mirror``: a photo is looked at mirrored too (False: half the detection time);
     ``views``: reads of each plate, shifted and fused (``--views``); ``detector`` and
     ``recognizer``: ONNX files other than the embedded ones; ``max_side``: the detector's input
-    size, as ``DetectorConfig.max_side`` (``--max-side``).
+    size, as ``DetectorConfig.max_side`` (``--max-side``); ``config``: as the TOML file
+    (``streamer.config.load_config``), so a camera's snapshots are read with the settings of its
+    stream (models, ``max_side``, ``roi``, views, ``formats`` and ``regions``); the other
+    arguments win over it.
     """
 
     def __init__(
@@ -91,25 +96,30 @@ class PlateReader:
         detector: Path | None = None,
         recognizer: Path | None = None,
         max_side: int | None = None,
+        config: Config | None = None,
     ):
+        config = copy.deepcopy(config) if config else Config()
+        for section, key, value, name in (
+            ("recognizer", "still_views", views, "--views"),
+            ("detector", "max_side", max_side, "--max-side"),
+        ):
+            if value is not None:
+                check_setting(section, key, value, name)
+                setattr(getattr(config, section), key, value)
+        if detector:
+            config.detector.model = Path(detector)
+        if recognizer:
+            config.recognizer.model = Path(recognizer)
         try:
-            self.formats = compile_formats([], list(regions))
+            self.formats = compile_formats(
+                config.voting.formats, list(regions) or config.voting.regions
+            )
         except ValueError as exc:
             raise ConfigError(f"regions (--region): {exc}") from None
-        recognizer_config = RecognizerConfig()
-        if recognizer:
-            recognizer_config.model = Path(recognizer)
-        if views is not None:
-            check_setting("recognizer", "still_views", views, "--views")
-            recognizer_config.still_views = views
-        self.recognizer = Recognizer(recognizer_config)
+        self.recognizer = Recognizer(config.recognizer)
         # one image at a time, each on both cores of the machine this is sized for
-        detector_config = DetectorConfig(threads=2, spinning=True)
-        if detector:
-            detector_config.model = Path(detector)
-        check_setting("detector", "max_side", max_side, "--max-side")
-        detector_config.max_side = max_side
-        self.detector = None if crops else Detector(detector_config)
+        still_detector = dataclasses.replace(config.detector, threads=2, spinning=True)
+        self.detector = None if crops else Detector(still_detector)
         self.mirror = mirror
 
     def read(self, image: np.ndarray | str | Path) -> list[dict]:

@@ -46,6 +46,10 @@ MAX_SIDE_HELP = (
     "px wide there is seldom found, so a larger side finds farther plates, at about "
     "(PIXELS/640)^2 the detection time and with more false boxes"
 )
+ROI_HELP = (
+    "search only this part of the image for plates, as fractions of its width and height "
+    "(0.3,0.4,1,1: the lower right); that part alone is scaled to the model input"
+)
 
 
 def version_text() -> str:
@@ -194,12 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="voted confidence below which a track gives no plate "
         f"(default {DEFAULTS.voting.min_confidence})",
     )
-    run.add_argument(
-        "--roi",
-        metavar="LEFT,TOP,RIGHT,BOTTOM",
-        help="search only this part of the frame for plates, as fractions of its width and "
-        "height (0.3,0.4,1,1: the lower right); that part alone is scaled to the model input",
-    )
+    run.add_argument("--roi", metavar="LEFT,TOP,RIGHT,BOTTOM", help=ROI_HELP)
     run.add_argument("--max-side", type=int, metavar="PIXELS", help=MAX_SIDE_HELP)
     run.add_argument(
         "--rejected",
@@ -249,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="regions",
         help="only plates of this region's formats, reads corrected to fit (as for 'run')",
+    )
+    read.add_argument("--roi", metavar="LEFT,TOP,RIGHT,BOTTOM", help=ROI_HELP)
+    read.add_argument(
+        "--config",
+        help="TOML file as for 'run': its [detector], [recognizer] and [voting] formats and "
+        "regions apply, so a camera's snapshots are read as its stream is; flags win",
     )
     read.set_defaults(func=cmd_read)
 
@@ -474,6 +479,10 @@ def summary_texts(texts: Counter, most: int = 20) -> str:
 def cmd_read(args: argparse.Namespace) -> int:
     from streamer.api import PlateReader
 
+    config = load_config(args.config)
+    if args.roi:
+        config.detector.roi = parse_numbers(args.roi, "--roi", 4)
+        check_limits(config, {("detector", "roi"): "--roi"})
     reader = PlateReader(
         args.crops,
         args.regions or [],
@@ -482,6 +491,7 @@ def cmd_read(args: argparse.Namespace) -> int:
         args.detector,
         args.recognizer,
         args.max_side,
+        config,
     )
     # OpenCV logs its own warning for a missing or broken image: one error line per image is ours
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)

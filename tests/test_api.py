@@ -67,6 +67,15 @@ def test_regions_keep_only_plates_of_their_formats(reader):
     assert PlateReader(regions=["nl"]).read(image) == []
 
 
+def test_a_config_gives_the_reader_its_settings_and_the_arguments_win():
+    image, _, text = gate_frame()
+    config = Config()
+    config.voting.regions = ["nl"]
+    assert PlateReader(config=config).read(image) == []
+    assert [p["text"] for p in PlateReader(regions=["cn"], config=config).read(image)] == [text]
+    assert config.voting.regions == ["nl"]  # the caller's config is left as it was
+
+
 def test_a_larger_input_finds_plates_too_small_at_the_default_one(reader):
     """A 6x6 mosaic of the gate frame (7680x4320): each plate, 282 px wide, is 24 px at the
     default 640-px input, under what the detector finds; at 1920 px it is 71 px."""

@@ -343,6 +343,32 @@ def test_read_with_regions_keeps_only_plates_of_their_formats(tmp_path):
     assert texts == {"cn": [text], "nl": []}
 
 
+def test_read_takes_a_cameras_config_file_and_its_flags_win(tmp_path):
+    """A camera's snapshots are read with the TOML file of its stream (regions, search area),
+    and a flag wins over the file, as for 'run'."""
+    path, label, text = widest_plate_frame(tmp_path)
+    x1 = label["box"][0] / cv2.imread(str(path)).shape[1]
+    config = write(
+        tmp_path / "gate.toml", f'[voting]\nregions = ["nl"]\n[detector]\nroi = [0, 0, {x1}, 1]\n'
+    )
+
+    def texts(*args) -> list[str]:
+        proc = run_cli("read", path, "--config", config, *args)
+        assert proc.returncode == 0, proc.stderr
+        return [p["text"] for p in json.loads(proc.stdout)["plates"]]
+
+    assert texts() == []
+    assert texts("--region", "cn") == []  # still searched left of the plate only
+    assert texts("--region", "cn", "--roi", "0,0,1,1") == [text]
+    bad = write(tmp_path / "bad.toml", "[detector]\nroi = [0.5, 0, 0.2, 1]\n")
+    proc = run_cli("read", path, "--config", bad)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"platestream: error: {bad}: [detector] roi must be left, top, right, bottom "
+        "(left < right, top < bottom)"
+    ]
+
+
 def test_config_file_and_flags(tmp_path):
     from streamer.cli import apply_run_flags, build_parser
     from streamer.config import load_config
