@@ -3,6 +3,12 @@
 Plates are rectified from the detector's 4 corners (a perspective warp, not a box crop) with the
 same function the trainer uses, resized to the sidecar's input size and read in batches. The model
 returns per-position probabilities; the voter fuses them across frames, so they are kept.
+
+A model with a CTC head (sidecar ``ctc_rescoring_weight``) also gives per-strip probabilities.
+Its character queries can lose count on free-form plates (a letter read twice or skipped),
+where CTC, which must place every character on its own strips, counts right; where the two
+heads read different texts, each text is scored by both heads and the likelier one is read
+(joint CTC-attention rescoring, Kim et al., 2017).
 """
 
 from __future__ import annotations
@@ -57,6 +63,77 @@ def reading_from_probs(probs: np.ndarray, charset: tuple[str, ...]) -> Reading:
     return Reading(text, confidence, confs, probs, tuple(charset))
 
 
+def ctc_reading(
+    strip_probs: np.ndarray, charset: tuple[str, ...], max_length: int
+) -> Reading | None:
+    """The CTC head's greedy read as a query-style Reading, so that voting and formats take it
+    as any other: a character's distribution is that of the strip where it peaks, without the
+    blank; None where it reads nothing or more characters than the queries can hold."""
+    best = strip_probs.argmax(-1)
+    rows: list[np.ndarray] = []
+    previous = 0
+    for strip, cls in enumerate(best):
+        if cls != 0 and cls == previous:
+            if strip_probs[strip, cls] > rows[-1][cls]:
+                rows[-1] = strip_probs[strip]
+        elif cls != 0:
+            rows.append(strip_probs[strip])
+        previous = cls
+    if not rows or len(rows) > max_length:
+        return None
+    probs = np.zeros((max_length, strip_probs.shape[1]), np.float32)
+    probs[:, 0] = 1.0
+    for i, row in enumerate(rows):
+        probs[i] = row
+        probs[i, 0] = 0.0
+        probs[i] /= probs[i].sum()
+    return reading_from_probs(probs, charset)
+
+
+def query_log_likelihood(probs: np.ndarray, labels: list[int]) -> float:
+    """log P of a text under the character queries: each position's class, then the end."""
+    logp = np.log(np.clip(probs, 1e-12, 1.0))
+    total = float(logp[np.arange(len(labels)), labels].sum())
+    return total + (float(logp[len(labels), 0]) if len(labels) < len(probs) else 0.0)
+
+
+def ctc_log_likelihood(strip_probs: np.ndarray, labels: list[int]) -> float:
+    """log P of a text under the CTC head: the forward algorithm (Graves et al., 2006) over the
+    labels with a blank between and around them, summing every alignment to the strips."""
+    logp = np.log(np.clip(strip_probs, 1e-12, 1.0))
+    ext = np.zeros(2 * len(labels) + 1, np.int64)
+    ext[1::2] = labels
+    skip = np.zeros(len(ext), bool)  # a character may follow the one before it past a blank
+    skip[3::2] = ext[3::2] != ext[1:-2:2]
+    alpha = np.full(len(ext), -np.inf)
+    alpha[:2] = logp[0, ext[:2]]
+    for t in range(1, len(logp)):
+        stay_or_step = np.logaddexp(alpha, np.concatenate(([-np.inf], alpha[:-1])))
+        jump = np.where(skip, np.concatenate(([-np.inf, -np.inf], alpha[:-2])), -np.inf)
+        alpha = np.logaddexp(stay_or_step, jump) + logp[t, ext]
+    return float(np.logaddexp(alpha[-1], alpha[-2]) if len(ext) > 1 else alpha[-1])
+
+
+def joint_reading(
+    probs: np.ndarray, strip_probs: np.ndarray, charset: tuple[str, ...], weight: float
+) -> Reading:
+    """The queries' read, or the CTC head's where it differs and scores higher by
+    (1 - weight) x the queries' log-likelihood + weight x the CTC head's."""
+    reading = reading_from_probs(probs, charset)
+    alternative = ctc_reading(strip_probs, charset, len(probs))
+    if alternative is None or alternative.text == reading.text:
+        return reading
+    index = {c: i for i, c in enumerate(charset)}
+
+    def score(text: str) -> float:
+        labels = [index[c] for c in text]
+        return (1 - weight) * query_log_likelihood(probs, labels) + weight * ctc_log_likelihood(
+            strip_probs, labels
+        )
+
+    return alternative if score(alternative.text) > score(reading.text) else reading
+
+
 class Recognizer:
     """Reads rectified plates; everything about the model comes from its sidecar."""
 
@@ -67,6 +144,8 @@ class Recognizer:
         self.input_name = self.session.get_inputs()[0].name
         self.charset: tuple[str, ...] = tuple(self.spec["charset"])
         self.input_size: tuple[int, int] = tuple(self.spec["input_size"])
+        #: where the model has a CTC head, how much its score weighs in choosing a text
+        self.ctc_weight: float | None = self.spec.get("ctc_rescoring_weight")
 
     def rectify(self, frame_bgr: np.ndarray, corners: np.ndarray) -> np.ndarray:
         return rectify(frame_bgr, corners, self.input_size)
@@ -82,6 +161,12 @@ class Recognizer:
         step = max(1, self.config.batch_size)
         for i in range(0, len(crops), step):
             batch = preprocess_plates(crops[i : i + step], self.spec)
-            probs = self.session.run(None, {self.input_name: batch})[0]
-            readings.extend(reading_from_probs(p, self.charset) for p in probs)
+            outputs = self.session.run(None, {self.input_name: batch})
+            if self.ctc_weight is None:
+                readings.extend(reading_from_probs(p, self.charset) for p in outputs[0])
+            else:
+                readings.extend(
+                    joint_reading(p, s, self.charset, self.ctc_weight)
+                    for p, s in zip(outputs[0], outputs[1])
+                )
         return readings

@@ -58,3 +58,93 @@ def test_a_new_ctc_head_leaves_the_query_decoder_reading_unchanged():
         torch.testing.assert_close(chars, trained(x))
     assert strips.shape == (2, joint.spec.num_strips, joint.spec.num_classes)
     assert with_ctc_head(joint) is joint
+
+
+def test_the_ctc_likelihood_sums_every_alignment_of_the_text():
+    """The forward algorithm against the definition: the sum over all strip paths that
+    collapse (runs merged, blanks dropped) to the text."""
+    import itertools
+
+    from streamer.recognizer import ctc_log_likelihood
+
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(4), size=5)  # 5 strips, blank + 3 classes
+
+    def collapse(path):
+        merged = [c for i, c in enumerate(path) if i == 0 or c != path[i - 1]]
+        return [c for c in merged if c != 0]
+
+    for labels in ([1], [1, 2], [2, 2], [1, 2, 1], [3, 3, 3]):
+        total = sum(
+            np.prod(probs[np.arange(5), path])
+            for path in itertools.product(range(4), repeat=5)
+            if collapse(list(path)) == labels
+        )
+        assert ctc_log_likelihood(probs, labels) == pytest.approx(np.log(total), rel=1e-6)
+
+
+def test_the_ctc_read_becomes_a_reading_of_the_strips_where_its_characters_peak():
+    from streamer.recognizer import ctc_reading
+
+    a, b = CHARSET.index("A"), CHARSET.index("B")
+    strips = _strip_probs([0, a, a, 0, a, b, 0], peak=0.8)
+    strips[2, a] = 0.9
+    reading = ctc_reading(strips, CHARSET, 10)
+    assert reading.text == "AAB" and reading.probs.shape == (10, len(CHARSET))
+    assert reading.probs[0, 0] == 0 and reading.probs[3:, 0].tolist() == [1.0] * 7
+    assert reading.probs[0].argmax() == a and reading.probs[0, a] > reading.probs[1, a]
+    np.testing.assert_allclose(reading.probs.sum(1), 1.0, rtol=1e-5)
+    assert ctc_reading(_strip_probs([0, 0, 0]), CHARSET, 10) is None
+    assert ctc_reading(_strip_probs([a, 0] * 6), CHARSET, 5) is None  # 6 do not fit in 5
+
+
+def test_where_the_heads_disagree_the_text_both_score_higher_is_read():
+    """The queries read a letter twice (ABBC) but are unsure of it; CTC reads ABC clearly:
+    ABC wins once the CTC score weighs in, ABBC with the queries alone."""
+    from streamer.recognizer import joint_reading
+
+    a, b, c = (CHARSET.index(x) for x in "ABC")
+    probs = np.full((10, len(CHARSET)), 0.01 / (len(CHARSET) - 1), np.float32)
+    for pos, cls, p in ((0, a, 0.99), (1, b, 0.99), (2, b, 0.5), (3, c, 0.69), (4, 0, 0.99)):
+        probs[pos, cls] = p
+    probs[2, c] = 0.45  # the third position could be C (then the end)
+    probs[3, 0] = 0.3
+    probs[5:, 0] = 0.99
+    strips = _strip_probs([0, a, a, 0, b, b, 0, c, c, 0, 0, 0], peak=0.95)
+    assert joint_reading(probs, strips, CHARSET, 0.0).text == "ABBC"
+    assert joint_reading(probs, strips, CHARSET, 0.3).text == "ABC"
+    same = _strip_probs([0, a, 0, b, 0, b, 0, c, 0, 0, 0, 0], peak=0.95)
+    reading = joint_reading(probs, same, CHARSET, 0.3)
+    assert reading.text == "ABBC" and reading.probs is probs  # agreement: the queries' read
+
+
+def test_a_recognizer_with_a_ctc_head_reads_with_both_heads(tmp_path):
+    """An exported model with a CTC head: the runtime reads each plate as ``joint_reading``
+    of its two outputs, with the sidecar's weight; without the weight, the queries alone."""
+    import json
+
+    from streamer.config import RecognizerConfig
+    from streamer.modelfile import open_session
+    from streamer.recognizer import Recognizer, joint_reading, reading_from_probs
+    from trainer.export import export_recognizer
+
+    torch.manual_seed(0)
+    spec = RecognizerSpec(dim=64, encoder_layers=1, decoder_layers=1, ctc_head=True)
+    ckpt = tmp_path / "ocr.pt"
+    model = PlateRecognizer(spec).state_dict()
+    torch.save({"spec": spec.to_dict(), "model": model, "step": 1}, ckpt)
+    onnx_path = tmp_path / "rec.onnx"
+    export_recognizer(ckpt, onnx_path, ctc_weight=0.4)
+    sidecar = json.loads(onnx_path.with_suffix(".json").read_text())
+    assert sidecar["ctc_rescoring_weight"] == 0.4
+    crops = [np.random.default_rng(i).integers(0, 255, (48, 192, 3), np.uint8) for i in range(3)]
+    recognizer = Recognizer(RecognizerConfig(model=onnx_path))
+    batch = (np.stack([c[..., ::-1] for c in crops]).astype(np.float32) - 127.5) / 127.5
+    probs, strips = open_session(onnx_path, 1).run(None, {"images": batch.transpose(0, 3, 1, 2)})
+    expected = [joint_reading(p, s, CHARSET, 0.4).text for p, s in zip(probs, strips)]
+    assert [r.text for r in recognizer.recognize(crops)] == expected
+    del sidecar["ctc_rescoring_weight"]
+    onnx_path.with_suffix(".json").write_text(json.dumps(sidecar))
+    queries_only = [reading_from_probs(p, CHARSET).text for p in probs]
+    recognizer = Recognizer(RecognizerConfig(model=onnx_path))
+    assert [r.text for r in recognizer.recognize(crops)] == queries_only

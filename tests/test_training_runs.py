@@ -131,3 +131,36 @@ def test_the_synthetic_eval_reads_fresh_plates_without_the_data_folder(no_data_f
         assert sum(n for _, n in group["by_length"].values()) == 25
         assert group["accuracy"] >= 0.75, group["errors"]
     assert results("--synth-regions", "br", "--json") == {"synth-br": both["synth-br"]}
+
+
+def test_a_ctc_head_is_trained_alone_on_a_trained_recognizer(tmp_path, no_data_folder, capsys):
+    """--ctc-head-only: the new CTC head trains, and every other weight stays the given
+    model's, so its queries read exactly as before; without a model it is a one-line error."""
+    from trainer.export import export_recognizer
+    from trainer.models.recognizer import PlateRecognizer, RecognizerSpec
+    from trainer.onnx_weights import recognizer_from_onnx
+
+    torch.manual_seed(0)
+    spec = RecognizerSpec(dim=64, encoder_layers=1, decoder_layers=1)
+    ckpt = tmp_path / "trained.pt"
+    weights = PlateRecognizer(spec).state_dict()
+    torch.save({"spec": spec.to_dict(), "model": weights, "step": 1}, ckpt)
+    export_recognizer(ckpt, tmp_path / "trained.onnx")
+    synthetic_plate_pack(tmp_path / "plates.pack")
+    out = tmp_path / "run"
+    args = ["ocr", "--pack", str(tmp_path / "plates.pack"), "--synth", "0", "--batch", "8"]
+    args += ["--threads", "1", "--ctc-head-only", "--lr", "1e-3", "--out", str(out)]
+    assert train_main([*args, "--minutes", "0.1"]) == 2
+    assert "--ctc-head-only trains a CTC head on a trained recognizer" in capsys.readouterr().err
+    args += ["--init-onnx", str(tmp_path / "trained.onnx")]
+    assert train_main([*args, "--minutes", "0.1"]) == 0
+
+    grown = torch.load(out / "ocr.pt", weights_only=False)
+    assert grown["spec"]["ctc_head"] and grown["step"] > 0
+    before = recognizer_from_onnx(tmp_path / "trained.onnx")[0].state_dict()
+    after = grown["model"]
+    assert set(after) - set(before) == {k for k in after if k.startswith("ctc.")}
+    for key, value in before.items():
+        assert torch.equal(after[key], value), key
+    untrained = PlateRecognizer(RecognizerSpec(**grown["spec"])).ctc.state_dict()
+    assert any(not torch.equal(after[f"ctc.{k}"], v) for k, v in untrained.items())

@@ -90,7 +90,11 @@ def export_detector(checkpoint: Path, output: Path, summary: Path | None = None)
     })  # fmt: skip
 
 
-def export_recognizer(checkpoint: Path, output: Path, summary: Path | None = None) -> None:
+def export_recognizer(
+    checkpoint: Path, output: Path, summary: Path | None = None, ctc_weight: float = 0.3
+) -> None:
+    """The checkpoint as ONNX + sidecar; a CTC head's per-strip output is read beside the
+    queries' with ``ctc_weight`` (``streamer.recognizer.joint_reading``)."""
     from trainer.train_recognizer import INPUT_SPEC, load_ocr
 
     model, ckpt = load_ocr(checkpoint)
@@ -104,7 +108,10 @@ def export_recognizer(checkpoint: Path, output: Path, summary: Path | None = Non
         {"images": {0: "batch"}} | {name: {0: "batch"} for name in outputs},
         outputs,
     )
-    ctc = {"ctc_output": "(B, strips, classes) softmax per strip; class 0 = CTC blank"}
+    ctc = {
+        "ctc_output": "(B, strips, classes) softmax per strip; class 0 = CTC blank",
+        "ctc_rescoring_weight": ctc_weight,
+    }
     write_sidecar(output, {
         "name": "platestream-recognizer",
         "architecture": "MaskOCR-style: strip ViT encoder (MAE), character-query decoder",

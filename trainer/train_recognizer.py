@@ -239,6 +239,14 @@ def parameter_groups(model: PlateRecognizer, lr: float, new_head: bool) -> list[
     return groups
 
 
+def freeze_all_but_the_ctc_head(model: PlateRecognizer) -> None:
+    """Train a CTC head alone on a trained recognizer: the encoder runs as at inference (no
+    dropout) and without gradients, and the query decoder is untouched, so the model reads
+    exactly as before and the head learns to read the same strip tokens."""
+    model.requires_grad_(False).eval()
+    model.ctc.requires_grad_(True).train()
+
+
 def warm_up(opt: torch.optim.Optimizer, fraction: float) -> None:
     """Linear learning-rate warm-up: Adam's first steps, with its moment estimates still empty,
     move every weight by about the full rate and knock a trained model off its minimum."""
@@ -341,7 +349,12 @@ def run_ocr(args) -> int:
             model.encoder.load_state_dict(
                 torch.load(args.init_encoder, weights_only=False)["encoder"]
             )
-    new_head = args.ctc_weight > 0 and model.ctc is None
+    if args.ctc_head_only and not (args.init_onnx or args.init_checkpoint or args.resume):
+        raise ValueError(
+            "--ctc-head-only trains a CTC head on a trained recognizer: give it --init-onnx "
+            "MODEL or --init-checkpoint CKPT"
+        )
+    new_head = (args.ctc_weight > 0 or args.ctc_head_only) and model.ctc is None
     if new_head:
         model = with_ctc_head(model)
         spec = model.spec
@@ -349,7 +362,12 @@ def run_ocr(args) -> int:
     model.to(device)
     ema = weight_average(model, args.ema, out / "ocr_ema.pt" if args.resume else None)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
-    opt = torch.optim.AdamW(parameter_groups(model, args.lr, new_head), weight_decay=0.05)
+    if args.ctc_head_only:
+        freeze_all_but_the_ctc_head(model)
+        head = {"params": list(model.ctc.parameters()), "lr": args.lr, "initial_lr": args.lr}
+        opt = torch.optim.AdamW([head], weight_decay=0.05)
+    else:
+        opt = torch.optim.AdamW(parameter_groups(model, args.lr, new_head), weight_decay=0.05)
     log = TrainLog(
         out / "ocr_log.csv", ["step", "seconds", "loss", "lr", "frozen"], append=args.resume
     )
@@ -361,15 +379,19 @@ def run_ocr(args) -> int:
     stream = batch_stream(train, args.batch, args.seed, args.workers)
     # a new part learns first on the trained encoder, so its first gradients do not scramble it
     starts_new = (args.init_encoder or new_head) and not args.resume
-    freeze_until = args.freeze_minutes * 60 if starts_new else 0
+    freeze_until = args.freeze_minutes * 60 if starts_new and not args.ctc_head_only else 0
     losses = []
     while time.time() - start < args.minutes * 60:
-        frozen = time.time() - start < freeze_until
+        frozen = args.ctc_head_only or time.time() - start < freeze_until
         model.encoder.requires_grad_(not frozen)
         rgb, y = next(stream)
         x = images_to_input(rgb, INPUT_SPEC["mean"], INPUT_SPEC["std"], device)
         y = torch.from_numpy(y).to(device)
-        if model.ctc is None:
+        if args.ctc_head_only:
+            with torch.no_grad():
+                memory = model.encoder(x)
+            loss = ctc_loss(model.ctc(memory), y)
+        elif model.ctc is None:
             loss = loss_fn(model(x).flatten(0, 1), y.flatten())
         else:
             logits, ctc_logits = model(x, with_ctc=True)
@@ -412,7 +434,8 @@ def run_ocr(args) -> int:
         "steps": step, "seconds": round(seconds), "batch": args.batch, "strength": args.strength,
         "init_encoder": str(args.init_encoder or ""), "init_onnx": str(args.init_onnx or ""),
         "init_checkpoint": str(args.init_checkpoint or ""), "warmup": args.warmup,
-        "freeze_minutes": args.freeze_minutes, "ctc_weight": args.ctc_weight, "ema": args.ema,
+        "freeze_minutes": args.freeze_minutes, "ctc_weight": args.ctc_weight,
+        "ctc_head_only": args.ctc_head_only, "ema": args.ema,
         "synthetic_pool": args.synth, "synthetic_share": args.synth_share,
         "synthetic_regions": args.synth_regions, "restyled_pool": args.restyle,
         "restyled_groups": args.restyle_groups, "restyled_own": args.restyle_own,
@@ -475,9 +498,8 @@ def load_ocr(path: Path) -> tuple[PlateRecognizer, dict]:
 def run_export(args) -> int:
     from trainer.export import export_recognizer
 
-    export_recognizer(
-        Path(args.checkpoint), Path(args.output), Path(args.summary) if args.summary else None
-    )
+    summary = Path(args.summary) if args.summary else None
+    export_recognizer(Path(args.checkpoint), Path(args.output), summary, args.ctc_weight)
     return 0
 
 
@@ -546,6 +568,12 @@ def register(sub) -> None:
         type=float,
         default=0.0,
         help="weight of a CTC head's loss trained beside the query decoder (0: no CTC head)",
+    )
+    p.add_argument(
+        "--ctc-head-only",
+        action="store_true",
+        help="train only a CTC head (added where the model has none) on the frozen recognizer "
+        "of --init-onnx or --init-checkpoint: the query decoder reads exactly as before",
     )
     p.add_argument(
         "--freeze-minutes",
@@ -627,6 +655,13 @@ def register(sub) -> None:
     p.add_argument("checkpoint")
     p.add_argument("--output", default="streamer/models/recognizer.onnx")
     p.add_argument("--summary", help="ocr_summary.json to record in the sidecar")
+    p.add_argument(
+        "--ctc-weight",
+        type=float,
+        default=0.3,
+        help="for a model with a CTC head: the weight of its score where the two heads read "
+        "different texts (0: the queries' text always, 1: the better CTC score; default 0.3)",
+    )
     p.set_defaults(func=run_export)
 
     p = sub.add_parser("quantize-recognizer", help="ONNX Runtime dynamic INT8 copy of a recognizer")

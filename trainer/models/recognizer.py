@@ -155,14 +155,28 @@ class QueryDecoder(nn.Module):
         return self.classify(self.norm(self.blocks(q, memory)))
 
 
+class CTCHead(nn.Module):
+    """A CTC classifier (Graves et al., 2006) of the strip tokens, class 0 doubling as the
+    blank: one transformer layer, so that a strip can see its neighbours (where a character
+    ends), then a linear layer per strip."""
+
+    def __init__(self, spec: RecognizerSpec):
+        super().__init__()
+        self.blocks = transformer_encoder(spec.dim, spec.encoder_heads, 1, 2.0, spec.dropout)
+        self.norm = nn.LayerNorm(spec.dim)
+        self.classify = nn.Linear(spec.dim, spec.num_classes)
+
+    def forward(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.norm(self.blocks(memory)))
+
+
 class PlateRecognizer(nn.Module):
     """Encoder + query decoder; returns logits (B, max_length, num_classes).
 
-    With ``spec.ctc_head`` a linear CTC classifier (Graves et al., 2006) reads every strip token
-    too, class 0 doubling as the blank. The queries find their character by attention alone and
-    can lose count on free-form plates (a letter read twice or skipped); CTC has to align each
-    character to its own strips, and training both on one encoder (joint CTC-attention, Kim et
-    al., 2017) teaches the tokens where the characters are.
+    With ``spec.ctc_head`` a CTC head reads every strip token too. The queries find their
+    character by attention alone and can lose count on free-form plates (a letter read twice or
+    skipped); CTC has to align each character to its own strips, so it counts them, and the two
+    heads' texts can be rescored by each other (joint CTC-attention, Kim et al., 2017).
     """
 
     def __init__(self, spec: RecognizerSpec):
@@ -170,7 +184,7 @@ class PlateRecognizer(nn.Module):
         self.spec = spec
         self.encoder = StripViTEncoder(spec)
         self.decoder = QueryDecoder(spec)
-        self.ctc = nn.Linear(spec.dim, spec.num_classes) if spec.ctc_head else None
+        self.ctc = CTCHead(spec) if spec.ctc_head else None
 
     def forward(
         self, images: torch.Tensor, with_ctc: bool = False
