@@ -14,7 +14,7 @@ heads read different texts, each text is scored by both heads and the likelier o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import cv2
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 @dataclass
 class Reading:
     text: str
-    #: plate confidence: the product of the character confidences and of the end-class one.
+    #: plate confidence: the product of the character confidences and of the end-class one
+    #: (of a text chosen by both heads of a model with a CTC head: their joint probability).
     confidence: float
     char_confidences: list[float]
     #: (max_length, num_classes) softmax per position; class 0 is end/pad.
@@ -118,7 +119,10 @@ def joint_reading(
     probs: np.ndarray, strip_probs: np.ndarray, charset: tuple[str, ...], weight: float
 ) -> Reading:
     """The queries' read, or the CTC head's where it differs and scores higher by
-    (1 - weight) x the queries' log-likelihood + weight x the CTC head's."""
+    (1 - weight) x the queries' log-likelihood + weight x the CTC head's. A text so chosen has
+    that joint probability as its confidence, not the CTC head's own: on a box with no plate the
+    queries read noise and CTC may read a sure "0", which only the queries' doubt keeps out of
+    the vote."""
     reading = reading_from_probs(probs, charset)
     alternative = ctc_reading(strip_probs, charset, len(probs))
     if alternative is None or alternative.text == reading.text:
@@ -131,7 +135,10 @@ def joint_reading(
             strip_probs, labels
         )
 
-    return alternative if score(alternative.text) > score(reading.text) else reading
+    joint = score(alternative.text)
+    if joint <= score(reading.text):
+        return reading
+    return replace(alternative, confidence=math.exp(joint))
 
 
 class Recognizer:

@@ -3,6 +3,8 @@ model."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -101,7 +103,7 @@ def test_the_ctc_read_becomes_a_reading_of_the_strips_where_its_characters_peak(
 def test_where_the_heads_disagree_the_text_both_score_higher_is_read():
     """The queries read a letter twice (ABBC) but are unsure of it; CTC reads ABC clearly:
     ABC wins once the CTC score weighs in, ABBC with the queries alone."""
-    from streamer.recognizer import joint_reading
+    from streamer.recognizer import ctc_log_likelihood, joint_reading, query_log_likelihood
 
     a, b, c = (CHARSET.index(x) for x in "ABC")
     probs = np.full((10, len(CHARSET)), 0.01 / (len(CHARSET) - 1), np.float32)
@@ -112,7 +114,13 @@ def test_where_the_heads_disagree_the_text_both_score_higher_is_read():
     probs[5:, 0] = 0.99
     strips = _strip_probs([0, a, a, 0, b, b, 0, c, c, 0, 0, 0], peak=0.95)
     assert joint_reading(probs, strips, CHARSET, 0.0).text == "ABBC"
-    assert joint_reading(probs, strips, CHARSET, 0.3).text == "ABC"
+    chosen = joint_reading(probs, strips, CHARSET, 0.3)
+    assert chosen.text == "ABC"
+    labels = [CHARSET.index(x) for x in "ABC"]
+    assert chosen.confidence == pytest.approx(  # both heads' doubt, not CTC's alone
+        np.exp(0.7 * query_log_likelihood(probs, labels) + 0.3 * ctc_log_likelihood(strips, labels))
+    )
+    assert chosen.confidence < 0.5 < math.prod(chosen.char_confidences)
     same = _strip_probs([0, a, 0, b, 0, b, 0, c, 0, 0, 0, 0], peak=0.95)
     reading = joint_reading(probs, same, CHARSET, 0.3)
     assert reading.text == "ABBC" and reading.probs is probs  # agreement: the queries' read
