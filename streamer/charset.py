@@ -67,22 +67,27 @@ def decode_probs(
     return "".join(text), confs
 
 
-def decode_ctc(
-    probs: np.ndarray, charset: tuple[str, ...] | list[str] = CHARSET
-) -> tuple[str, list[float]]:
-    """Greedy CTC read of one plate's (strips, classes) probabilities, class 0 being the blank.
-
-    Runs of one class are one character (a blank separates a doubled one); each character's
-    probability is the highest it reaches over its run.
-    """
+def ctc_peaks(probs: np.ndarray) -> list[int]:
+    """The greedy CTC read of one plate's (strips, classes) probabilities, class 0 being the
+    blank, as the strip where each character peaks: runs of one class are one character (a
+    blank separates a doubled one), and a run's character is where its probability is highest."""
     best = probs.argmax(-1)
-    text, confs = [], []
+    peaks: list[int] = []
     previous = 0
     for strip, cls in enumerate(best):
         if cls != 0 and cls == previous:
-            confs[-1] = max(confs[-1], float(probs[strip, cls]))
+            if probs[strip, cls] > probs[peaks[-1], cls]:
+                peaks[-1] = strip
         elif cls != 0:
-            text.append(charset[cls])
-            confs.append(float(probs[strip, cls]))
+            peaks.append(strip)
         previous = cls
-    return "".join(text), confs
+    return peaks
+
+
+def decode_ctc(
+    probs: np.ndarray, charset: tuple[str, ...] | list[str] = CHARSET
+) -> tuple[str, list[float]]:
+    """Greedy CTC read (``ctc_peaks``): the text and each character's probability at its peak."""
+    best = probs.argmax(-1)
+    peaks = ctc_peaks(probs)
+    return "".join(charset[best[s]] for s in peaks), [float(probs[s, best[s]]) for s in peaks]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from streamer.charset import decode_probs
+from streamer.charset import ctc_peaks, decode_probs
 from streamer.config import RecognizerConfig
 from streamer.geometry import rectify, rectify_i420
 from streamer.modelfile import load_sidecar, normalize_image, open_session
@@ -70,24 +70,14 @@ def ctc_reading(
     """The CTC head's greedy read as a query-style Reading, so that voting and formats take it
     as any other: a character's distribution is that of the strip where it peaks, without the
     blank; None where it reads nothing or more characters than the queries can hold."""
-    best = strip_probs.argmax(-1)
-    rows: list[np.ndarray] = []
-    previous = 0
-    for strip, cls in enumerate(best):
-        if cls != 0 and cls == previous:
-            if strip_probs[strip, cls] > rows[-1][cls]:
-                rows[-1] = strip_probs[strip]
-        elif cls != 0:
-            rows.append(strip_probs[strip])
-        previous = cls
-    if not rows or len(rows) > max_length:
+    peaks = ctc_peaks(strip_probs)
+    if not peaks or len(peaks) > max_length:
         return None
     probs = np.zeros((max_length, strip_probs.shape[1]), np.float32)
     probs[:, 0] = 1.0
-    for i, row in enumerate(rows):
-        probs[i] = row
-        probs[i, 0] = 0.0
-        probs[i] /= probs[i].sum()
+    probs[: len(peaks)] = strip_probs[peaks]
+    probs[: len(peaks), 0] = 0.0
+    probs[: len(peaks)] /= probs[: len(peaks)].sum(1, keepdims=True)
     return reading_from_probs(probs, charset)
 
 
