@@ -17,7 +17,7 @@ import numpy as np
 from streamer.config import MODELS_DIR, DetectorConfig
 from streamer.detector import Detector
 from streamer.geometry import Letterbox
-from streamer.modelfile import open_session
+from streamer.modelfile import load_sidecar, open_session, sidecar_path
 
 DETECTOR_SIZES = ((640, 384), (640, 640))
 RECOGNIZER_BATCHES = (1, 8)
@@ -133,11 +133,21 @@ def detector_steps(
 def recognizer_steps(
     models: dict[str, Path], batch: int, threads: int
 ) -> dict[str, Callable[[], object]]:
+    """A model with a CTC head of its own is timed twice: with the head run on every plate, as
+    for plates the queries are unsure of, and without (``<name>, head skipped``), as for the
+    others (``streamer.recognizer.Recognizer.rescored_where_unsure``)."""
     steps = {}
     for name, path in models.items():
         session = open_session(path, threads)
         shape = (batch, *session.get_inputs()[0].shape[1:])  # the input size is in the graph
         data = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
         feed = {session.get_inputs()[0].name: data}
-        steps[name] = lambda s=session, f=feed: s.run(None, f)
+        has_sidecar = sidecar_path(path).is_file()  # the seed-size model has none
+        head = load_sidecar(path).get("ctc_model") if has_sidecar else None
+        if head is None:
+            steps[name] = lambda s=session, f=feed: s.run(None, f)
+            continue
+        ctc = open_session(Path(path).with_name(head), threads)
+        steps[name] = lambda s=session, c=ctc, f=feed: c.run(None, {"memory": s.run(None, f)[1]})
+        steps[f"{name}, head skipped"] = lambda s=session, f=feed: s.run(None, f)
     return steps

@@ -477,6 +477,20 @@ def test_bench_times_a_model_to_compare_beside_the_embedded_one(tmp_path):
         assert compared["median_ms"] > 0 and "speedup_vs_seed" not in compared
 
 
+def test_bench_times_the_recognizer_with_and_without_its_ctc_head(tmp_path):
+    """The embedded recognizer's CTC head is a file of its own, run only on the plates the
+    queries are unsure of: both costs are rows of the table."""
+    proc = run_cli(
+        "bench", "--stage", "recognize", "--runs", "3", "--reference", tmp_path, "--json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    for config in ("batch 1", "batch 8"):
+        models = {r["model"]: r for r in rows if r["config"] == config and r["threads"] == "1"}
+        assert set(models) == {"ours", "ours, head skipped"}
+        assert all(r["median_ms"] > 0 for r in models.values())
+
+
 def test_bench_finds_the_checkouts_sample_video_from_an_installed_package(tmp_path, monkeypatch):
     """README's ``platestream bench`` runs from the checkout after ``pip install .``, which
     leaves the samples behind: the current folder's sample_videos/ is looked in too."""

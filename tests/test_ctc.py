@@ -103,7 +103,12 @@ def test_the_ctc_read_becomes_a_reading_of_the_strips_where_its_characters_peak(
 def test_where_the_heads_disagree_the_text_both_score_higher_is_read():
     """The queries read a letter twice (ABBC) but are unsure of it; CTC reads ABC clearly:
     ABC wins once the CTC score weighs in, ABBC with the queries alone."""
-    from streamer.recognizer import ctc_log_likelihood, joint_reading, query_log_likelihood
+    from streamer.recognizer import (
+        ctc_log_likelihood,
+        joint_reading,
+        query_log_likelihood,
+        reading_from_probs,
+    )
 
     a, b, c = (CHARSET.index(x) for x in "ABC")
     probs = np.full((10, len(CHARSET)), 0.01 / (len(CHARSET) - 1), np.float32)
@@ -113,8 +118,9 @@ def test_where_the_heads_disagree_the_text_both_score_higher_is_read():
     probs[3, 0] = 0.3
     probs[5:, 0] = 0.99
     strips = _strip_probs([0, a, a, 0, b, b, 0, c, c, 0, 0, 0], peak=0.95)
-    assert joint_reading(probs, strips, CHARSET, 0.0).text == "ABBC"
-    chosen = joint_reading(probs, strips, CHARSET, 0.3)
+    queries = reading_from_probs(probs, CHARSET)
+    assert joint_reading(queries, strips, 0.0).text == "ABBC"
+    chosen = joint_reading(queries, strips, 0.3)
     assert chosen.text == "ABC"
     labels = [CHARSET.index(x) for x in "ABC"]
     assert chosen.confidence == pytest.approx(  # both heads' doubt, not CTC's alone
@@ -122,13 +128,16 @@ def test_where_the_heads_disagree_the_text_both_score_higher_is_read():
     )
     assert chosen.confidence < 0.5 < math.prod(chosen.char_confidences)
     same = _strip_probs([0, a, 0, b, 0, b, 0, c, 0, 0, 0, 0], peak=0.95)
-    reading = joint_reading(probs, same, CHARSET, 0.3)
-    assert reading.text == "ABBC" and reading.probs is probs  # agreement: the queries' read
+    assert joint_reading(queries, same, 0.3) is queries  # agreement: the queries' read
 
 
-def test_a_recognizer_with_a_ctc_head_reads_with_both_heads(tmp_path):
-    """An exported model with a CTC head: the runtime reads each plate as ``joint_reading``
-    of its two outputs, with the sidecar's weight; without the weight, the queries alone."""
+def test_a_recognizer_with_a_ctc_head_reads_with_both_heads_where_the_queries_are_unsure(
+    tmp_path,
+):
+    """An exported model with a CTC head is two files, the head reading the model's strip
+    tokens; the runtime reads a plate as ``joint_reading`` with the sidecar's weight where the
+    queries' confidence is not above the sidecar's ``ctc_skip_confidence``, and runs the head on
+    those plates only; without the head's file named, the queries alone."""
     import json
 
     from streamer.config import RecognizerConfig
@@ -139,20 +148,44 @@ def test_a_recognizer_with_a_ctc_head_reads_with_both_heads(tmp_path):
     torch.manual_seed(0)
     spec = RecognizerSpec(dim=64, encoder_layers=1, decoder_layers=1, ctc_head=True)
     ckpt = tmp_path / "ocr.pt"
-    model = PlateRecognizer(spec).state_dict()
-    torch.save({"spec": spec.to_dict(), "model": model, "step": 1}, ckpt)
+    torch.save(
+        {"spec": spec.to_dict(), "model": PlateRecognizer(spec).state_dict(), "step": 1}, ckpt
+    )
     onnx_path = tmp_path / "rec.onnx"
-    export_recognizer(ckpt, onnx_path, ctc_weight=0.4)
-    sidecar = json.loads(onnx_path.with_suffix(".json").read_text())
-    assert sidecar["ctc_rescoring_weight"] == 0.4
-    crops = [np.random.default_rng(i).integers(0, 255, (48, 192, 3), np.uint8) for i in range(3)]
-    recognizer = Recognizer(RecognizerConfig(model=onnx_path))
+    export_recognizer(ckpt, onnx_path, ctc_weight=0.4, ctc_skip_confidence=1.0)
+    sidecar_path = onnx_path.with_suffix(".json")
+    sidecar = json.loads(sidecar_path.read_text())
+    assert sidecar["ctc_model"] == "rec_ctc.onnx" and sidecar["ctc_rescoring_weight"] == 0.4
+    crops = [np.random.default_rng(i).integers(0, 255, (48, 192, 3), np.uint8) for i in range(6)]
     batch = (np.stack([c[..., ::-1] for c in crops]).astype(np.float32) - 127.5) / 127.5
-    probs, strips = open_session(onnx_path, 1).run(None, {"images": batch.transpose(0, 3, 1, 2)})
-    expected = [joint_reading(p, s, CHARSET, 0.4).text for p, s in zip(probs, strips)]
-    assert [r.text for r in recognizer.recognize(crops)] == expected
-    del sidecar["ctc_rescoring_weight"]
-    onnx_path.with_suffix(".json").write_text(json.dumps(sidecar))
-    queries_only = [reading_from_probs(p, CHARSET).text for p in probs]
-    recognizer = Recognizer(RecognizerConfig(model=onnx_path))
-    assert [r.text for r in recognizer.recognize(crops)] == queries_only
+    probs, memory = open_session(onnx_path, 1).run(None, {"images": batch.transpose(0, 3, 1, 2)})
+    strips = open_session(tmp_path / "rec_ctc.onnx", 1).run(None, {"memory": memory})[0]
+    queries = [reading_from_probs(p, CHARSET) for p in probs]
+    joint = [joint_reading(q, s, 0.4) for q, s in zip(queries, strips)]
+
+    def reads(skip_confidence: float | None) -> tuple[list[str], list[int]]:
+        if skip_confidence is None:
+            del sidecar["ctc_model"]
+        else:
+            sidecar["ctc_skip_confidence"] = skip_confidence
+        sidecar_path.write_text(json.dumps(sidecar))
+        recognizer = Recognizer(RecognizerConfig(model=onnx_path, batch_size=8))
+        head_batches: list[int] = []
+        if recognizer.ctc_session is not None:
+            session = recognizer.ctc_session
+            run = session.run
+
+            def counted(names, feed):
+                head_batches.append(len(feed["memory"]))
+                return run(names, feed)
+
+            recognizer.ctc_session = type("Counted", (), {"run": staticmethod(counted)})()
+        return [r.text for r in recognizer.recognize(crops)], head_batches
+
+    assert reads(1.0) == ([r.text for r in joint], [6])
+    middle = float(np.median([q.confidence for q in queries]))
+    unsure = [q.confidence <= middle for q in queries]
+    texts, head_batches = reads(middle)
+    assert head_batches == [sum(unsure)] and 0 < sum(unsure) < 6
+    assert texts == [j.text if u else q.text for j, q, u in zip(joint, queries, unsure)]
+    assert reads(None) == ([q.text for q in queries], [])

@@ -91,10 +91,16 @@ def export_detector(checkpoint: Path, output: Path, summary: Path | None = None)
 
 
 def export_recognizer(
-    checkpoint: Path, output: Path, summary: Path | None = None, ctc_weight: float = 0.3
+    checkpoint: Path,
+    output: Path,
+    summary: Path | None = None,
+    ctc_weight: float = 0.3,
+    ctc_skip_confidence: float = 0.7,
 ) -> None:
-    """The checkpoint as ONNX + sidecar; a CTC head's per-strip output is read beside the
-    queries' with ``ctc_weight`` (``streamer.recognizer.joint_reading``)."""
+    """The checkpoint as ONNX + sidecar; a CTC head goes in a file of its own
+    (``split_ctc_head``), read beside the queries with ``ctc_weight``
+    (``streamer.recognizer.joint_reading``) where the queries' plate confidence is not above
+    ``ctc_skip_confidence``."""
     from trainer.train_recognizer import INPUT_SPEC, load_ocr
 
     model, ckpt = load_ocr(checkpoint)
@@ -108,9 +114,13 @@ def export_recognizer(
         {"images": {0: "batch"}} | {name: {0: "batch"} for name in outputs},
         outputs,
     )
+    if spec.ctc_head:
+        split_ctc_head(output)
     ctc = {
+        "ctc_model": ctc_head_path(output).name,
         "ctc_output": "(B, strips, classes) softmax per strip; class 0 = CTC blank",
         "ctc_rescoring_weight": ctc_weight,
+        "ctc_skip_confidence": ctc_skip_confidence,
     }
     write_sidecar(output, {
         "name": "platestream-recognizer",
@@ -125,6 +135,75 @@ def export_recognizer(
         **(ctc if spec.ctc_head else {}),
         **training_record(summary, ckpt),
     })  # fmt: skip
+
+
+def ctc_head_path(model: Path) -> Path:
+    """The file beside a recognizer that holds its CTC head."""
+    return model.with_name(f"{model.stem}_ctc.onnx")
+
+
+def split_ctc_head(path: Path) -> Path:
+    """Rewrite a recognizer exported with outputs (output, ctc) as two files: ``path`` reading
+    the queries and giving the encoder's strip tokens as a third output, ``memory``, and
+    ``ctc_head_path(path)`` reading ``memory`` into ``ctc``.
+
+    ONNX Runtime runs every node of a graph whatever outputs are asked for, so a head in the
+    same graph costs its time on every plate (1.2-1.4x the model's); in a file of its own it
+    runs only where the queries are unsure. The nodes are the original graph's, so an FP32 or
+    an INT8 file splits exactly."""
+    import onnx
+    from onnx.utils import Extractor
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    producer = {out: i for i, node in enumerate(graph.node) for out in node.output}
+
+    def nodes_behind(tensor: str) -> set[int]:
+        seen, todo = set(), [tensor]
+        while todo:
+            i = producer.get(todo.pop())
+            if i is not None and i not in seen:
+                seen.add(i)
+                todo.extend(graph.node[i].input)
+        return seen
+
+    queries = nodes_behind("output")
+    head = [graph.node[i] for i in nodes_behind("ctc") - queries]
+    shared = {out for i in queries for out in graph.node[i].output}
+    memory = {name for node in head for name in node.input if name in shared}
+    memory &= tensors_computed_from(graph, "images")  # not the constants both paths use
+    if len(memory) != 1:
+        raise ValueError(f"{path}: the CTC head does not read one tensor of the encoder's")
+    rename_tensor(graph, memory.pop(), "memory")
+    model = onnx.shape_inference.infer_shapes(model)  # the Extractor takes the parts' types here
+    head_file = ctc_head_path(path)
+    for names, outputs, file in (
+        (["memory"], ["ctc"], head_file),
+        (["images"], ["output", "memory"], path),
+    ):
+        part = Extractor(model).extract_model(names, outputs)
+        for info in [*part.graph.input, *part.graph.output]:
+            if info.name == "memory":  # the batch axis as the other inputs and outputs name it
+                info.type.tensor_type.shape.dim[0].dim_param = "batch"
+        onnx.save(part, str(file))
+    return head_file
+
+
+def tensors_computed_from(graph, tensor: str) -> set[str]:
+    found = {tensor}
+    for node in graph.node:  # in topological order
+        if found.intersection(node.input):
+            found.update(node.output)
+    return found
+
+
+def rename_tensor(graph, old: str, new: str) -> None:
+    for node in graph.node:
+        node.input[:] = [new if name == old else name for name in node.input]
+        node.output[:] = [new if name == old else name for name in node.output]
+    for info in graph.value_info:
+        if info.name == old:
+            info.name = new
 
 
 class FixedShapeAttention(torch.nn.MultiheadAttention):
@@ -182,6 +261,22 @@ def quantize_dynamic_int8(onnx_path: Path, output: Path) -> Path:
 
     output.parent.mkdir(parents=True, exist_ok=True)
     quantize_dynamic(str(onnx_path), str(output), weight_type=QuantType.QInt8)
+    return output
+
+
+def quantize_recognizer(onnx_path: Path, output: Path) -> Path:
+    """``quantize_dynamic_int8`` of a recognizer and of its CTC head's file where it has one,
+    with the sidecar copied (naming the quantised head)."""
+    sidecar = json.loads(onnx_path.with_suffix(".json").read_text(encoding="utf-8"))
+    quantize_dynamic_int8(onnx_path, output)
+    if "ctc_model" in sidecar:
+        head = quantize_dynamic_int8(
+            onnx_path.with_name(sidecar["ctc_model"]), ctc_head_path(output)
+        )
+        sidecar["ctc_model"] = head.name
+    output.with_suffix(".json").write_text(
+        json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return output
 
 

@@ -124,9 +124,19 @@ def _param_of_matmul(output: str) -> str | None:
 
 
 def recognizer_from_onnx(path: Path) -> tuple[PlateRecognizer, RecognizerSpec]:
-    """A torch recognizer holding the weights of an exported (FP32 or INT8) ONNX model."""
-    spec = RecognizerSpec(**load_sidecar(path)["spec"])
+    """A torch recognizer holding the weights of an exported (FP32 or INT8) ONNX model, and of
+    its CTC head's file where it has one."""
+    sidecar = load_sidecar(path)
+    spec = RecognizerSpec(**sidecar["spec"])
     model = PlateRecognizer(spec)
+    weights: dict[str, np.ndarray] = {}
+    for file in [path, *([path.with_name(sidecar["ctc_model"])] if "ctc_model" in sidecar else [])]:
+        weights |= _recognizer_weights(file)
+    _load(model, weights, path)
+    return model, spec
+
+
+def _recognizer_weights(path: Path) -> dict[str, np.ndarray]:
     graph, init = _initializers(path)
     weights: dict[str, np.ndarray] = {}
     for name in init:
@@ -139,8 +149,7 @@ def recognizer_from_onnx(path: Path) -> tuple[PlateRecognizer, RecognizerSpec]:
             key = _param_of_matmul(node.output[0])
             if key is not None and key not in weights:
                 weights[key] = _dequantized(init, node.input[1]).T
-    _load(model, weights, path)
-    return model, spec
+    return weights
 
 
 def detector_from_onnx(path: Path) -> tuple[PlateDetector, DetectorSpec]:

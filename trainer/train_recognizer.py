@@ -499,15 +499,16 @@ def run_export(args) -> int:
     from trainer.export import export_recognizer
 
     summary = Path(args.summary) if args.summary else None
-    export_recognizer(Path(args.checkpoint), Path(args.output), summary, args.ctc_weight)
+    export_recognizer(
+        Path(args.checkpoint), Path(args.output), summary, args.ctc_weight, args.ctc_skip_confidence
+    )
     return 0
 
 
 def run_quantize(args) -> int:
-    from trainer.export import quantize_dynamic_int8
+    from trainer.export import quantize_recognizer
 
-    out = quantize_dynamic_int8(Path(args.model), Path(args.output))
-    out.with_suffix(".json").write_text(Path(args.model).with_suffix(".json").read_text())
+    out = quantize_recognizer(Path(args.model), Path(args.output))
     size = out.stat().st_size / 1e6
     print(f"wrote {out} ({size:.1f} MB); compare: platestream-train eval --recognizer {out}")
     return 0
@@ -661,6 +662,13 @@ def register(sub) -> None:
         default=0.3,
         help="for a model with a CTC head: the weight of its score where the two heads read "
         "different texts (0: the queries' text always, 1: the better CTC score; default 0.3)",
+    )
+    p.add_argument(
+        "--ctc-skip-confidence",
+        type=float,
+        default=0.7,
+        help="for a model with a CTC head: reads whose plate confidence is above this keep "
+        "the queries' text without running the head (default 0.7; 1: the head runs always)",
     )
     p.set_defaults(func=run_export)
 
