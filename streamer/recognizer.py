@@ -111,10 +111,12 @@ def ctc_log_likelihood(strip_probs: np.ndarray, labels: list[int]) -> float:
 
 def joint_reading(reading: Reading, strip_probs: np.ndarray, weight: float) -> Reading:
     """The queries' ``reading``, or the CTC head's where it differs and scores higher by
-    (1 - weight) x the queries' log-likelihood + weight x the CTC head's. A text so chosen has
-    that joint probability as its confidence, not the CTC head's own: on a box with no plate the
-    queries read noise and CTC may read a sure "0", which only the queries' doubt keeps out of
-    the vote."""
+    (1 - weight) x the queries' log-likelihood + weight x the CTC head's. Where the heads
+    differ, the text chosen has that joint probability as its confidence, not one head's own:
+    on a box with no plate the queries read noise and CTC may read a sure "0", which only the
+    queries' doubt keeps out of the vote; and a disputed queries' read would otherwise outweigh
+    the other views' switched reads of the same plate in the vote (val crops 532 -> 534 of 563
+    read right, fresh synthetic US 83.6 -> 86.2 %)."""
     probs, charset = reading.probs, reading.charset
     alternative = ctc_reading(strip_probs, charset, len(probs))
     if alternative is None or alternative.text == reading.text:
@@ -127,9 +129,9 @@ def joint_reading(reading: Reading, strip_probs: np.ndarray, weight: float) -> R
             strip_probs, labels
         )
 
-    joint = score(alternative.text)
-    if joint <= score(reading.text):
-        return reading
+    joint, kept = score(alternative.text), score(reading.text)
+    if joint <= kept:
+        return replace(reading, confidence=math.exp(kept))
     return replace(alternative, confidence=math.exp(joint))
 
 

@@ -102,7 +102,9 @@ def test_the_ctc_read_becomes_a_reading_of_the_strips_where_its_characters_peak(
 
 def test_where_the_heads_disagree_the_text_both_score_higher_is_read():
     """The queries read a letter twice (ABBC) but are unsure of it; CTC reads ABC clearly:
-    ABC wins once the CTC score weighs in, ABBC with the queries alone."""
+    ABC wins once the CTC score weighs in, ABBC with the queries alone. Either way the text
+    the heads dispute has their joint probability as its confidence, so that in a vote over
+    views one view's disputed read does not outweigh another's switched one."""
     from streamer.recognizer import (
         ctc_log_likelihood,
         joint_reading,
@@ -119,13 +121,23 @@ def test_where_the_heads_disagree_the_text_both_score_higher_is_read():
     probs[5:, 0] = 0.99
     strips = _strip_probs([0, a, a, 0, b, b, 0, c, c, 0, 0, 0], peak=0.95)
     queries = reading_from_probs(probs, CHARSET)
+
+    def joint_probability(text: str, weight: float) -> float:
+        labels = [CHARSET.index(x) for x in text]
+        return np.exp(
+            (1 - weight) * query_log_likelihood(probs, labels)
+            + weight * ctc_log_likelihood(strips, labels)
+        )
+
     assert joint_reading(queries, strips, 0.0).text == "ABBC"
+    kept = joint_reading(queries, strips, 0.1)  # the queries' text still, now disputed
+    assert kept.text == "ABBC" and kept.probs is probs
+    assert kept.confidence == pytest.approx(joint_probability("ABBC", 0.1))
+    assert kept.confidence < queries.confidence
     chosen = joint_reading(queries, strips, 0.3)
     assert chosen.text == "ABC"
-    labels = [CHARSET.index(x) for x in "ABC"]
-    assert chosen.confidence == pytest.approx(  # both heads' doubt, not CTC's alone
-        np.exp(0.7 * query_log_likelihood(probs, labels) + 0.3 * ctc_log_likelihood(strips, labels))
-    )
+    # both heads' doubt, not CTC's alone
+    assert chosen.confidence == pytest.approx(joint_probability("ABC", 0.3))
     assert chosen.confidence < 0.5 < math.prod(chosen.char_confidences)
     same = _strip_probs([0, a, 0, b, 0, b, 0, c, 0, 0, 0, 0], peak=0.95)
     assert joint_reading(queries, same, 0.3) is queries  # agreement: the queries' read
