@@ -10,8 +10,8 @@ character queries can lose count on free-form plates (a letter read twice or ski
 CTC, which must place every character on its own strips, counts right; where the two heads read
 different texts, each text is scored by both heads and the likelier one is read (joint
 CTC-attention rescoring, Kim et al., 2017). The head runs only where the queries' plate
-confidence is not above the sidecar's ``ctc_skip_confidence``: on the validation crops and fresh
-synthetic plates, reads above 0.7 (two thirds of them) were changed by the head once in 8889.
+confidence is not above the sidecar's ``ctc_skip_confidence``: of 8889 reads of the validation
+crops and fresh synthetic plates, two thirds were above 0.7, and the head changed one of those.
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ def ctc_head_path(model: Path) -> Path:
 
 def split_ctc_head(path: Path) -> Path:
     """Rewrite a recognizer exported with outputs (output, ctc) as two files: ``path`` reading
-    the queries and giving the encoder's strip tokens as a third output, ``memory``, and
+    the queries and giving the encoder's strip tokens as a second output, ``memory``, and
     ``ctc_head_path(path)`` reading ``memory`` into ``ctc``.
 
     ONNX Runtime runs every node of a graph whatever outputs are asked for, so a head in the
