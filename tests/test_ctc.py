@@ -143,6 +143,25 @@ def test_where_the_heads_disagree_the_text_both_score_higher_is_read():
     assert joint_reading(queries, same, 0.3) is queries  # agreement: the queries' read
 
 
+def test_the_ctc_head_weighs_more_where_it_counts_the_characters_differently():
+    """``recount_weight`` applies where the two texts differ in length (CTC counts better),
+    ``weight`` where they are as long (the queries judge a character better: I against 1)."""
+    from streamer.recognizer import joint_reading, reading_from_probs
+
+    a, b, c, d = (CHARSET.index(x) for x in "ABCD")
+    probs = np.full((10, len(CHARSET)), 0.01 / (len(CHARSET) - 1), np.float32)
+    for pos, cls, p in ((0, a, 0.99), (1, b, 0.99), (2, b, 0.5), (3, c, 0.69), (4, 0, 0.99)):
+        probs[pos, cls] = p
+    probs[2, c], probs[3, 0], probs[3, d], probs[5:, 0] = 0.45, 0.25, 0.05, 0.99
+    queries = reading_from_probs(probs, CHARSET)
+    recount = _strip_probs([0, a, a, 0, b, b, 0, c, c, 0, 0, 0], peak=0.95)  # ABC
+    assert joint_reading(queries, recount, 0.0, recount_weight=0.3).text == "ABC"
+    assert joint_reading(queries, recount, 0.3, recount_weight=0.0).text == "ABBC"
+    relabel = _strip_probs([0, a, 0, b, 0, b, 0, d, 0, 0, 0, 0], peak=0.95)  # ABBD
+    assert joint_reading(queries, relabel, 0.0, recount_weight=1.0).text == "ABBC"
+    assert joint_reading(queries, relabel, 0.9, recount_weight=0.0).text == "ABBD"
+
+
 def test_a_recognizer_with_a_ctc_head_reads_with_both_heads_where_the_queries_are_unsure(
     tmp_path,
 ):
@@ -164,16 +183,19 @@ def test_a_recognizer_with_a_ctc_head_reads_with_both_heads_where_the_queries_ar
         {"spec": spec.to_dict(), "model": PlateRecognizer(spec).state_dict(), "step": 1}, ckpt
     )
     onnx_path = tmp_path / "rec.onnx"
-    export_recognizer(ckpt, onnx_path, ctc_weight=0.4, ctc_skip_confidence=1.0)
+    export_recognizer(
+        ckpt, onnx_path, ctc_weight=0.4, ctc_skip_confidence=1.0, ctc_recount_weight=0.6
+    )
     sidecar_path = onnx_path.with_suffix(".json")
     sidecar = json.loads(sidecar_path.read_text())
     assert sidecar["ctc_model"] == "rec_ctc.onnx" and sidecar["ctc_rescoring_weight"] == 0.4
+    assert sidecar["ctc_recount_weight"] == 0.6
     crops = [np.random.default_rng(i).integers(0, 255, (48, 192, 3), np.uint8) for i in range(6)]
     batch = (np.stack([c[..., ::-1] for c in crops]).astype(np.float32) - 127.5) / 127.5
     probs, memory = open_session(onnx_path, 1).run(None, {"images": batch.transpose(0, 3, 1, 2)})
     strips = open_session(tmp_path / "rec_ctc.onnx", 1).run(None, {"memory": memory})[0]
     queries = [reading_from_probs(p, CHARSET) for p in probs]
-    joint = [joint_reading(q, s, 0.4) for q, s in zip(queries, strips)]
+    joint = [joint_reading(q, s, 0.4, 0.6) for q, s in zip(queries, strips)]
 
     def reads(skip_confidence: float | None) -> tuple[list[str], list[int]]:
         if skip_confidence is None:

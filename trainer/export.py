@@ -96,10 +96,12 @@ def export_recognizer(
     summary: Path | None = None,
     ctc_weight: float = 0.3,
     ctc_skip_confidence: float = 0.7,
+    ctc_recount_weight: float = 0.5,
 ) -> None:
     """The checkpoint as ONNX + sidecar; a CTC head goes in a file of its own
     (``split_ctc_head``), read beside the queries with ``ctc_weight``
-    (``streamer.recognizer.joint_reading``) where the queries' plate confidence is not above
+    (``streamer.recognizer.joint_reading``; ``ctc_recount_weight`` where the two heads' texts
+    differ in length) where the queries' plate confidence is not above
     ``ctc_skip_confidence``."""
     from trainer.train_recognizer import INPUT_SPEC, load_ocr
 
@@ -120,6 +122,7 @@ def export_recognizer(
         "ctc_model": ctc_head_path(output).name,
         "ctc_output": "(B, strips, classes) softmax per strip; class 0 = CTC blank",
         "ctc_rescoring_weight": ctc_weight,
+        "ctc_recount_weight": ctc_recount_weight,
         "ctc_skip_confidence": ctc_skip_confidence,
     }
     write_sidecar(output, {

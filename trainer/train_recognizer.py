@@ -500,7 +500,12 @@ def run_export(args) -> int:
 
     summary = Path(args.summary) if args.summary else None
     export_recognizer(
-        Path(args.checkpoint), Path(args.output), summary, args.ctc_weight, args.ctc_skip_confidence
+        Path(args.checkpoint),
+        Path(args.output),
+        summary,
+        args.ctc_weight,
+        args.ctc_skip_confidence,
+        args.ctc_recount_weight,
     )
     return 0
 
@@ -662,6 +667,13 @@ def register(sub) -> None:
         default=0.3,
         help="for a model with a CTC head: the weight of its score where the two heads read "
         "different texts (0: the queries' text always, 1: the better CTC score; default 0.3)",
+    )
+    p.add_argument(
+        "--ctc-recount-weight",
+        type=float,
+        default=0.5,
+        help="for a model with a CTC head: the weight of its score where the two heads' texts "
+        "differ in length (CTC counts characters better than the queries; default 0.5)",
     )
     p.add_argument(
         "--ctc-skip-confidence",
