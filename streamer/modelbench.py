@@ -17,7 +17,7 @@ import numpy as np
 from streamer.config import MODELS_DIR, DetectorConfig
 from streamer.detector import Detector
 from streamer.geometry import Letterbox
-from streamer.modelfile import load_sidecar, open_session, sidecar_path
+from streamer.modelfile import ctc_head_file, load_sidecar, open_session, sidecar_path
 
 DETECTOR_SIZES = ((640, 384), (640, 640))
 RECOGNIZER_BATCHES = (1, 8)
@@ -143,11 +143,11 @@ def recognizer_steps(
         data = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
         feed = {session.get_inputs()[0].name: data}
         has_sidecar = sidecar_path(path).is_file()  # the seed-size model has none
-        head = load_sidecar(path).get("ctc_model") if has_sidecar else None
+        head = ctc_head_file(path, load_sidecar(path)) if has_sidecar else None
         if head is None:
             steps[name] = lambda s=session, f=feed: s.run(None, f)
             continue
-        ctc = open_session(Path(path).with_name(head), threads)
+        ctc = open_session(head, threads)
         steps[name] = lambda s=session, c=ctc, f=feed: c.run(None, {"memory": s.run(None, f)[1]})
         steps[f"{name}, head skipped"] = lambda s=session, f=feed: s.run(None, f)
     return steps

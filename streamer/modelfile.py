@@ -34,6 +34,12 @@ def load_sidecar(model: Path) -> dict:
         raise ModelError(f"model sidecar {path} is not valid JSON: {exc}") from None
 
 
+def ctc_head_file(model: Path, sidecar: dict) -> Path | None:
+    """The file beside a recognizer that holds its CTC head (sidecar ``ctc_model``), if any."""
+    head = sidecar.get("ctc_model")
+    return Path(model).with_name(head) if head else None
+
+
 def open_session(model: Path, threads: int, spinning: bool = False) -> ort.InferenceSession:
     """An ONNX Runtime CPU session with ``threads`` intra-op threads.
 

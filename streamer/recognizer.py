@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
@@ -27,7 +26,7 @@ import numpy as np
 from streamer.charset import ctc_peaks, decode_probs
 from streamer.config import RecognizerConfig
 from streamer.geometry import rectify, rectify_i420
-from streamer.modelfile import load_sidecar, normalize_image, open_session
+from streamer.modelfile import ctc_head_file, load_sidecar, normalize_image, open_session
 
 if TYPE_CHECKING:
     from streamer.sources import Frame
@@ -153,12 +152,8 @@ class Recognizer:
         self.input_name = self.session.get_inputs()[0].name
         self.charset: tuple[str, ...] = tuple(self.spec["charset"])
         self.input_size: tuple[int, int] = tuple(self.spec["input_size"])
-        head = self.spec.get("ctc_model")
-        self.ctc_session = (
-            open_session(Path(self.config.model).with_name(head), self.config.threads)
-            if head
-            else None
-        )
+        head = ctc_head_file(self.config.model, self.spec)
+        self.ctc_session = open_session(head, self.config.threads) if head else None
         #: where the model has a CTC head, how much its score weighs in choosing a text, and
         #: where the two heads' texts differ in length
         self.ctc_weight: float = self.spec.get("ctc_rescoring_weight", 0.0)

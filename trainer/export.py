@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from streamer.charset import CHARSET
+from streamer.modelfile import ctc_head_file
 from trainer.detector_graph import rewrite_detector, untie_shared_weights
 from trainer.models.detector import OUTPUTS_NOTE, DetectorSpec, ExportedDetector, PlateDetector
 from trainer.models.recognizer import PlateRecognizer, SoftmaxHead
@@ -272,11 +273,8 @@ def quantize_recognizer(onnx_path: Path, output: Path) -> Path:
     with the sidecar copied (naming the quantised head)."""
     sidecar = json.loads(onnx_path.with_suffix(".json").read_text(encoding="utf-8"))
     quantize_dynamic_int8(onnx_path, output)
-    if "ctc_model" in sidecar:
-        head = quantize_dynamic_int8(
-            onnx_path.with_name(sidecar["ctc_model"]), ctc_head_path(output)
-        )
-        sidecar["ctc_model"] = head.name
+    if head := ctc_head_file(onnx_path, sidecar):
+        sidecar["ctc_model"] = quantize_dynamic_int8(head, ctc_head_path(output)).name
     output.with_suffix(".json").write_text(
         json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )

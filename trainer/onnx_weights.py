@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from streamer.modelfile import load_sidecar
+from streamer.modelfile import ctc_head_file, load_sidecar
 from trainer.detector_graph import stem_kernel_from_space_to_depth, unmerged_prediction_weights
 from trainer.models.detector import DetectorSpec, PlateDetector
 from trainer.models.recognizer import PlateRecognizer, RecognizerSpec
@@ -129,9 +129,9 @@ def recognizer_from_onnx(path: Path) -> tuple[PlateRecognizer, RecognizerSpec]:
     sidecar = load_sidecar(path)
     spec = RecognizerSpec(**sidecar["spec"])
     model = PlateRecognizer(spec)
-    weights: dict[str, np.ndarray] = {}
-    for file in [path, *([path.with_name(sidecar["ctc_model"])] if "ctc_model" in sidecar else [])]:
-        weights |= _recognizer_weights(file)
+    weights = _recognizer_weights(path)
+    if head := ctc_head_file(path, sidecar):
+        weights |= _recognizer_weights(head)
     _load(model, weights, path)
     return model, spec
 

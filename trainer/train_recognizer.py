@@ -666,7 +666,8 @@ def register(sub) -> None:
         type=float,
         default=0.3,
         help="for a model with a CTC head: the weight of its score where the two heads read "
-        "different texts (0: the queries' text always, 1: the better CTC score; default 0.3)",
+        "different texts of the same length (0: the queries' text always, 1: the better CTC "
+        "score; default 0.3)",
     )
     p.add_argument(
         "--ctc-recount-weight",
