@@ -97,7 +97,7 @@ def export_recognizer(
     summary: Path | None = None,
     ctc_weight: float = 0.3,
     ctc_skip_confidence: float = 0.7,
-    ctc_recount_weight: float = 0.5,
+    ctc_recount_weight: float = 0.8,
 ) -> None:
     """The checkpoint as ONNX + sidecar; a CTC head goes in a file of its own
     (``split_ctc_head``), read beside the queries with ``ctc_weight``

@@ -672,9 +672,9 @@ def register(sub) -> None:
     p.add_argument(
         "--ctc-recount-weight",
         type=float,
-        default=0.5,
+        default=0.8,
         help="for a model with a CTC head: the weight of its score where the two heads' texts "
-        "differ in length (CTC counts characters better than the queries; default 0.5)",
+        "differ in length (CTC counts characters better than the queries; default 0.8)",
     )
     p.add_argument(
         "--ctc-skip-confidence",
