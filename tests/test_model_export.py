@@ -108,6 +108,26 @@ def test_recognizer_onnx_matches_torch_for_any_batch(tmp_path):
     assert len(shapes) <= 2  # patches and heads are cut to constant sizes, not per-call ones
 
 
+def test_recognizer_attention_fused_computes_the_same(tmp_path):
+    """Each attention layer becomes one MultiHeadAttention node (encoder self-attention, decoder
+    self- and cross-attention) and the outputs stay those of the unfused graph."""
+    from trainer.recognizer_graph import rewrite_recognizer
+
+    torch.manual_seed(0)
+    spec = RecognizerSpec(dim=64, encoder_layers=2, decoder_layers=1)
+    model = SoftmaxHead(with_fixed_shape_attention(PlateRecognizer(spec)))
+    path, fused = tmp_path / "rec.onnx", tmp_path / "rec.fused.onnx"
+    export_onnx(model, torch.zeros(1, 3, 48, 192), path, {"images": {0: "b"}})
+    assert rewrite_recognizer(path, fused) == 2 + 2
+    ops = [n.op_type for n in onnx.load(str(fused)).graph.node]
+    assert ops.count("MultiHeadAttention") == 4 and ops.count("Softmax") == 1  # the output's
+    x = np.random.default_rng(0).normal(size=(5, 3, 48, 192)).astype(np.float32)
+    expected = open_session(path, threads=1).run(None, {"images": x})[0]
+    got = open_session(fused, threads=1).run(None, {"images": x})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert rewrite_recognizer(fused, fused) == 0  # fused already: nothing left to fuse
+
+
 def test_missing_model_file_is_a_one_line_error(tmp_path):
     (tmp_path / "detector.json").write_text('{"max_side": 640}')
     with pytest.raises(ModelError, match="model file not found"):

@@ -271,8 +271,10 @@ def quantize_dynamic_int8(onnx_path: Path, output: Path) -> Path:
 def quantize_recognizer(onnx_path: Path, output: Path) -> Path:
     """``quantize_dynamic_int8`` of a recognizer and of its CTC head's file where it has one,
     with the sidecar copied (naming the quantised head)."""
+    from trainer.recognizer_graph import rewrite_recognizer
+
     sidecar = json.loads(onnx_path.with_suffix(".json").read_text(encoding="utf-8"))
-    quantize_dynamic_int8(onnx_path, output)
+    rewrite_recognizer(quantize_dynamic_int8(onnx_path, output), output)
     if head := ctc_head_file(onnx_path, sidecar):
         sidecar["ctc_model"] = quantize_dynamic_int8(head, ctc_head_path(output)).name
     output.with_suffix(".json").write_text(

@@ -1,0 +1,140 @@
+"""An exact rewrite of an exported recognizer's ONNX graph that ONNX Runtime runs faster.
+
+``FixedShapeAttention`` exports each attention layer as the textbook sequence: the projected
+queries, keys and values reshaped into heads and transposed, two batched MatMuls around a scaled
+Softmax, and the heads transposed and reshaped back. ONNX Runtime runs those 12 nodes one by one,
+and at batch 8 the transposes alone took 14 % of the INT8 recognizer's time on a 2-core AVX2
+host. ``fuse_attention`` replaces each such sequence by one ``com.microsoft.MultiHeadAttention``
+node (ORT's CPU kernel for the same computation, unmasked, scale 1/sqrt(head size)) reading the
+projections the sequence read: the FP32 outputs agree within 1e-6. ``quantize-recognizer``
+applies it to every INT8 model it writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+HEADS_FIRST = [0, 2, 1, 3]  # (batch, length, heads, size) <-> (batch, heads, length, size)
+KEYS_TRANSPOSED = [0, 2, 3, 1]  # (batch, length, heads, size) -> (batch, heads, size, length)
+
+
+def fuse_attention(graph) -> int:
+    """Every Reshape-Transpose-MatMul-Mul-Softmax-MatMul-Transpose-Reshape attention of
+    ``graph`` as one MultiHeadAttention node; returns how many were fused."""
+    from onnx import helper
+
+    producer = {out: n for n in graph.node for out in n.output}
+    consumers: dict[str, list] = {}
+    for n in graph.node:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n)
+    values = constant_values(graph)
+    fused, removed = {}, set()
+    for softmax in [n for n in graph.node if n.op_type == "Softmax"]:
+        nodes = attention_nodes(softmax, producer, consumers)
+        if nodes is None:
+            continue
+        shape = values.get(nodes["q_reshape"].input[1])
+        scale = values.get(nodes["scale"].input[1])
+        if shape is None or scale is None or len(shape) != 4:
+            continue
+        heads, size = int(shape[2]), int(shape[3])
+        if not np.isclose(float(scale), size**-0.5, rtol=1e-6):
+            continue
+        out = nodes["merge_reshape"]
+        fused[out.output[0]] = helper.make_node(
+            "MultiHeadAttention",
+            [nodes[f"{k}_reshape"].input[0] for k in "qkv"],
+            [out.output[0]],
+            name=softmax.name.rsplit("/", 1)[0] + "/MultiHeadAttention",
+            domain="com.microsoft",
+            num_heads=heads,
+        )
+        removed |= {id(n) for n in nodes.values()}
+    kept = []
+    for n in graph.node:
+        if n.output and n.output[0] in fused:
+            kept.append(fused[n.output[0]])
+        elif id(n) not in removed:
+            kept.append(n)
+    del graph.node[:]
+    graph.node.extend(kept)
+    return len(fused)
+
+
+def attention_nodes(softmax, producer: dict, consumers: dict) -> dict | None:
+    """The nodes of the attention around ``softmax`` by role, or None where it is not one."""
+
+    def perm(node) -> list[int] | None:
+        return next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+
+    def made_by(name: str, op: str):
+        node = producer.get(name)
+        return node if node is not None and node.op_type == op else None
+
+    def only_user(name: str, op: str):
+        users = consumers.get(name, [])
+        return users[0] if len(users) == 1 and users[0].op_type == op else None
+
+    scale = made_by(softmax.input[0], "Mul")
+    scores = scale and made_by(scale.input[0], "MatMul")
+    weighted = only_user(softmax.output[0], "MatMul")
+    if not (scores and weighted) or weighted.input[0] != softmax.output[0]:
+        return None
+    q, k, v = (made_by(name, "Transpose") for name in (*scores.input, weighted.input[1]))
+    merge = only_user(weighted.output[0], "Transpose")
+    merge_reshape = merge and only_user(merge.output[0], "Reshape")
+    if not (q and k and v and merge_reshape):
+        return None
+    expected = [HEADS_FIRST, KEYS_TRANSPOSED, HEADS_FIRST, HEADS_FIRST]
+    if [perm(q), perm(k), perm(v), perm(merge)] != expected:
+        return None
+    reshapes = [made_by(t.input[0], "Reshape") for t in (q, k, v)]
+    if not all(reshapes):
+        return None
+    return dict(
+        scale=scale, scores=scores, softmax=softmax, weighted=weighted, merge=merge,
+        merge_reshape=merge_reshape, q=q, k=k, v=v, q_reshape=reshapes[0],
+        k_reshape=reshapes[1], v_reshape=reshapes[2],
+    )  # fmt: skip
+
+
+def constant_values(graph) -> dict[str, np.ndarray]:
+    """Initializers and Constant nodes' outputs by name."""
+    from onnx import numpy_helper
+
+    values = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for n in graph.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            values[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    return values
+
+
+def rewrite_recognizer(model: Path, output: Path) -> int:
+    """``fuse_attention`` of a recognizer file, written to ``output``; returns how many were
+    fused (0 for a file fused already)."""
+    import onnx
+    from onnx import helper
+
+    proto = onnx.load(str(model))
+    count = fuse_attention(proto.graph)
+    if count and not any(o.domain == "com.microsoft" for o in proto.opset_import):
+        proto.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    remove_unused_constants(proto.graph)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(output))
+    return count
+
+
+def remove_unused_constants(graph) -> None:
+    """Drop the Constant nodes and initializers nothing reads any more (the fused shapes and
+    scales), which ONNX Runtime would otherwise warn about at every load."""
+    read = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
+    kept = [n for n in graph.node if n.op_type != "Constant" or n.output[0] in read]
+    del graph.node[:]
+    graph.node.extend(kept)
+    inits = [i for i in graph.initializer if i.name in read]
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
