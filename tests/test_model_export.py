@@ -181,6 +181,8 @@ def test_recognizer_weights_come_back_from_fp32_and_int8_onnx(tmp_path, ctc_head
             assert json.loads(path.with_suffix(".json").read_text())["ctc_model"] == head.name
             memory = onnx_out.pop()
             onnx_out += open_session(head, threads=1).run(None, {"memory": memory})
+            fused = [n.op_type for n in onnx.load(str(head)).graph.node].count("MultiHeadAttention")
+            assert fused == (path == int8)  # quantize-recognizer fuses the head's attention too
         assert len(onnx_out) == len(rebuilt)
         for torch_out, ort_out in zip(rebuilt, onnx_out):
             np.testing.assert_allclose(torch_out, ort_out, atol=atol)

@@ -253,6 +253,8 @@ def with_fixed_shape_attention(model: PlateRecognizer) -> PlateRecognizer:
     lengths = [(layer.self_attn, strips, strips) for layer in model.encoder.blocks.layers]
     for layer in model.decoder.blocks.layers:
         lengths += [(layer.self_attn, queries, queries), (layer.multihead_attn, queries, strips)]
+    if model.ctc is not None:
+        lengths += [(layer.self_attn, strips, strips) for layer in model.ctc.blocks.layers]
     for attention, query_len, key_len in lengths:
         attention.__class__ = FixedShapeAttention
         attention.query_len, attention.key_len = query_len, key_len
@@ -276,7 +278,9 @@ def quantize_recognizer(onnx_path: Path, output: Path) -> Path:
     sidecar = json.loads(onnx_path.with_suffix(".json").read_text(encoding="utf-8"))
     rewrite_recognizer(quantize_dynamic_int8(onnx_path, output), output)
     if head := ctc_head_file(onnx_path, sidecar):
-        sidecar["ctc_model"] = quantize_dynamic_int8(head, ctc_head_path(output)).name
+        quantized_head = quantize_dynamic_int8(head, ctc_head_path(output))
+        rewrite_recognizer(quantized_head, quantized_head)
+        sidecar["ctc_model"] = quantized_head.name
     output.with_suffix(".json").write_text(
         json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )

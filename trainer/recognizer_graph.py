@@ -7,7 +7,7 @@ and at batch 8 the transposes alone took 14 % of the INT8 recognizer's time on a
 host. ``fuse_attention`` replaces each such sequence by one ``com.microsoft.MultiHeadAttention``
 node (ORT's CPU kernel for the same computation, unmasked, scale 1/sqrt(head size)) reading the
 projections the sequence read: the FP32 outputs agree within 1e-6. ``quantize-recognizer``
-applies it to every INT8 model it writes.
+applies it to every INT8 model it writes and to its CTC head's file.
 """
 
 from __future__ import annotations
