@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from trainer.detector_graph import drop_unused
+
 HEADS_FIRST = [0, 2, 1, 3]  # (batch, length, heads, size) <-> (batch, heads, length, size)
 KEYS_TRANSPOSED = [0, 2, 3, 1]  # (batch, length, heads, size) -> (batch, heads, size, length)
 
@@ -122,19 +124,7 @@ def rewrite_recognizer(model: Path, output: Path) -> int:
     count = fuse_attention(proto.graph)
     if count and not any(o.domain == "com.microsoft" for o in proto.opset_import):
         proto.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    remove_unused_constants(proto.graph)
+    drop_unused(proto.graph)  # the fused shapes and scales: ORT warns of them at every load
     onnx.checker.check_model(proto)
     onnx.save(proto, str(output))
     return count
-
-
-def remove_unused_constants(graph) -> None:
-    """Drop the Constant nodes and initializers nothing reads any more (the fused shapes and
-    scales), which ONNX Runtime would otherwise warn about at every load."""
-    read = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
-    kept = [n for n in graph.node if n.op_type != "Constant" or n.output[0] in read]
-    del graph.node[:]
-    graph.node.extend(kept)
-    inits = [i for i in graph.initializer if i.name in read]
-    del graph.initializer[:]
-    graph.initializer.extend(inits)
