@@ -282,7 +282,8 @@ def runtime_feed(model: Path, rgb: np.ndarray) -> dict:
         return {"images": normalize_image(rgb[None], spec["mean"], spec["std"])}
     q = spec["input_quantization"]
     table = quantization_table(spec["mean"], spec["std"], q["scale"], q["zero_point"])
-    return {"images": quantized_blocks(rgb, table)}
+    channels_last = onnx.load(str(model)).graph.input[0].type.tensor_type.shape.dim[3].dim_value
+    return {"images": quantized_blocks(rgb, table, channels_last == 12)}
 
 
 def random_images(*sizes: tuple[int, int]) -> list[np.ndarray]:
@@ -314,12 +315,23 @@ def test_static_int8_detector_keeps_its_prediction_convs_fp32_and_its_weights(tm
     want = open_session(fp32, threads=1).run(None, runtime_feed(fp32, image))
     assert [m.shape for m in out] == [m.shape for m in want]
 
-    want = detector_from_onnx(fp32)[0].state_dict()
-    got = detector_from_onnx(int8)[0].state_dict()
+    want = computed_weights(detector_from_onnx(fp32)[0].state_dict())
+    got = computed_weights(detector_from_onnx(int8)[0].state_dict())
     for key, value in want.items():
         if value.dtype.is_floating_point and value.numel() > 1:
             scale = float(value.abs().max()) + 1e-9
             assert float((got[key] - value).abs().max()) / scale < 0.01, key
+
+
+def computed_weights(state: dict) -> dict:
+    """A detector's state with each BiFPN fusion's weights as the model uses them, normalised:
+    an INT8 graph keeps only those (``trainer.detector_graph.fold_fusion_weights``)."""
+    fused = {
+        k: torch.relu(v) / (torch.relu(v).sum() + 1e-4)
+        for k, v in state.items()
+        if k.endswith(".w")
+    }
+    return state | fused
 
 
 def test_rewritten_detector_computes_the_same_and_its_weights_come_back(tmp_path):
@@ -346,9 +358,16 @@ def test_rewritten_detector_computes_the_same_and_its_weights_come_back(tmp_path
         s2d = [n for n in graph.node if n.op_type == "SpaceToDepth"]
         if plain is fp32:
             assert len(s2d) == 1 and s2d[0].input[0] == "images"
-        else:  # the image's quantisation and its blocks are made outside the graph
+        else:  # the image's quantisation and its blocks are made outside the graph, channels
+            # last; the upsamplings are uint8 copies and the fusion weights are in the scales
             assert not s2d and "input_quantization" in sidecar
-            assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+            blocks = graph.input[0].type.tensor_type
+            assert (
+                blocks.elem_type == onnx.TensorProto.UINT8 and blocks.shape.dim[3].dim_value == 12
+            )
+            assert not [n for n in graph.node if n.op_type == "Resize"]
+            assert not [n for n in graph.node if n.op_type == "Mul" and "/fuse_" in n.name]
+            assert len([n for n in graph.node if "/weighted_input_" in n.name]) == 9
         merged = [n for n in graph.node if n.op_type == "Split" and "/head/predictions" in n.name]
         assert len(merged) == 3  # one a level
         for image in random_images((640, 384), (320, 256)):
@@ -357,9 +376,13 @@ def test_rewritten_detector_computes_the_same_and_its_weights_come_back(tmp_path
             # the merged FP32 prediction convolutions sum in another order
             for have, wanted in zip(got, want, strict=True):
                 np.testing.assert_allclose(have, wanted, rtol=1e-4, atol=1e-3)
-        want = detector_from_onnx(plain)[0].state_dict()
-        got = detector_from_onnx(turned)[0].state_dict()
-        assert all(torch.equal(got[k], v) for k, v in want.items())
+        want = computed_weights(detector_from_onnx(plain)[0].state_dict())
+        got = computed_weights(detector_from_onnx(turned)[0].state_dict())
+        for key, value in want.items():
+            if key.endswith(".w"):  # folded into scales and read back from them
+                torch.testing.assert_close(got[key], value, rtol=1e-3, atol=1e-6)
+            else:
+                assert torch.equal(got[key], value), key
 
 
 def convs_onnx_runtime_runs_in_fp32(model: Path, tmp: Path) -> list[str]:
@@ -500,10 +523,14 @@ def test_detector_soup_reads_its_ingredients_back_from_onnx(tmp_path):
     assert not all(np.allclose(m.numpy(), e, atol=1e-2) for m, e in zip(mixed, expected))
 
 
+@pytest.mark.parametrize("channels_last", [True, False], ids=["channels-last", "channels-first"])
 @pytest.mark.parametrize(("scale", "zero_point"), [(1 / 128, 128), (0.0123, 117), (0.02, 0)])
-def test_the_input_quantisation_table_is_onnx_runtimes_quantizelinear(tmp_path, scale, zero_point):
+def test_the_input_quantisation_table_is_onnx_runtimes_quantizelinear(
+    tmp_path, scale, zero_point, channels_last
+):
     """``quantized_blocks`` stands for QuantizeLinear of the normalised image followed by
-    SpaceToDepth: the table and the block order must give exactly what ONNX Runtime gives."""
+    SpaceToDepth (and, channels last, a Transpose): the table and the block order must give
+    exactly what ONNX Runtime gives."""
     from onnx import TensorProto, helper
 
     from streamer.detector import quantization_table, quantized_blocks
@@ -513,7 +540,10 @@ def test_the_input_quantisation_table_is_onnx_runtimes_quantizelinear(tmp_path, 
     graph = helper.make_graph(
         [
             helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["q"]),
-            helper.make_node("SpaceToDepth", ["q"], ["blocks"], blocksize=2),
+            helper.make_node("SpaceToDepth", ["q"], ["planar"], blocksize=2),
+            helper.make_node("Transpose", ["planar"], ["blocks"], perm=[0, 2, 3, 1])
+            if channels_last
+            else helper.make_node("Identity", ["planar"], ["blocks"]),
         ],
         "quantise",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, None, None])],
@@ -529,4 +559,4 @@ def test_the_input_quantisation_table_is_onnx_runtimes_quantizelinear(tmp_path, 
     rgb[:16, :16] = np.arange(256, dtype=np.uint8).reshape(16, 16)[..., None]  # every value
     want = open_session(path, threads=1).run(None, {"x": normalize_image(rgb[None], mean, std)})[0]
     table = quantization_table(mean, std, scale, zero_point)
-    np.testing.assert_array_equal(quantized_blocks(rgb, table), want)
+    np.testing.assert_array_equal(quantized_blocks(rgb, table, channels_last), want)

@@ -24,7 +24,11 @@ import numpy as np
 import torch
 
 from streamer.modelfile import ctc_head_file, load_sidecar
-from trainer.detector_graph import stem_kernel_from_space_to_depth, unmerged_prediction_weights
+from trainer.detector_graph import (
+    fusion_weights,
+    stem_kernel_from_space_to_depth,
+    unmerged_prediction_weights,
+)
 from trainer.models.detector import DetectorSpec, PlateDetector
 from trainer.models.recognizer import PlateRecognizer, RecognizerSpec
 
@@ -185,6 +189,7 @@ def detector_from_onnx(path: Path) -> tuple[PlateDetector, DetectorSpec]:
         elif len(node.input) > 2:
             weights[conv + ".bias"] = init[node.input[2]]
     weights |= unmerged_prediction_weights(init)
+    weights |= fusion_weights(graph, init)
     box_scales = [n for n in graph.node if n.op_type == "Mul" and "/head/box" in n.input[0]]
     weights["head.scales"] = np.array([init[n.input[1]] for n in box_scales], np.float32)
     _load(model, weights, path)

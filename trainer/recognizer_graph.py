@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.detector_graph import drop_unused
+from trainer.onnx_graph import constant_values, consumers, drop_unused
 
 HEADS_FIRST = [0, 2, 1, 3]  # (batch, length, heads, size) <-> (batch, heads, length, size)
 KEYS_TRANSPOSED = [0, 2, 3, 1]  # (batch, length, heads, size) -> (batch, heads, size, length)
@@ -28,14 +28,11 @@ def fuse_attention(graph) -> int:
     from onnx import helper
 
     producer = {out: n for n in graph.node for out in n.output}
-    consumers: dict[str, list] = {}
-    for n in graph.node:
-        for name in n.input:
-            consumers.setdefault(name, []).append(n)
+    readers = consumers(graph)
     values = constant_values(graph)
     fused, removed = {}, set()
     for softmax in [n for n in graph.node if n.op_type == "Softmax"]:
-        nodes = attention_nodes(softmax, producer, consumers)
+        nodes = attention_nodes(softmax, producer, readers)
         if nodes is None:
             continue
         shape = values.get(nodes["q_reshape"].input[1])
@@ -101,17 +98,6 @@ def attention_nodes(softmax, producer: dict, consumers: dict) -> dict | None:
         merge_reshape=merge_reshape, q=q, k=k, v=v, q_reshape=reshapes[0],
         k_reshape=reshapes[1], v_reshape=reshapes[2],
     )  # fmt: skip
-
-
-def constant_values(graph) -> dict[str, np.ndarray]:
-    """Initializers and Constant nodes' outputs by name."""
-    from onnx import numpy_helper
-
-    values = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    for n in graph.node:
-        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
-            values[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
-    return values
 
 
 def rewrite_recognizer(model: Path, output: Path) -> int:

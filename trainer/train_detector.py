@@ -578,10 +578,11 @@ REWRITE_NOTE = (
     "rewritten exactly (trainer/detector_graph.py): the stem as SpaceToDepth(2) + 2x2 "
     "convolution on 12 channels, after the input's quantisation (bit-identical), and the "
     "score/box/corner convolutions of each level as one convolution + Split (within float "
-    "rounding); the input's quantisation and SpaceToDepth done by the runtime "
-    "(streamer.detector.quantized_blocks, bit-identical; input_quantization); a graph that "
-    "decoded every location ends at the head's raw maps (the runtime decodes where the score "
-    "passes)"
+    "rounding); the input's quantisation and SpaceToDepth done by the runtime, channels last "
+    "(streamer.detector.quantized_blocks, bit-identical; input_quantization); the INT8 nearest "
+    "upsamplings as uint8 copies channels last, and the BiFPN fusion weights folded into the "
+    "scales of their inputs (bit-identical on the embedded model); a graph that decoded every "
+    "location ends at the head's raw maps (the runtime decodes where the score passes)"
 )
 
 
