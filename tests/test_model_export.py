@@ -128,6 +128,38 @@ def test_recognizer_attention_fused_computes_the_same(tmp_path):
     assert rewrite_recognizer(fused, fused) == 0  # fused already: nothing left to fuse
 
 
+def test_recognizer_int8_self_attention_as_qattention_computes_the_same(tmp_path):
+    """In an INT8 file each self-attention and its quantised projection become one QAttention
+    (encoder and decoder self-attention; cross-attention stays a MultiHeadAttention), and the
+    outputs stay those of the file with the attention fused only."""
+    from trainer.export import quantize_dynamic_int8
+    from trainer.recognizer_graph import fuse_attention, quantized_self_attention
+
+    torch.manual_seed(0)
+    spec = RecognizerSpec(dim=64, encoder_layers=2, decoder_layers=1)
+    trained = PlateRecognizer(spec)
+    with torch.no_grad():  # distinct values, as after training (the exporter merges equal ones)
+        for p in trained.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    model = SoftmaxHead(with_fixed_shape_attention(trained))
+    path = tmp_path / "rec.onnx"
+    export_onnx(model, torch.zeros(1, 3, 48, 192), path, {"images": {0: "b"}})
+    proto = onnx.load(str(quantize_dynamic_int8(path, tmp_path / "rec.int8.onnx")))
+    assert fuse_attention(proto.graph) == 4
+    proto.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    fused, both = tmp_path / "fused.onnx", tmp_path / "qattention.onnx"
+    onnx.save(proto, str(fused))
+    assert quantized_self_attention(proto.graph) == 2 + 1
+    onnx.save(proto, str(both))
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("QAttention") == 3 and ops.count("MultiHeadAttention") == 1
+    x = np.random.default_rng(0).normal(size=(5, 3, 48, 192)).astype(np.float32)
+    expected = open_session(fused, threads=1).run(None, {"images": x})[0]
+    got = open_session(both, threads=1).run(None, {"images": x})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert quantized_self_attention(proto.graph) == 0  # nothing left to rewrite
+
+
 def test_missing_model_file_is_a_one_line_error(tmp_path):
     (tmp_path / "detector.json").write_text('{"max_side": 640}')
     with pytest.raises(ModelError, match="model file not found"):
@@ -168,6 +200,9 @@ def test_recognizer_weights_come_back_from_fp32_and_int8_onnx(tmp_path, ctc_head
     fp32 = tmp_path / "rec.onnx"
     export_recognizer(ckpt, fp32)
     int8 = quantize_recognizer(fp32, tmp_path / "rec.int8.onnx")
+    ops = [n.op_type for n in onnx.load(str(int8)).graph.node]
+    assert "MatMul" not in ops  # the cross-attention's projections are quantised too
+    assert ops.count("QAttention") == 2 + 1 and ops.count("MultiHeadAttention") == 1
     x = torch.randn(3, 3, 48, 192)
     for path, atol in ((fp32, 1e-5), (int8, 0.05)):
         model, got_spec = recognizer_from_onnx(path)
@@ -181,7 +216,8 @@ def test_recognizer_weights_come_back_from_fp32_and_int8_onnx(tmp_path, ctc_head
             assert json.loads(path.with_suffix(".json").read_text())["ctc_model"] == head.name
             memory = onnx_out.pop()
             onnx_out += open_session(head, threads=1).run(None, {"memory": memory})
-            fused = [n.op_type for n in onnx.load(str(head)).graph.node].count("MultiHeadAttention")
+            ops = [n.op_type for n in onnx.load(str(head)).graph.node]
+            fused = ops.count("MultiHeadAttention") + ops.count("QAttention")
             assert fused == (path == int8)  # quantize-recognizer fuses the head's attention too
         assert len(onnx_out) == len(rebuilt)
         for torch_out, ort_out in zip(rebuilt, onnx_out):

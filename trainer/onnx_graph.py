@@ -49,6 +49,33 @@ def computed_constants(graph, names: list[str]) -> list[np.ndarray]:
     return session.run(names, {})
 
 
+def fold_matmul_weights(graph) -> int:
+    """Each MatMul weight computed from constants at run time (a Split and Transpose of a
+    parameter, as the cross-attention's projections are exported) becomes a constant itself, so
+    that quantisation sees a weight; returns how many."""
+    from onnx import numpy_helper
+
+    constant = {i.name for i in graph.initializer}
+    producers = {out: n for n in graph.node for out in n.output}
+    for node in graph.node:  # in topological order
+        if all(name in constant for name in node.input if name):
+            constant.update(node.output)
+
+    matmuls = [
+        n for n in graph.node
+        if n.op_type == "MatMul" and n.input[1] in producers and n.input[1] in constant
+    ]  # fmt: skip
+    if not matmuls:
+        return 0
+    values = computed_constants(graph, [n.input[1] for n in matmuls])
+    for node, value in zip(matmuls, values):
+        name = f"{node.name.lstrip('/')}_weight"
+        graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        node.input[1] = name
+    drop_unused(graph)
+    return len(matmuls)
+
+
 def drop_unused(graph) -> None:
     """Remove the nodes and constants no output depends on."""
     producers = {out: n for n in graph.node for out in n.output}

@@ -18,6 +18,7 @@ rewrites, so those are found by the graph path of the node that consumes them
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,8 @@ def _param_of_matmul(output: str) -> str | None:
     module, op = parts[2:-1], parts[-1]
     if op.startswith("Gemm"):  # attention out_proj, exported as Gemm then split into a MatMul
         return ".".join(module) + ".out_proj.weight"
+    if op == "QAttention":  # an INT8 self-attention with its projection (recognizer_graph)
+        return ".".join(module) + ".in_proj_weight"
     if not op.startswith("MatMul"):
         return None
     if module[-1] in ATTENTION_MODULES:
@@ -148,12 +151,22 @@ def _recognizer_weights(path: Path) -> dict[str, np.ndarray]:
             key = name[len("model.") :].removesuffix("_quantized").removesuffix("_Transposed")
             value = _dequantized(init, name)
             weights[key] = value.T if "_Transposed" in name else value
+    parts: dict[str, dict[str, np.ndarray]] = {}
     for node in graph.node:
-        if node.op_type in ("MatMul", "MatMulInteger") and node.input[1] in init:
-            key = _param_of_matmul(node.output[0])
+        if node.op_type in ("MatMul", "MatMulInteger", "QAttention") and node.input[1] in init:
+            path = node.name if node.op_type == "QAttention" else node.output[0]
+            key = _param_of_matmul(path)
             if key is not None and key not in weights:
-                weights[key] = _dequantized(init, node.input[1]).T
+                parts.setdefault(key, {})[path] = _dequantized(init, node.input[1]).T
+    for key, found in parts.items():  # a cross-attention's queries' then keys' and values' part
+        weights[key] = np.concatenate([found[p] for p in sorted(found, key=_matmul_order)])
     return weights
+
+
+def _matmul_order(path: str) -> int:
+    """``…/MatMul_output_0`` 0, ``…/MatMul_1_output_0`` 1: the order the exporter made them in."""
+    match = re.search(r"/MatMul(?:_(\d+))?_output", path)
+    return int(match[1] or 0) if match else 0
 
 
 def detector_from_onnx(path: Path) -> tuple[PlateDetector, DetectorSpec]:
