@@ -561,8 +561,9 @@ def test_detector_soup_reads_its_ingredients_back_from_onnx(tmp_path):
 
 @pytest.mark.parametrize("channels_last", [True, False], ids=["channels-last", "channels-first"])
 @pytest.mark.parametrize(("scale", "zero_point"), [(1 / 128, 128), (0.0123, 117), (0.02, 0)])
+@pytest.mark.parametrize("mean", [[127.5, 120.0, 100.0], [127.5] * 3], ids=["own", "one-table"])
 def test_the_input_quantisation_table_is_onnx_runtimes_quantizelinear(
-    tmp_path, scale, zero_point, channels_last
+    tmp_path, scale, zero_point, channels_last, mean
 ):
     """``quantized_blocks`` stands for QuantizeLinear of the normalised image followed by
     SpaceToDepth (and, channels last, a Transpose): the table and the block order must give
@@ -572,7 +573,7 @@ def test_the_input_quantisation_table_is_onnx_runtimes_quantizelinear(
     from streamer.detector import quantization_table, quantized_blocks
     from streamer.modelfile import normalize_image
 
-    mean, std = [127.5, 120.0, 100.0], [128.0, 60.0, 70.0]
+    std = [128.0, 60.0, 70.0] if len(set(mean)) > 1 else [128.0] * 3
     graph = helper.make_graph(
         [
             helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["q"]),
@@ -595,4 +596,5 @@ def test_the_input_quantisation_table_is_onnx_runtimes_quantizelinear(
     rgb[:16, :16] = np.arange(256, dtype=np.uint8).reshape(16, 16)[..., None]  # every value
     want = open_session(path, threads=1).run(None, {"x": normalize_image(rgb[None], mean, std)})[0]
     table = quantization_table(mean, std, scale, zero_point)
+    assert table.shape == ((1, 256, 3) if len(set(mean)) > 1 else (1, 256))
     np.testing.assert_array_equal(quantized_blocks(rgb, table, channels_last), want)
