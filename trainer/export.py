@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import tempfile
 import warnings
 from datetime import date
 from pathlib import Path
@@ -274,7 +275,10 @@ def quantize_dynamic_int8(onnx_path: Path, output: Path) -> Path:
     proto = onnx.load(str(onnx_path))
     fold_matmul_weights(proto.graph)
     output.parent.mkdir(parents=True, exist_ok=True)
-    quantize_dynamic(proto, str(output), weight_type=QuantType.QInt8)
+    with tempfile.TemporaryDirectory() as tmp:  # a file: older quantisers take no ModelProto
+        folded = Path(tmp) / onnx_path.name
+        onnx.save(proto, str(folded))
+        quantize_dynamic(str(folded), str(output), weight_type=QuantType.QInt8)
     return output
 
 
