@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from streamer.config import DetectorConfig
+from streamer.config import ConfigError, DetectorConfig
 from streamer.geometry import (
     Letterbox,
     box_iou,
@@ -316,6 +316,7 @@ class Detector:
     def __init__(self, config: DetectorConfig | None = None):
         self.config = config or DetectorConfig()
         self.spec = load_sidecar(self.config.model)
+        self._check_input_size()
         self.session = open_session(self.config.model, self.config.threads, self.config.spinning)
         self.input_name = self.session.get_inputs()[0].name
         self.score_threshold = self.config.score_threshold or self.spec["score_threshold"]
@@ -326,6 +327,17 @@ class Detector:
         self.channels_last = self.session.get_inputs()[0].shape[-1] == 12
         self.slow_source = False  # ``pace``
         self._input_sizes: dict[tuple[tuple[int, int], bool], tuple[int, int]] = {}
+
+    def _check_input_size(self) -> None:
+        """A fixed input must be a multiple of the model's coarsest stride on each side, or the
+        neck's levels stop matching and ONNX Runtime fails mid-run with a broadcast error."""
+        multiple = self.spec.get("input_multiple", 32)
+        if self.config.input_size and any(side % multiple for side in self.config.input_size):
+            width, height = self.config.input_size
+            raise ConfigError(
+                f"[detector] input_size {width}x{height}: each side must be a multiple of "
+                f"{multiple} for this model"
+            )
 
     def _quantization_table(self) -> np.ndarray | None:
         """An INT8 graph takes its image quantised and in 2x2 blocks (``quantized_blocks``), with

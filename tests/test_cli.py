@@ -67,6 +67,9 @@ ERRORS = {
     "unknown region in the config": lambda tmp: with_config(tmp, "[voting]\nregions = ['xx']"),
     "text for an optional number": lambda tmp: with_config(tmp, "[detector]\nmax_side = 'a'"),
     "input size of one side": lambda tmp: with_config(tmp, "[detector]\ninput_size = [640]"),
+    "input size off the model's grid": lambda tmp: with_config(
+        tmp, "[detector]\ninput_size = [650, 370]"
+    ),
     "no frames queued": lambda tmp: with_config(tmp, "[source]\nqueue_size = 0"),
     "confidence above 1 in the config": lambda tmp: with_config(
         tmp, "[voting]\nmin_confidence = 1.5"
