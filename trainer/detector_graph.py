@@ -316,7 +316,7 @@ def fold_fusion_weights(graph) -> None:
     if not muls:
         return
     weights = computed_constants(graph, [producers[m.input[0]].output[0] for m in muls])
-    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    values = constant_values(graph)
     nodes = list(graph.node)
     for mul, weight in zip(muls, weights):
         term = producers[producers[mul.input[0]].input[0]].input[0]  # DQ <- Q <- Squeeze
@@ -328,7 +328,7 @@ def fold_fusion_weights(graph) -> None:
             raise ValueError(f"{mul.name}: a fusion weight of {float(weight)} cannot be folded")
         scale = f"{mul.name.rsplit('/', 1)[0]}/weighted_input_{index}_scale".lstrip("/")
         graph.initializer.append(
-            numpy_helper.from_array(inits[source.input[1]] * np.float32(weight), scale)
+            numpy_helper.from_array(values[source.input[1]] * np.float32(weight), scale)
         )
         folded = helper.make_node(
             "DequantizeLinear",

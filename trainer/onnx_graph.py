@@ -15,6 +15,12 @@ def consumers(graph) -> dict[str, list]:
     return readers
 
 
+def made_by(producers: dict, name: str, op: str):
+    """The node of type ``op`` that produces tensor ``name``, or None."""
+    node = producers.get(name)
+    return node if node is not None and node.op_type == op else None
+
+
 def constant_values(graph) -> dict[str, np.ndarray]:
     """Initializers and Constant nodes' outputs by name."""
     from onnx import numpy_helper

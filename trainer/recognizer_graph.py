@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.onnx_graph import constant_values, consumers, drop_unused
+from trainer.onnx_graph import constant_values, consumers, drop_unused, made_by
 
 HEADS_FIRST = [0, 2, 1, 3]  # (batch, length, heads, size) <-> (batch, heads, length, size)
 KEYS_TRANSPOSED = [0, 2, 3, 1]  # (batch, length, heads, size) -> (batch, heads, size, length)
@@ -71,20 +71,16 @@ def attention_nodes(softmax, producer: dict, consumers: dict) -> dict | None:
     def perm(node) -> list[int] | None:
         return next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
 
-    def made_by(name: str, op: str):
-        node = producer.get(name)
-        return node if node is not None and node.op_type == op else None
-
     def only_user(name: str, op: str):
         users = consumers.get(name, [])
         return users[0] if len(users) == 1 and users[0].op_type == op else None
 
-    scale = made_by(softmax.input[0], "Mul")
-    scores = scale and made_by(scale.input[0], "MatMul")
+    scale = made_by(producer, softmax.input[0], "Mul")
+    scores = scale and made_by(producer, scale.input[0], "MatMul")
     weighted = only_user(softmax.output[0], "MatMul")
     if not (scores and weighted) or weighted.input[0] != softmax.output[0]:
         return None
-    q, k, v = (made_by(name, "Transpose") for name in (*scores.input, weighted.input[1]))
+    q, k, v = (made_by(producer, name, "Transpose") for name in (*scores.input, weighted.input[1]))
     merge = only_user(weighted.output[0], "Transpose")
     merge_reshape = merge and only_user(merge.output[0], "Reshape")
     if not (q and k and v and merge_reshape):
@@ -92,7 +88,7 @@ def attention_nodes(softmax, producer: dict, consumers: dict) -> dict | None:
     expected = [HEADS_FIRST, KEYS_TRANSPOSED, HEADS_FIRST, HEADS_FIRST]
     if [perm(q), perm(k), perm(v), perm(merge)] != expected:
         return None
-    reshapes = [made_by(t.input[0], "Reshape") for t in (q, k, v)]
+    reshapes = [made_by(producer, t.input[0], "Reshape") for t in (q, k, v)]
     if not all(reshapes):
         return None
     return dict(
@@ -138,19 +134,15 @@ def quantized_projection(mha, producer: dict, inits: set) -> tuple | None:
     one Add(bias, dequantised MatMulInteger): the MatMulInteger's input, weight and zero points,
     the two scales and the bias; None for anything else."""
 
-    def made_by(name: str, op: str):
-        node = producer.get(name)
-        return node if node is not None and node.op_type == op else None
-
-    slices = [made_by(name, "Slice") for name in mha.input[:3]]
+    slices = [made_by(producer, name, "Slice") for name in mha.input[:3]]
     if len(slices) != 3 or not all(slices) or len({s.input[0] for s in slices}) != 1:
         return None
-    add = made_by(slices[0].input[0], "Add")
+    add = made_by(producer, slices[0].input[0], "Add")
     bias = next((name for name in add.input if name in inits), None) if add else None
-    product = bias and made_by(next(n for n in add.input if n != bias), "Mul")
-    cast = product and made_by(product.input[0], "Cast")
-    matmul = cast and made_by(cast.input[0], "MatMulInteger")
-    scales = product and made_by(product.input[1], "Mul")
+    product = bias and made_by(producer, next(n for n in add.input if n != bias), "Mul")
+    cast = product and made_by(producer, product.input[0], "Cast")
+    matmul = cast and made_by(producer, cast.input[0], "MatMulInteger")
+    scales = product and made_by(producer, product.input[1], "Mul")
     if not (matmul and scales) or matmul.input[1] not in inits:
         return None
     return (*matmul.input[:4], *scales.input[:2], bias)
