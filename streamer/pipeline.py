@@ -357,7 +357,7 @@ class Pipeline:
             if frame is IDLE:
                 self._end_tracks_of_a_lost_stream()
                 continue
-            if self._after_outage(frame):
+            if self._after_outage(frame) or self._resized(frame):
                 self._finish_tracks(self.tracker.finish())
             t0 = time.perf_counter()
             ended = self.tracker.update(detections, frame.index, frame.pts)
@@ -403,6 +403,20 @@ class Pipeline:
         if gap <= self._longest_unseen():
             return False
         log.info("stream back after %.1f s: ending %d tracks", gap, len(self.tracker.tracks))
+        return True
+
+    def _resized(self, frame: Frame) -> bool:
+        """Whether the frames changed size (a live stream back at another resolution).
+
+        Tracks do not span it: their boxes, motion and the plate sizes that rank their views
+        are in the old frame's pixels, and a box of the new size that happened to overlap an
+        old one would vote another car's reads into its track.
+        """
+        last = self.last_frame
+        if last is None or frame.size == last.size:
+            return False
+        width, height = frame.size
+        log.info("frames now %dx%d: ending %d tracks", width, height, len(self.tracker.tracks))
         return True
 
     def _end_tracks_of_a_lost_stream(self) -> None:

@@ -195,6 +195,15 @@ def nudged_copy(src: Path, dst: Path, frames: range, shift: int) -> Path:
     return write_h264(dst, pictures, frame_rate(src), {"crf": "12"})
 
 
+def held_frame(src: Path, dst: Path, index: int, seconds: float, pad_bottom: int = 0) -> Path:
+    """Frame ``index`` of ``src`` held for ``seconds`` at 25 fps, with ``pad_bottom`` black rows
+    below it: a parked car filmed at one frame size, or at another with its plate at the same
+    pixels."""
+    bgr = next(itertools.islice(decoded(src), index, None))
+    picture = np.pad(bgr, ((0, pad_bottom), (0, 0), (0, 0)))
+    return write_h264(dst, itertools.repeat(picture, round(seconds * 25)), 25, {"crf": "18"})
+
+
 def woven(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
     """One picture of the even lines of ``top`` and the odd lines of ``bottom``."""
     picture = top.copy()

@@ -30,6 +30,7 @@ from conftest import (
     check_plate_event,
     collected_stderr,
     comb_teeth,
+    held_frame,
     interlaced_copy,
     platestream_command,
     read_events,
@@ -343,8 +344,14 @@ class LivePipeline:
     """The pipeline with the real models on ``url``, run in a thread, recording the frames
     decoded (pts, segment) and the frame indices tracked."""
 
-    def __init__(self, url: str, events: Path | None = None, queue_size: int = 8):
-        config = Config()
+    def __init__(
+        self,
+        url: str,
+        events: Path | None = None,
+        queue_size: int = 8,
+        config: Config | None = None,
+    ):
+        config = config or Config()
         config.source = fast_config(max_reconnects=20, queue_size=queue_size)
         config.voting.min_confidence = 0.0  # the plumbing is tested, not the models' accuracy
         self.source = VideoSource(url, config.source)
@@ -436,6 +443,37 @@ def test_plates_before_and_after_an_outage(tmp_path):
     assert any(e["last_pts"] <= lost for e in plates), plates
     assert any(e["first_pts"] >= back for e in plates), plates
     assert not [e for e in plates if e["first_pts"] <= lost and e["last_pts"] >= back]
+
+
+@pytest.mark.slow
+def test_a_camera_back_at_another_frame_size_starts_new_tracks(tmp_path):
+    """The camera comes back at once but at another frame size, its parked car's plate at the
+    same pixels: the track before ends at the change and a new one reads the plate, though a
+    track may go unseen for a minute here. Boxes, motion and view sizes measured in one frame
+    size are not carried into another."""
+    gate = sample("cn_gate.mp4")
+    srv = RtspServer(held_frame(gate, tmp_path / "720.mp4", 40, 4.0)).start()
+    events = tmp_path / "events.jsonl"
+    config = Config()
+    config.tracker.max_lost, config.tracker.max_lost_seconds = 10_000, 60.0
+    try:
+        live = LivePipeline(srv.url, events, config=config)
+        live.wait_for(50, segment=0, timeout=30)
+        srv.kill()
+        srv = RtspServer(held_frame(gate, tmp_path / "800.mp4", 40, 4.0, 80), srv.port).start()
+        live.wait_for(50, segment=1, timeout=30)
+        live.finish()
+    finally:
+        srv.kill()
+    lost = max(pts for pts, segment in live.decoded if segment == 0)
+    back = min(pts for pts, segment in live.decoded if segment == 1)
+    assert back - lost < 60.0
+    plates = read_events(events)
+    assert {e["text"] for e in plates} == {"津B18850"}, plates
+    lost, back = round(lost, 3), round(back, 3)  # as the events give times
+    assert [e for e in plates if e["last_pts"] <= lost], plates
+    assert [e for e in plates if e["first_pts"] >= back], plates
+    assert not [e for e in plates if e["first_pts"] <= lost and e["last_pts"] >= back], plates
 
 
 @pytest.mark.slow
