@@ -216,3 +216,19 @@ def comb_teeth(bgr: np.ndarray) -> float:
     frame's two fields were taken at different times and something moved between them."""
     g = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
     return float(np.abs(g[1:-1] - (g[:-2] + g[2:]) / 2).mean())
+
+
+def h265_copy(src: Path, dst: Path) -> Path:
+    """``src`` coded as H.265, as most IP cameras now send it."""
+    with av.open(str(dst), "w") as out:
+        stream = out.add_stream("libx265", rate=frame_rate(src))
+        stream.options = {"preset": "ultrafast", "x265-params": "log-level=error"}
+        for i, bgr in enumerate(decoded(src)):
+            if i == 0:
+                stream.height, stream.width = bgr.shape[:2]
+                stream.pix_fmt = "yuv420p"
+            frame = av.VideoFrame.from_ndarray(bgr, format="bgr24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return dst

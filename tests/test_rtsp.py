@@ -30,6 +30,7 @@ from conftest import (
     check_plate_event,
     collected_stderr,
     comb_teeth,
+    h265_copy,
     held_frame,
     interlaced_copy,
     platestream_command,
@@ -77,6 +78,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def video_codec(video: Path) -> str:
+    """'h264' or 'h265': what the server's pipeline parses and packs."""
+    with av.open(str(video)) as container:
+        return {"hevc": "h265"}.get(container.streams.video[0].codec_context.name, "h264")
+
+
 class RtspServer:
     """One looping clip at rtsp://127.0.0.1:PORT/x; can be killed, frozen and restarted."""
 
@@ -87,7 +94,7 @@ class RtspServer:
 
     def start(self, timeout: float = 20) -> RtspServer:
         self.proc = subprocess.Popen(
-            [SYSTEM_PYTHON, str(SERVER), str(self.video), str(self.port)],
+            [SYSTEM_PYTHON, str(SERVER), str(self.video), str(self.port), video_codec(self.video)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -519,6 +526,24 @@ def test_an_interlaced_camera_is_woven_whole(tmp_path):
     finally:
         srv.kill()
     assert teeth["auto"] < teeth["off"] / 2, teeth
+
+
+def test_an_h265_camera_is_read(tmp_path):
+    """Most IP cameras now send H.265: its frames come decoded at the clip's size and rate, and
+    the gate's plate is read from them."""
+    srv = RtspServer(h265_copy(sample("cn_gate.mp4"), tmp_path / "gate_h265.mp4")).start()
+    events = tmp_path / "events.jsonl"
+    try:
+        live = LivePipeline(srv.url, events)
+        deadline = time.time() + 40
+        while time.time() < deadline and not read_events(events):
+            time.sleep(0.1)
+        live.finish()
+    finally:
+        srv.kill()
+    assert live.source.size == (1280, 720) and live.source.fps == pytest.approx(25)
+    assert live.source.stats.decode_errors == 0
+    assert read_events(events)[0]["text"] == "津B18850"
 
 
 def test_a_camera_of_five_frames_a_second_gets_its_event_a_second_after_the_plate_left(tmp_path):
