@@ -1,8 +1,8 @@
-"""A real RTSP server for the tests: serves an H.264 or H.265 MP4 at rtsp://127.0.0.1:PORT/x,
-looping.
+"""A real RTSP server for the tests: serves an H.264 or H.265 MP4, with its AAC sound where it
+has one, at rtsp://127.0.0.1:PORT/x, looping.
 
 Runs under Debian's /usr/bin/python3 (the GStreamer ``gi`` bindings are not in the venv):
-    /usr/bin/python3 tests/rtsp_server.py VIDEO.mp4 PORT [h264|h265]
+    /usr/bin/python3 tests/rtsp_server.py VIDEO.mp4 PORT [h264|h265] [sound]
 Prints ``ready rtsp://127.0.0.1:PORT/x`` once listening. The file loops through a SEGMENT seek
 on SEGMENT_DONE, so timestamps keep increasing across loops (as from a real camera).
 """
@@ -48,14 +48,17 @@ def loop_media(_factory, media) -> None:
 def main() -> None:
     video, port = sys.argv[1], sys.argv[2]
     codec = sys.argv[3] if len(sys.argv) > 3 else "h264"
+    sound = "sound" in sys.argv[4:]
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(port)
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(
-        f"( filesrc location={video} ! qtdemux ! {codec}parse config-interval=-1 "
-        f"! rtp{codec}pay name=pay0 pt=96 )"
+        f"( filesrc location={video} ! qtdemux name=d d.video_0 ! queue ! {codec}parse "
+        f"config-interval=-1 ! rtp{codec}pay name=pay0 pt=96 "
+        + ("d.audio_0 ! queue ! aacparse ! rtpmp4gpay name=pay1 pt=97 " if sound else "")
+        + ")"
     )
     factory.set_shared(True)
     factory.connect("media-configure", loop_media)

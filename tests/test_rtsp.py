@@ -39,6 +39,7 @@ from conftest import (
     started_run,
     stop_when_running,
     wait_until_running,
+    with_audio,
 )
 
 from streamer.config import Config, SourceConfig
@@ -78,10 +79,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def video_codec(video: Path) -> str:
-    """'h264' or 'h265': what the server's pipeline parses and packs."""
+def streams(video: Path) -> list[str]:
+    """What the server's pipeline parses and packs: the video's codec, 'h264' or 'h265', and
+    'sound' where the file has a sound track."""
     with av.open(str(video)) as container:
-        return {"hevc": "h265"}.get(container.streams.video[0].codec_context.name, "h264")
+        codec = {"hevc": "h265"}.get(container.streams.video[0].codec_context.name, "h264")
+        return [codec, "sound"] if container.streams.audio else [codec]
 
 
 class RtspServer:
@@ -94,7 +97,7 @@ class RtspServer:
 
     def start(self, timeout: float = 20) -> RtspServer:
         self.proc = subprocess.Popen(
-            [SYSTEM_PYTHON, str(SERVER), str(self.video), str(self.port), video_codec(self.video)],
+            [SYSTEM_PYTHON, str(SERVER), str(self.video), str(self.port), *streams(self.video)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -528,10 +531,13 @@ def test_an_interlaced_camera_is_woven_whole(tmp_path):
     assert teeth["auto"] < teeth["off"] / 2, teeth
 
 
-def test_an_h265_camera_is_read(tmp_path):
-    """Most IP cameras now send H.265: its frames come decoded at the clip's size and rate, and
-    the gate's plate is read from them."""
-    srv = RtspServer(h265_copy(sample("cn_gate.mp4"), tmp_path / "gate_h265.mp4")).start()
+@pytest.mark.parametrize("camera", ["h265", "sound"])
+def test_cameras_of_other_kinds_are_read(tmp_path, camera):
+    """Most IP cameras now send H.265, and many send their microphone's sound beside the
+    picture: either way the frames come decoded at the clip's size and rate, and the gate's
+    plate is read from them."""
+    gate, clip = sample("cn_gate.mp4"), tmp_path / f"gate_{camera}.mp4"
+    srv = RtspServer(h265_copy(gate, clip) if camera == "h265" else with_audio(gate, clip)).start()
     events = tmp_path / "events.jsonl"
     try:
         live = LivePipeline(srv.url, events)
