@@ -93,7 +93,7 @@ def rewrite_detector(model: Path, output: Path) -> dict:
     if takes_blocks(graph) and graph.input[0].type.tensor_type.shape.dim[1].dim_value == 12:
         take_channels_last(graph)
     upsample_channels_last(graph)
-    fold_fusion_weights(graph)
+    fold_fusion_weights(proto)
     if any(n.name == f"/model/head/{PREDICTIONS[0]}/Conv" for n in graph.node):
         merge_prediction_convs(graph)
     changes = {"input_quantization": quantization} if quantization else {}
@@ -292,7 +292,7 @@ def upsample_nodes(name: str, x: str, y: str) -> list:
     ]  # fmt: skip
 
 
-def fold_fusion_weights(graph) -> None:
+def fold_fusion_weights(model) -> None:
     """BiFPN's weighted sums (``WeightedSum``: each input times its normalised weight, then
     added) lose their INT8 multiplications: the weight, a constant, moves into the scale of the
     input's DequantizeLinear, which ONNX Runtime fuses into the addition (QLinearAdd). The
@@ -301,6 +301,7 @@ def fold_fusion_weights(graph) -> None:
     are gone. ``fusion_weights`` reads the weights back."""
     from onnx import helper, numpy_helper
 
+    graph = model.graph
     producers = {out: n for n in graph.node for out in n.output}
     readers = consumers(graph)
 
@@ -315,7 +316,7 @@ def fold_fusion_weights(graph) -> None:
     muls = [n for n in muls if quantised(n)]
     if not muls:
         return
-    weights = computed_constants(graph, [producers[m.input[0]].output[0] for m in muls])
+    weights = computed_constants(model, [producers[m.input[0]].output[0] for m in muls])
     values = constant_values(graph)
     nodes = list(graph.node)
     for mul, weight in zip(muls, weights):

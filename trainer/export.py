@@ -273,7 +273,7 @@ def quantize_dynamic_int8(onnx_path: Path, output: Path) -> Path:
     from trainer.onnx_graph import fold_matmul_weights
 
     proto = onnx.load(str(onnx_path))
-    fold_matmul_weights(proto.graph)
+    fold_matmul_weights(proto)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:  # a file: older quantisers take no ModelProto
         folded = Path(tmp) / onnx_path.name

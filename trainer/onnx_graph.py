@@ -32,14 +32,15 @@ def constant_values(graph) -> dict[str, np.ndarray]:
     return values
 
 
-def computed_constants(graph, names: list[str]) -> list[np.ndarray]:
-    """The values of tensors that depend on constants only, as ONNX Runtime computes them."""
+def computed_constants(model, names: list[str]) -> list[np.ndarray]:
+    """The values of tensors of ``model`` (a ModelProto) that depend on constants only, as ONNX
+    Runtime computes them at the model's own opsets."""
     import onnx
     import onnxruntime as ort
     from onnx import helper
 
     probe = onnx.GraphProto()
-    probe.CopyFrom(graph)
+    probe.CopyFrom(model.graph)
     del probe.output[:]
     probe.output.extend(
         helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names
@@ -48,19 +49,20 @@ def computed_constants(graph, names: list[str]) -> list[np.ndarray]:
     del probe.input[:]
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    model = helper.make_model(probe, opset_imports=[helper.make_opsetid("", 17)])
+    probe_model = helper.make_model(probe, opset_imports=model.opset_import)
     session = ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        probe_model.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
     return session.run(names, {})
 
 
-def fold_matmul_weights(graph) -> int:
+def fold_matmul_weights(model) -> int:
     """Each MatMul weight computed from constants at run time (a Split and Transpose of a
     parameter, as the cross-attention's projections are exported) becomes a constant itself, so
-    that quantisation sees a weight; returns how many."""
+    that quantisation sees a weight; returns how many. ``model`` is a ModelProto."""
     from onnx import numpy_helper
 
+    graph = model.graph
     constant = {i.name for i in graph.initializer}
     producers = {out: n for n in graph.node for out in n.output}
     for node in graph.node:  # in topological order
@@ -73,7 +75,7 @@ def fold_matmul_weights(graph) -> int:
     ]  # fmt: skip
     if not matmuls:
         return 0
-    values = computed_constants(graph, [n.input[1] for n in matmuls])
+    values = computed_constants(model, [n.input[1] for n in matmuls])
     for node, value in zip(matmuls, values):
         name = f"{node.name.lstrip('/')}_weight"
         graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
