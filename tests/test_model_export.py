@@ -351,23 +351,25 @@ def test_static_int8_detector_keeps_its_prediction_convs_fp32_and_its_weights(tm
     want = open_session(fp32, threads=1).run(None, runtime_feed(fp32, image))
     assert [m.shape for m in out] == [m.shape for m in want]
 
-    want = computed_weights(detector_from_onnx(fp32)[0].state_dict())
-    got = computed_weights(detector_from_onnx(int8)[0].state_dict())
+    want = computed_weights(detector_from_onnx(fp32)[0])
+    got = computed_weights(detector_from_onnx(int8)[0])
     for key, value in want.items():
         if value.dtype.is_floating_point and value.numel() > 1:
             scale = float(value.abs().max()) + 1e-9
             assert float((got[key] - value).abs().max()) / scale < 0.01, key
 
 
-def computed_weights(state: dict) -> dict:
+def computed_weights(model: torch.nn.Module) -> dict:
     """A detector's state with each BiFPN fusion's weights as the model uses them, normalised:
     an INT8 graph keeps only those (``trainer.detector_graph.fold_fusion_weights``)."""
+    from trainer.models.detector import WeightedSum
+
     fused = {
-        k: torch.relu(v) / (torch.relu(v).sum() + 1e-4)
-        for k, v in state.items()
-        if k.endswith(".w")
+        f"{name}.w": module.normalised().detach()
+        for name, module in model.named_modules()
+        if isinstance(module, WeightedSum)
     }
-    return state | fused
+    return model.state_dict() | fused
 
 
 def test_rewritten_detector_computes_the_same_and_its_weights_come_back(tmp_path):
@@ -412,8 +414,8 @@ def test_rewritten_detector_computes_the_same_and_its_weights_come_back(tmp_path
             # the merged FP32 prediction convolutions sum in another order
             for have, wanted in zip(got, want, strict=True):
                 np.testing.assert_allclose(have, wanted, rtol=1e-4, atol=1e-3)
-        want = computed_weights(detector_from_onnx(plain)[0].state_dict())
-        got = computed_weights(detector_from_onnx(turned)[0].state_dict())
+        want = computed_weights(detector_from_onnx(plain)[0])
+        got = computed_weights(detector_from_onnx(turned)[0])
         for key, value in want.items():
             if key.endswith(".w"):  # folded into scales and read back from them
                 torch.testing.assert_close(got[key], value, rtol=1e-3, atol=1e-6)

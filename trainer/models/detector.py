@@ -97,10 +97,13 @@ class WeightedSum(nn.Module):
         super().__init__()
         self.w = nn.Parameter(torch.ones(n))
 
-    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+    def normalised(self) -> torch.Tensor:
+        """The weights the inputs are multiplied by."""
         w = F.relu(self.w)
-        w = w / (w.sum() + 1e-4)
-        return sum(wi * x for wi, x in zip(w, inputs))
+        return w / (w.sum() + 1e-4)
+
+    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        return sum(wi * x for wi, x in zip(self.normalised(), inputs))
 
 
 def upsample(x: torch.Tensor) -> torch.Tensor:
