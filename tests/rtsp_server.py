@@ -54,12 +54,13 @@ def main() -> None:
     server.set_address("127.0.0.1")
     server.set_service(port)
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(
-        f"( filesrc location={video} ! qtdemux name=d d.video_0 ! queue ! {codec}parse "
-        f"config-interval=-1 ! rtp{codec}pay name=pay0 pt=96 "
-        + ("d.audio_0 ! queue ! aacparse ! rtpmp4gpay name=pay1 pt=97 " if sound else "")
-        + ")"
-    )
+    picture = f"{codec}parse config-interval=-1 ! rtp{codec}pay name=pay0 pt=96"
+    if sound:  # each of the demuxer's branches needs a queue of its own, or they wait on each other
+        streams = f"qtdemux name=d d.video_0 ! queue ! {picture} "
+        streams += "d.audio_0 ! queue ! aacparse ! rtpmp4gpay name=pay1 pt=97"
+    else:  # no queue: with one, a client reconnecting saw a frame skipped (not looked into)
+        streams = f"qtdemux ! {picture}"
+    factory.set_launch(f"( filesrc location={video} ! {streams} )")
     factory.set_shared(True)
     factory.connect("media-configure", loop_media)
     server.get_mount_points().add_factory("/x", factory)

@@ -427,32 +427,49 @@ def test_slow_live_pipeline_drops_the_oldest_frames(server):
     assert live.tracked[-1] == live.source.stats.frames - 1
 
 
-@pytest.mark.slow
-def test_plates_before_and_after_an_outage(tmp_path):
-    """Kill the server mid-stream and restart it: plates seen before and after are reported,
-    and no track spans the outage."""
-    srv = RtspServer(sample("eu_street.mp4")).start()
-    events = tmp_path / "events.jsonl"
+def run_across_a_restart(
+    events: Path, first: Path, then: Path, pause: float, config: Config | None = None
+) -> tuple[LivePipeline, float, float]:
+    """The live pipeline on a server of ``first``, killed once 75 frames were decoded and, after
+    ``pause`` seconds, started again serving ``then``, until 75 frames of the new connection
+    were decoded: the pipeline, and the media times of the last frame before the restart and of
+    the first after it, as the events give times."""
+    srv = RtspServer(first).start()
     try:
-        live = LivePipeline(srv.url, events)
-        live.wait_for(75, segment=0, timeout=30)  # two plates are in view from the first frame
+        live = LivePipeline(srv.url, events, config=config)
+        live.wait_for(75, segment=0, timeout=30)
         srv.kill()
-        time.sleep(1.5)
-        srv.start()
+        time.sleep(pause)
+        srv = RtspServer(then, srv.port).start()
         live.wait_for(75, segment=1, timeout=30)
         live.finish()
     finally:
         srv.kill()
     lost = max(pts for pts, segment in live.decoded if segment == 0)
     back = min(pts for pts, segment in live.decoded if segment == 1)
+    return live, round(lost, 3), round(back, 3)
+
+
+def check_tracks_end_at(plates: list[dict], lost: float, back: float) -> None:
+    """Plates were reported from before ``lost`` and from after ``back``, and none spans both."""
+    assert [e for e in plates if e["last_pts"] <= lost], plates
+    assert [e for e in plates if e["first_pts"] >= back], plates
+    assert not [e for e in plates if e["first_pts"] <= lost and e["last_pts"] >= back], plates
+
+
+@pytest.mark.slow
+def test_plates_before_and_after_an_outage(tmp_path):
+    """Kill the server mid-stream and restart it: plates seen before and after are reported,
+    and no track spans the outage."""
+    street, events = sample("eu_street.mp4"), tmp_path / "events.jsonl"
+    # two plates are in view from the first frame
+    _, lost, back = run_across_a_restart(events, street, street, pause=1.5)
     assert back - lost >= 1.5
     plates = read_events(events)
     for event in plates:
         check_plate_event(event)
         assert event["first_wallclock"] <= event["last_wallclock"]
-    assert any(e["last_pts"] <= lost for e in plates), plates
-    assert any(e["first_pts"] >= back for e in plates), plates
-    assert not [e for e in plates if e["first_pts"] <= lost and e["last_pts"] >= back]
+    check_tracks_end_at(plates, lost, back)
 
 
 @pytest.mark.slow
@@ -461,29 +478,20 @@ def test_a_camera_back_at_another_frame_size_starts_new_tracks(tmp_path):
     same pixels: the track before ends at the change and a new one reads the plate, though a
     track may go unseen for a minute here. Boxes, motion and view sizes measured in one frame
     size are not carried into another."""
-    gate = sample("cn_gate.mp4")
-    srv = RtspServer(held_frame(gate, tmp_path / "720.mp4", 40, 4.0)).start()
-    events = tmp_path / "events.jsonl"
+    gate, events = sample("cn_gate.mp4"), tmp_path / "events.jsonl"
     config = Config()
     config.tracker.max_lost, config.tracker.max_lost_seconds = 10_000, 60.0
-    try:
-        live = LivePipeline(srv.url, events, config=config)
-        live.wait_for(50, segment=0, timeout=30)
-        srv.kill()
-        srv = RtspServer(held_frame(gate, tmp_path / "800.mp4", 40, 4.0, 80), srv.port).start()
-        live.wait_for(50, segment=1, timeout=30)
-        live.finish()
-    finally:
-        srv.kill()
-    lost = max(pts for pts, segment in live.decoded if segment == 0)
-    back = min(pts for pts, segment in live.decoded if segment == 1)
+    _, lost, back = run_across_a_restart(
+        events,
+        held_frame(gate, tmp_path / "720.mp4", 40, 4.0),
+        held_frame(gate, tmp_path / "800.mp4", 40, 4.0, pad_bottom=80),
+        pause=0.0,
+        config=config,
+    )
     assert back - lost < 60.0
     plates = read_events(events)
     assert {e["text"] for e in plates} == {"津B18850"}, plates
-    lost, back = round(lost, 3), round(back, 3)  # as the events give times
-    assert [e for e in plates if e["last_pts"] <= lost], plates
-    assert [e for e in plates if e["first_pts"] >= back], plates
-    assert not [e for e in plates if e["first_pts"] <= lost and e["last_pts"] >= back], plates
+    check_tracks_end_at(plates, lost, back)
 
 
 @pytest.mark.slow
@@ -531,22 +539,31 @@ def test_an_interlaced_camera_is_woven_whole(tmp_path):
     assert teeth["auto"] < teeth["off"] / 2, teeth
 
 
+def run_until_an_event(clip: Path, events: Path, timeout: float = 30) -> tuple[LivePipeline, float]:
+    """The live pipeline on a server of ``clip`` until its first event is written (or
+    ``timeout`` seconds): the pipeline, and when the event was seen written (to 0.05 s)."""
+    srv = RtspServer(clip).start()
+    try:
+        live = LivePipeline(srv.url, events)
+        deadline = time.time() + timeout
+        while time.time() < deadline and not read_events(events):
+            time.sleep(0.05)
+        written = time.time()
+        live.finish()
+    finally:
+        srv.kill()
+    return live, written
+
+
 @pytest.mark.parametrize("camera", ["h265", "sound"])
 def test_cameras_of_other_kinds_are_read(tmp_path, camera):
     """Most IP cameras now send H.265, and many send their microphone's sound beside the
     picture: either way the frames come decoded at the clip's size and rate, and the gate's
     plate is read from them."""
     gate, clip = sample("cn_gate.mp4"), tmp_path / f"gate_{camera}.mp4"
-    srv = RtspServer(h265_copy(gate, clip) if camera == "h265" else with_audio(gate, clip)).start()
+    served = h265_copy(gate, clip) if camera == "h265" else with_audio(gate, clip)
     events = tmp_path / "events.jsonl"
-    try:
-        live = LivePipeline(srv.url, events)
-        deadline = time.time() + 40
-        while time.time() < deadline and not read_events(events):
-            time.sleep(0.1)
-        live.finish()
-    finally:
-        srv.kill()
+    live, _ = run_until_an_event(served, events, timeout=40)
     assert live.source.size == (1280, 720) and live.source.fps == pytest.approx(25)
     assert live.source.stats.decode_errors == 0
     assert read_events(events)[0]["text"] == "津B18850"
@@ -558,17 +575,8 @@ def test_a_camera_of_five_frames_a_second_gets_its_event_a_second_after_the_plat
     later, by when the looping clip brings the car back."""
     from trainer.eval.evaluate import clip_as_filmed
 
-    srv = RtspServer(clip_as_filmed(sample("cn_gate.mp4"), tmp_path, 5.0)).start()
     events = tmp_path / "events.jsonl"
-    try:
-        live = LivePipeline(srv.url, events)
-        deadline = time.time() + 30
-        while time.time() < deadline and not read_events(events):
-            time.sleep(0.05)
-        written = time.time()
-        live.finish()
-    finally:
-        srv.kill()
+    _, written = run_until_an_event(clip_as_filmed(sample("cn_gate.mp4"), tmp_path, 5.0), events)
     first = read_events(events)[0]
     assert first["text"] == "津B18850"
     last_seen = datetime.fromisoformat(first["last_wallclock"]).timestamp()
