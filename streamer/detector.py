@@ -108,9 +108,14 @@ def quantization_table(
     return table[:1] if (table == table[:1]).all() else table.T[None]
 
 
-def quantized_blocks(rgb: np.ndarray, table: np.ndarray, channels_last: bool) -> np.ndarray:
+#: the lookup table that changes nothing
+IDENTITY_TABLE = np.arange(256, dtype=np.uint8)[None]
+
+
+def quantized_blocks(rgb: np.ndarray, table: np.ndarray | None, channels_last: bool) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> the uint8 input of an INT8 detector: each value quantised by
-    ``table`` (``quantization_table``), each 2x2 block of pixels as 12 channels in ONNX
+    ``table`` (``quantization_table``; None where the quantisation leaves every value as it
+    is), each 2x2 block of pixels as 12 channels in ONNX
     SpaceToDepth's order (row phase, column phase, channel), as (1, H/2, W/2, 12), or
     (1, 12, H/2, W/2) for a graph rewritten before 2026-12-07
     (``trainer.detector_graph.take_channels_last``).
@@ -121,8 +126,11 @@ def quantized_blocks(rgb: np.ndarray, table: np.ndarray, channels_last: bool) ->
     the channels-first copy 0.3 ms plus 0.4-0.65 ms for ONNX Runtime to move them back).
     """
     h, w = rgb.shape[:2]
-    pixels = rgb.reshape(h, w * 3) if table.ndim == 2 else rgb  # one table: one channel
-    quantised = cv2.LUT(pixels, table).reshape(h, w, 3)
+    if table is None:
+        quantised = rgb
+    else:
+        pixels = rgb.reshape(h, w * 3) if table.ndim == 2 else rgb  # one table: one channel
+        quantised = cv2.LUT(pixels, table).reshape(h, w, 3)
     if not channels_last:
         blocks = quantised.reshape(h // 2, 2, w // 2, 2, 3).transpose(1, 3, 4, 0, 2)
         return blocks.reshape(1, 12, h // 2, w // 2)
@@ -323,7 +331,8 @@ class Detector:
         self.nms_iou = self.config.nms_iou or self.spec["nms_iou"]
         self.strides: list[int] = self.spec["strides"]
         self.widest_anchor = widest_anchor(self.spec.get("anchor_shape_in_strides"), self.strides)
-        self.table = self._quantization_table()
+        self.quantized = self.session.get_inputs()[0].type == "tensor(uint8)"
+        self.table = self._quantization_table() if self.quantized else None
         self.channels_last = self.session.get_inputs()[0].shape[-1] == 12
         self.slow_source = False  # ``pace``
         self._input_sizes: dict[tuple[tuple[int, int], bool], tuple[int, int]] = {}
@@ -341,18 +350,19 @@ class Detector:
 
     def _quantization_table(self) -> np.ndarray | None:
         """An INT8 graph takes its image quantised and in 2x2 blocks (``quantized_blocks``), with
-        the quantisation its sidecar gives; an FP32 graph takes the normalised image."""
-        if self.session.get_inputs()[0].type != "tensor(uint8)":
-            return None
+        the quantisation its sidecar gives: a lookup table, or None where the quantised values
+        are the pixels' own (``trainer.detector_graph.take_raw_pixels``: 0.3-0.4 ms saved at
+        640x384)."""
         quantization = self.spec.get("input_quantization")
         if not quantization:
             raise ModelError(
                 f"{self.config.model}: the model takes a quantised image, "
                 "but its sidecar has no input_quantization"
             )
-        return quantization_table(
+        table = quantization_table(
             self.spec["mean"], self.spec["std"], quantization["scale"], quantization["zero_point"]
         )
+        return None if np.array_equal(table, IDENTITY_TABLE) else table
 
     def input_size(self, frame_wh: tuple[int, int]) -> tuple[int, int]:
         if self.config.input_size:
@@ -466,7 +476,7 @@ class Detector:
     ) -> list[Detection]:
         """The plates of a letterboxed RGB image, mapped back to the frame by ``lb``."""
         threshold = self.score_threshold if score_threshold is None else score_threshold
-        if self.table is None:
+        if not self.quantized:
             batch = normalize_image(rgb[None], self.spec["mean"], self.spec["std"])
         else:
             batch = quantized_blocks(rgb, self.table, self.channels_last)

@@ -4,6 +4,7 @@ must stop the runtime with one clear line."""
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -69,7 +70,7 @@ def test_runtime_decoding_is_the_training_decoding_and_old_graphs_are_cut_to_the
         DecodingDetector(model), torch.zeros(1, 3, 384, 640), old, {"images": {2: "h", 3: "w"}}
     )
     cut = tmp_path / "cut.onnx"
-    rewrite_detector(old, cut)
+    rewrite_detector(old, cut, {})
     x = np.random.default_rng(1).normal(size=(1, 3, 256, 320)).astype(np.float32)
     rows = open_session(old, threads=1).run(None, {"images": x})[0][0]
     maps = open_session(cut, threads=1).run(None, {"images": x})
@@ -284,11 +285,17 @@ def test_fine_tuning_with_frozen_batchnorm_keeps_its_statistics():
 
 
 def exported_random_detector(
-    tmp: Path, fp32: Path, int8: Path, rewrite: bool, spec: DetectorSpec | None = None
+    tmp: Path,
+    fp32: Path,
+    int8: Path,
+    rewrite: bool,
+    spec: DetectorSpec | None = None,
+    calibration: list[np.ndarray] | None = None,
 ) -> list:
     """A randomly initialised detector exported to ``fp32`` and quantised to ``int8`` (graph
-    rewritten or not); returns the calibration batches. Its BatchNorm shifts are random too, as
-    a trained model's are: the exporter shares equal folded biases (all zero otherwise)."""
+    rewritten or not), calibrated on ``calibration`` (default: three batches of noise); returns
+    the calibration batches. Its BatchNorm shifts are random too, as a trained model's are: the
+    exporter shares equal folded biases (all zero otherwise)."""
     from trainer.export import export_detector, quantize_detector_static
 
     torch.manual_seed(0)
@@ -299,12 +306,44 @@ def exported_random_detector(
     ckpt = tmp / "detector.pt"
     torch.save({"spec": spec.to_dict(), "model": model.state_dict(), "step": 1}, ckpt)
     export_detector(ckpt, fp32)
-    calibration = [np.random.default_rng(i).normal(size=(1, 3, 384, 640)).astype(np.float32)
-                   for i in range(3)]  # fmt: skip
+    calibration = calibration or [
+        np.random.default_rng(i).normal(size=(1, 3, 384, 640)).astype(np.float32) for i in range(3)
+    ]
     rewritten = quantize_detector_static(fp32, int8, calibration, rewrite=rewrite)
     sidecar = json.loads(fp32.with_suffix(".json").read_text()) | rewritten
     int8.with_suffix(".json").write_text(json.dumps(sidecar))
     return calibration
+
+
+def test_a_detector_taking_the_pixels_as_they_are_computes_what_it_did(tmp_path):
+    """Calibrated on pictures of every pixel value, as the embedded model was, the INT8 input
+    quantises (x - 127.5)/128 in steps of 1/128; ``take_raw_pixels`` moves the mean to 128, so
+    that the runtime makes the blocks without a lookup, and the stem's bias takes the half step.
+    Fed the pixels as they are, its maps move by less than INT8's own error against FP32, and
+    are as close to FP32's as before; training from it starts from the stem's bias as trained."""
+    from streamer.modelfile import normalize_image
+    from trainer.onnx_weights import detector_from_onnx
+
+    rng = np.random.default_rng(3)
+    pictures = [rng.integers(0, 256, (384, 640, 3), dtype=np.uint8) for _ in range(3)]
+    pictures[0][:16, :16] = np.arange(256, dtype=np.uint8).reshape(16, 16)[..., None]
+    calibration = [normalize_image(p[None], [127.5] * 3, [128.0] * 3) for p in pictures]
+    fp32, before, after = (tmp_path / f"{name}.onnx" for name in ("fp32", "before", "after"))
+    exported_random_detector(tmp_path, fp32, before, False, calibration=calibration)
+    exported_random_detector(tmp_path, fp32, after, True, calibration=calibration)
+    sidecar = json.loads(after.with_suffix(".json").read_text())
+    assert sidecar["input_quantization"] == {"scale": 1 / 128, "zero_point": 128}
+    assert sidecar["mean"] == [128.0] * 3 and Detector(DetectorConfig(model=after)).table is None
+    rgb = cv2.GaussianBlur(pictures[1], (9, 9), 3)  # a picture, not noise
+    maps = {
+        m: np.concatenate([x.ravel() for x in open_session(m, 1).run(None, runtime_feed(m, rgb))])
+        for m in (fp32, before, after)
+    }
+    error = {m: np.abs(maps[m] - maps[fp32]).mean() for m in (before, after)}
+    assert 0 < np.abs(maps[after] - maps[before]).mean() < error[before]
+    assert error[after] < 1.05 * error[before]  # as close to FP32 as before
+    trained, taken = (detector_from_onnx(m)[0].backbone.stem[1].bias for m in (before, after))
+    assert torch.allclose(trained, taken, atol=1e-3)
 
 
 def runtime_feed(model: Path, rgb: np.ndarray) -> dict:
@@ -390,7 +429,7 @@ def test_rewritten_detector_computes_the_same_and_its_weights_come_back(tmp_path
     for plain in (fp32, int8):
         turned = tmp_path / f"{plain.stem}.s2d.onnx"
         sidecar = json.loads(plain.with_suffix(".json").read_text())
-        sidecar |= rewrite_detector(plain, turned)
+        sidecar |= rewrite_detector(plain, turned, sidecar)
         turned.with_suffix(".json").write_text(json.dumps(sidecar))
         graph = onnx.load(str(turned)).graph
         s2d = [n for n in graph.node if n.op_type == "SpaceToDepth"]

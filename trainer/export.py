@@ -328,7 +328,7 @@ def quantize_detector_static(
 ) -> dict:
     """ONNX Runtime static INT8 (QDQ, per-channel weights, min/max activation ranges measured
     on ``calibration``: preprocessed (1, 3, H, W) batches of real frames), then rewritten in
-    the exactly equal form ONNX Runtime runs faster (``trainer.detector_graph``); returns what
+    the form ONNX Runtime runs faster (``trainer.detector_graph``); returns what
     the rewrite adds to the sidecar.
 
     The weights are kept to 7 bits (``reduce_range``). On x86 CPUs without VNNI (AVX2 only, as on
@@ -363,4 +363,5 @@ def quantize_detector_static(
         calibrate_method=CalibrationMethod.MinMax, nodes_to_quantize=nodes,
         reduce_range=True,
     )  # fmt: skip
-    return rewrite_detector(output, output) if rewrite else {}
+    sidecar = json.loads(onnx_path.with_suffix(".json").read_text())
+    return rewrite_detector(output, output, sidecar) if rewrite else {}

@@ -205,8 +205,20 @@ def detector_from_onnx(path: Path) -> tuple[PlateDetector, DetectorSpec]:
     weights |= fusion_weights(graph, init)
     box_scales = [n for n in graph.node if n.op_type == "Mul" and "/head/box" in n.input[0]]
     weights["head.scales"] = np.array([init[n.input[1]] for n in box_scales], np.float32)
+    weights["backbone.stem.1.bias"] = stem_bias_for_training_mean(
+        weights["backbone.stem.1.bias"], weights["backbone.stem.0.weight"], load_sidecar(path)
+    )
     _load(model, weights, path)
     return model.eval(), spec
+
+
+def stem_bias_for_training_mean(bias: np.ndarray, kernel: np.ndarray, sidecar: dict) -> np.ndarray:
+    """The stem's bias for images normalised as in training, from that of a file whose input
+    mean was moved (``trainer.detector_graph.take_raw_pixels``, which the bias compensates)."""
+    from trainer.train_detector import INPUT_SPEC
+
+    shift = (sidecar["mean"][0] - INPUT_SPEC["mean"][0]) / sidecar["std"][0]
+    return bias - shift * kernel.sum(axis=(1, 2, 3))
 
 
 @torch.no_grad()
