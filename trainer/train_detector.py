@@ -575,8 +575,9 @@ def run_quantize(args) -> int:
 
 
 REWRITE_NOTE = (
-    "rewritten exactly (trainer/detector_graph.py): the stem as SpaceToDepth(2) + 2x2 "
-    "convolution on 12 channels, after the input's quantisation (bit-identical), and the "
+    "rewritten (trainer/detector_graph.py), exactly where not said otherwise: the stem as "
+    "SpaceToDepth(2) + 2x2 convolution on 12 channels, after the input's quantisation "
+    "(bit-identical), and the "
     "score/box/corner convolutions of each level as one convolution + Split (within float "
     "rounding); the input's quantisation and SpaceToDepth done by the runtime, channels last "
     "(streamer.detector.quantized_blocks, bit-identical; input_quantization); the INT8 nearest "
