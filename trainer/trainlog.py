@@ -36,7 +36,8 @@ def plot_log(path: Path) -> Path:
         ax.plot(steps, [float(r[c]) for r in rows], label=c)
     ax.set_yscale("log")
     ax.set_ylabel("loss")
-    ax.legend()
+    if curves:  # a run shorter than one log interval has none
+        ax.legend()
     ax.grid(alpha=0.3)
     ax_lr.plot(steps, [float(r["lr"]) for r in rows], color="k")
     ax_lr.set_yscale("log")
