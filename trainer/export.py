@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from streamer.charset import CHARSET
-from streamer.modelfile import ctc_head_file
+from streamer.modelfile import ctc_head_file, load_sidecar
 from trainer.detector_graph import rewrite_detector, untie_shared_weights
 from trainer.models.detector import OUTPUTS_NOTE, DetectorSpec, ExportedDetector, PlateDetector
 from trainer.models.recognizer import PlateRecognizer, SoftmaxHead
@@ -363,5 +363,4 @@ def quantize_detector_static(
         calibrate_method=CalibrationMethod.MinMax, nodes_to_quantize=nodes,
         reduce_range=True,
     )  # fmt: skip
-    sidecar = json.loads(onnx_path.with_suffix(".json").read_text())
-    return rewrite_detector(output, output, sidecar) if rewrite else {}
+    return rewrite_detector(output, output, load_sidecar(onnx_path)) if rewrite else {}

@@ -172,7 +172,8 @@ def _matmul_order(path: str) -> int:
 def detector_from_onnx(path: Path) -> tuple[PlateDetector, DetectorSpec]:
     """A torch detector computing what an exported ONNX detector computes (eval mode); call
     ``recalibrate_folded_batchnorm`` before training it with batch statistics."""
-    spec = DetectorSpec(**load_sidecar(path)["spec"])
+    sidecar = load_sidecar(path)
+    spec = DetectorSpec(**sidecar["spec"])
     model = PlateDetector(spec)
     modules = dict(model.named_modules())
     graph, init = _initializers(path)
@@ -206,7 +207,7 @@ def detector_from_onnx(path: Path) -> tuple[PlateDetector, DetectorSpec]:
     box_scales = [n for n in graph.node if n.op_type == "Mul" and "/head/box" in n.input[0]]
     weights["head.scales"] = np.array([init[n.input[1]] for n in box_scales], np.float32)
     weights["backbone.stem.1.bias"] = stem_bias_for_training_mean(
-        weights["backbone.stem.1.bias"], weights["backbone.stem.0.weight"], load_sidecar(path)
+        weights["backbone.stem.1.bias"], weights["backbone.stem.0.weight"], sidecar
     )
     _load(model, weights, path)
     return model.eval(), spec
