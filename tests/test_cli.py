@@ -482,16 +482,20 @@ def test_bench_times_a_model_to_compare_beside_the_embedded_one(tmp_path):
 
 def test_bench_times_the_recognizer_with_and_without_its_ctc_head(tmp_path):
     """The embedded recognizer's CTC head is a file of its own, run only on the plates the
-    queries are unsure of: both costs are rows of the table."""
+    queries are unsure of: both costs are rows of the table, for each way of using the cores."""
     proc = run_cli(
-        "bench", "--stage", "recognize", "--runs", "3", "--reference", tmp_path, "--json"
+        "bench", "--stage", "recognize", "--runs", "4", "--reference", tmp_path, "--json"
     )
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
+    assert {r["threads"] for r in rows} == {"1", "2, spinning", "1, 2 at once"}
     for config in ("batch 1", "batch 8"):
-        models = {r["model"]: r for r in rows if r["config"] == config and r["threads"] == "1"}
-        assert set(models) == {"ours", "ours, head skipped"}
-        assert all(r["median_ms"] > 0 for r in models.values())
+        for threads in ("1", "2, spinning", "1, 2 at once"):
+            models = {
+                r["model"]: r for r in rows if r["config"] == config and r["threads"] == threads
+            }
+            assert set(models) == {"ours", "ours, head skipped"}
+            assert all(r["median_ms"] > 0 for r in models.values())
 
 
 def test_bench_finds_the_checkouts_sample_video_from_an_installed_package(tmp_path, monkeypatch):
