@@ -42,6 +42,7 @@ from trainer.device import (
     add_device_arguments,
     batch_stream,
     cpu_state,
+    forward_precision,
     images_to_input,
     in_processes,
 )
@@ -128,11 +129,15 @@ def giou_pairs(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return iou, iou - (hull - union) / (hull + 1e-9)
 
 
-def detection_loss(model: PlateDetector, images, targets, corner_weight: float = 0.5):
+def detection_loss(
+    model: PlateDetector, images, targets, corner_weight: float = 0.5, bf16: bool = False
+):
     """Quality focal loss on the score (target = IoU of the predicted box), GIoU on the boxes,
     L1 in stride units on the corners of plates whose corners are labelled. Points inside a
-    plate cut by the tile's edge are left out of the score loss unless assigned to a plate."""
-    maps = model(images)
+    plate cut by the tile's edge are left out of the score loss unless assigned to a plate.
+    ``bf16``: the model runs in bfloat16 (``forward_precision``), the loss in float32."""
+    with forward_precision(images.device, bf16):
+        maps = [m.float() for m in model(images)]
     raw, points, strides = model.flatten(maps)
     level_sizes = [m.shape[2] * m.shape[3] for m in maps]
     scores_logit = raw[..., 0]
@@ -451,7 +456,9 @@ def run_detector(args) -> int:
     while time.time() - start < args.minutes * 60:
         rgb, targets = next(stream)
         x = images_to_input(rgb, INPUT_SPEC["mean"], INPUT_SPEC["std"], device)
-        loss, detail = detection_loss(model, x, targets_to(targets, device), args.corner_weight)
+        loss, detail = detection_loss(
+            model, x, targets_to(targets, device), args.corner_weight, args.bf16
+        )
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(rest + backbone, 10.0)
@@ -491,6 +498,7 @@ def run_detector(args) -> int:
         "small_level": args.add_small_level,
         "schedule": f"cosine, warm-up {args.warmup}" if args.cosine else "plateau",
         "device": args.device,
+        "precision": "bfloat16 forward" if args.bf16 else "float32",
         "lr_drops": sched.drops,
         "val": metrics,
     }

@@ -31,6 +31,7 @@ from trainer.device import (
     add_device_arguments,
     batch_stream,
     cpu_state,
+    forward_precision,
     images_to_input,
     in_processes,
 )
@@ -387,16 +388,21 @@ def run_ocr(args) -> int:
         rgb, y = next(stream)
         x = images_to_input(rgb, INPUT_SPEC["mean"], INPUT_SPEC["std"], device)
         y = torch.from_numpy(y).to(device)
-        if args.ctc_head_only:
-            with torch.no_grad():
-                memory = model.encoder(x)
-            loss = ctc_loss(model.ctc(memory), y)
-        elif model.ctc is None:
-            loss = loss_fn(model(x).flatten(0, 1), y.flatten())
-        else:
-            logits, ctc_logits = model(x, with_ctc=True)
-            loss = loss_fn(logits.flatten(0, 1), y.flatten())
-            loss = loss + args.ctc_weight * ctc_loss(ctc_logits, y)
+        with forward_precision(device, args.bf16):
+            if args.ctc_head_only:
+                with torch.no_grad():
+                    memory = model.encoder(x)
+                logits, ctc_logits = None, model.ctc(memory)
+            elif model.ctc is None:
+                logits, ctc_logits = model(x), None
+            else:
+                logits, ctc_logits = model(x, with_ctc=True)
+        loss = 0.0
+        if logits is not None:
+            loss = loss_fn(logits.float().flatten(0, 1), y.flatten())
+        if ctc_logits is not None:
+            weight = 1.0 if logits is None else args.ctc_weight
+            loss = loss + weight * ctc_loss(ctc_logits.float(), y)
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 2.0)
@@ -440,6 +446,7 @@ def run_ocr(args) -> int:
         "synthetic_regions": args.synth_regions, "restyled_pool": args.restyle,
         "restyled_groups": args.restyle_groups, "restyled_own": args.restyle_own,
         "group_weights": group_weights, "device": args.device,
+        "precision": "bfloat16 forward" if args.bf16 else "float32",
         "schedule": f"cosine, warm-up {args.warmup}" if args.cosine else "plateau",
         "lr_drops": sched.drops, "val": metrics,
     }  # fmt: skip
