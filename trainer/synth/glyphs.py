@@ -5,11 +5,9 @@ Fonts come from two places so that a fresh ``pip install .[train]`` can render e
 - matplotlib (a dependency of filterpy and of the ``[train]`` extra) ships the DejaVu Sans,
   Sans Mono and Serif bold faces and the book-weight Sans (the thin strokes of many US plates);
   they are found through ``matplotlib.get_data_path()`` and not copied here.
-- ``fonts/`` beside this file ships OSP-DIN (a DIN 1451 revival, the family that the Dutch
-  "Kenteken" and the German/Mercosur "FE-Schrift" plate faces descend from); two condensed
-  gothics of the kind most US states print their numbers in, Bebas Neue Bold (tall and narrow,
-  its O drawn as its 0, as on many US plates) and Roboto Condensed Bold; and "Platestream
-  Provinces", a 10 kB subset of Noto Sans CJK SC Bold holding only the 33 province
+- ``fonts/`` beside this file ships two SIL OFL fonts: OSP-DIN (a DIN 1451 revival, the family
+  that the Dutch "Kenteken" and the German/Mercosur "FE-Schrift" plate faces descend from) and
+  "Platestream Provinces", a 10 kB subset of Noto Sans CJK SC Bold holding only the 33 province
   characters of ``streamer.charset.PROVINCES``. A CJK font package from PyPI was ruled out: the
   only Noto Sans CJK wheel (``cvttf-notosanscjk-bold``) is a 28.6 MB download with no licence
   text of its own; and glyphs cut from real crops cannot be used on a machine without
@@ -40,8 +38,6 @@ FONT_FILES = {
     "sans-book": _DEJAVU / "DejaVuSans.ttf",
     "mono": _DEJAVU / "DejaVuSansMono-Bold.ttf",
     "serif": _DEJAVU / "DejaVuSerif-Bold.ttf",
-    "gothic": FONT_DIR / "BebasNeue-Bold.otf",
-    "condensed": FONT_DIR / "RobotoCondensed-Bold.ttf",
     "cjk": FONT_DIR / "PlatestreamProvinces-Bold.otf",
 }
 RENDER_SIZE = 128  # px em size of the cached masks: large enough that every resize is a shrink

@@ -531,16 +531,10 @@ US_SLOGANS = (
 )
 
 
-US_FACES = {"sans": 0.3, "din": 0.2, "mono": 0.1, "sans-book": 0.15, "gothic": 0.13}
-US_FACES["condensed"] = 1 - sum(US_FACES.values())
-
-
 def us_number_face(rng: np.random.Generator) -> tuple[str, int]:
     """A type face and stroke weight for a US plate number: bold sans most often, then DIN
-    (drawn bolder, as plate faces are), the thin book sans, two condensed gothics (the faces
-    of New Jersey, Idaho or New Mexico: taught only the others, the recognizer read real ones'
-    T as I, K as M and 8 as B) and monospace."""
-    font = list(US_FACES)[rng.choice(len(US_FACES), p=list(US_FACES.values()))]
+    (drawn bolder, as plate faces are), monospace and the thin book sans."""
+    font = ["sans", "din", "mono", "sans-book"][rng.choice(4, p=[0.4, 0.25, 0.15, 0.2])]
     return font, {"din": 3}.get(font, 0) + int(rng.integers(0, 2))
 
 
