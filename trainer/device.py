@@ -63,12 +63,12 @@ def images_to_input(
 
 def forward_precision(device: torch.device, bf16: bool) -> torch.autocast:
     """The context a model's forward pass runs in: bfloat16 autocast with ``bf16`` (convolutions
-    and matrix products take bfloat16, normalisations and softmax float32), else float32.
+    and matrix products take bfloat16, and on the CPU the normalisations and softmax after them
+    run in it too), else float32. Losses are taken on the outputs cast back to float32.
 
     On a Xeon with AMX the training loops made 1.79x the steps a second for the detector and
     1.36x for the recognizer; a CPU without AMX or AVX-512 BF16 may be slower, so it is asked
-    for, not assumed.
-    Losses are taken on the outputs cast back to float32."""
+    for, not assumed."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
