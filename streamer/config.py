@@ -58,8 +58,8 @@ class DetectorConfig:
     #: longer side of a frame-sized input; None takes the sidecar's (640). A plate is found
     #: reliably from about 40 px wide at the input, so larger finds smaller plates, at a
     #: quadratic cost and with more false ones (validation scenes, two looks, detector of
-    #: 2026-12-06.2, at 640 / 960 / 1280: 259 / 261 / 257 of 276 plates, 10 / 30 / 51 false
-    #: boxes; Spanish recall 0.81 / 0.86 / 0.83, CCPD's close-ups 1.00 / 1.00 / 0.99).
+    #: 2026-12-07.2, at 640 / 960 / 1280: 260 / 262 / 258 of 276 plates, 10 / 33 / 48 false
+    #: boxes; Spanish recall 0.81 / 0.86 / 0.83, CCPD's close-ups 1.00 / 1.00 / 0.97).
     max_side: int | None = None
     #: a source of at most ``slow_fps`` frames a second (a snapshot URL, a camera set to one or
     #: two) shows a passing car in a frame or two, often while its plate is still small, and
