@@ -457,6 +457,30 @@ def test_bench_reports_every_stage(tmp_path):
     assert "encode" in with_video["stages"] and "encode" not in without_video["stages"]
     table = run_cli("bench", "--video", clip)
     assert table.returncode == 0 and "median_ms" in table.stdout and "encode" in table.stdout
+    assert table.stdout.startswith("host: ")  # what the figures depend on, named first
+
+
+def test_bench_names_the_instructions_its_figures_depend_on(tmp_path):
+    """A host's INT8 (and bfloat16) instructions, from the fastest it has, out of Linux's
+    cpuinfo; a system without one names the processor and leaves them unknown."""
+    from streamer.bench import cpu_info, host_description
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse2 avx2 fma\n\n"
+        "processor\t: 1\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse2 avx2 fma\n"
+    )
+    model, flags = cpu_info(cpuinfo)
+    line = host_description(model, flags, 2)
+    assert line.startswith("host: AMD EPYC 7B13, 2 CPUs, INT8 via AVX2; onnxruntime ")
+    xeon = {"avx2", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16"}
+    assert "INT8 via AMX, bfloat16 (--bf16 training) via AMX;" in host_description("Xeon", xeon, 2)
+    zen4 = {"avx2", "avx512_vnni", "avx512_bf16"}
+    assert "INT8 via AVX-512 VNNI, bfloat16 (--bf16 training) via AVX-512 BF16;" in (
+        host_description("EPYC", zen4, 2)
+    )
+    model, flags = cpu_info(tmp_path / "no such file")
+    assert flags == set() and "INT8 via not known;" in host_description(model, flags, None)
 
 
 def test_bench_times_a_model_to_compare_beside_the_embedded_one(tmp_path):
