@@ -463,7 +463,7 @@ def test_bench_reports_every_stage(tmp_path):
 def test_bench_names_the_instructions_its_figures_depend_on(tmp_path):
     """A host's INT8 (and bfloat16) instructions, from the fastest it has, out of Linux's
     cpuinfo; a system without one names the processor and leaves them unknown."""
-    from streamer.bench import cpu_info, host_description
+    from streamer.host import cpu_info, host_description
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(
@@ -472,7 +472,7 @@ def test_bench_names_the_instructions_its_figures_depend_on(tmp_path):
     )
     model, flags = cpu_info(cpuinfo)
     line = host_description(model, flags, 2)
-    assert line.startswith("host: AMD EPYC 7B13, 2 CPUs, INT8 via AVX2; onnxruntime ")
+    assert line.startswith("AMD EPYC 7B13, 2 CPUs, INT8 via AVX2; onnxruntime ")
     xeon = {"avx2", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16"}
     assert "INT8 via AMX, bfloat16 (--bf16 training) via AMX;" in host_description("Xeon", xeon, 2)
     zen4 = {"avx2", "avx512_vnni", "avx512_bf16"}

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from streamer.host import this_host
 from trainer.cli import main as train_main
 from trainer.data.pack import write_pack
 from trainer.data.plates import PlateSample
@@ -38,6 +39,7 @@ def test_detector_trains_from_a_pack_with_loader_workers(tmp_path, no_data_folde
     summary = json.loads((out / "detector_summary.json").read_text())
     assert summary["steps"] > 0 and summary["schedule"] == "cosine, warm-up 2"
     assert summary["val"] == {} and "no validation data" in capsys.readouterr().out
+    assert summary["host"] == this_host() and summary["threads"] == 1  # how it was trained
     ckpt = torch.load(out / "detector.pt", weights_only=False)
     assert ckpt["step"] == summary["steps"]
     assert all(v.device.type == "cpu" for v in ckpt["model"].values())
@@ -52,7 +54,7 @@ def test_recognizer_trains_from_a_pack_with_loader_workers(tmp_path, no_data_fol
     assert train_main([*args, "--minutes", "0.1"]) == 0
     summary = json.loads((out / "ocr_summary.json").read_text())
     assert summary["steps"] > 0 and summary["schedule"] == "cosine, warm-up 0"
-    assert summary["precision"] == "bfloat16 forward"
+    assert summary["precision"] == "bfloat16 forward" and summary["host"] == this_host()
     ckpt = torch.load(out / "ocr.pt", weights_only=False)
     assert ckpt["spec"]["dim"] == 64 and ckpt["step"] == summary["steps"]
 

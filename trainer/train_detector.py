@@ -24,6 +24,7 @@ from streamer.detector import (
     preprocess_frame,
     widest_anchor,
 )
+from streamer.host import this_host
 from streamer.modelfile import load_sidecar, normalize_image
 from trainer.data.detection import (
     BASE_SIDE,
@@ -498,6 +499,8 @@ def run_detector(args) -> int:
         "small_level": args.add_small_level,
         "schedule": f"cosine, warm-up {args.warmup}" if args.cosine else "plateau",
         "device": args.device,
+        "host": this_host(),
+        "threads": args.threads,
         "precision": "bfloat16 forward" if args.bf16 else "float32",
         "lr_drops": sched.drops,
         "val": metrics,

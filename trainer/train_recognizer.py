@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from streamer.charset import CHARSET, MAX_LENGTH, PROVINCES, decode_ctc, encode
+from streamer.host import this_host
 from streamer.modelfile import normalize_image
 from streamer.recognizer import preprocess_plates, reading_from_probs
 from trainer.data.augment import augmented_plate
@@ -445,8 +446,8 @@ def run_ocr(args) -> int:
         "synthetic_pool": args.synth, "synthetic_share": args.synth_share,
         "synthetic_regions": args.synth_regions, "restyled_pool": args.restyle,
         "restyled_groups": args.restyle_groups, "restyled_own": args.restyle_own,
-        "group_weights": group_weights, "device": args.device,
-        "precision": "bfloat16 forward" if args.bf16 else "float32",
+        "group_weights": group_weights, "device": args.device, "host": this_host(),
+        "threads": args.threads, "precision": "bfloat16 forward" if args.bf16 else "float32",
         "schedule": f"cosine, warm-up {args.warmup}" if args.cosine else "plateau",
         "lr_drops": sched.drops, "val": metrics,
     }  # fmt: skip
