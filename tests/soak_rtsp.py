@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from streamer.host import this_host
+
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import platestream_command  # noqa: E402
 from test_rtsp import RtspServer, gst_rtsp_missing  # noqa: E402
@@ -88,6 +90,7 @@ def soak(video: Path, seconds: float, sample_every: float) -> dict:
     plates = [(t, e) for t, e in arrivals if e["type"] == "plate"]
     delays = [t - datetime.fromisoformat(e["last_wallclock"]).timestamp() for t, e in plates]
     return {
+        "host": this_host(),
         "video": str(video),
         "seconds": seconds,
         "summary": summary[-1] if summary else stderr[-500:],
