@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -137,13 +138,14 @@ def print_rows(rows: list[dict]) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    # on stderr, as the runs' progress, so that the table or JSON on stdout is the data alone
+    print(f"host: {this_host()}", file=sys.stderr)
     if args.stage == "pipeline":
         video = args.video or default_video()
         results = bench_pipeline(video, args.repeat)
         if args.json:
             print(json.dumps(results, indent=2))
             return 0
-        print(f"host: {this_host()}")
         for r in results:
             print(
                 f"{r['video']} {r['size']} output video: {r['output_video']}: "
@@ -158,6 +160,5 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(f"host: {this_host()}")
         print_rows(rows)
     return 0

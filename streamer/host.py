@@ -1,8 +1,8 @@
 """The machine figures are measured on, named by what they depend on.
 
 Timings of the INT8 models depend on the CPU's instructions more than on its clock, so
-``platestream bench`` names them first and every training run records them in its summary (and
-so in the exported model's sidecar).
+``platestream bench`` names them first (on stderr, beside its table or JSON) and every training
+run records them in its summary (and so in the exported model's sidecar).
 """
 
 from __future__ import annotations

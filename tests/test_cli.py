@@ -457,7 +457,7 @@ def test_bench_reports_every_stage(tmp_path):
     assert "encode" in with_video["stages"] and "encode" not in without_video["stages"]
     table = run_cli("bench", "--video", clip)
     assert table.returncode == 0 and "median_ms" in table.stdout and "encode" in table.stdout
-    assert table.stdout.startswith("host: ")  # what the figures depend on, named first
+    assert table.stderr.startswith("host: ")  # what the figures depend on, named first
 
 
 def test_bench_names_the_instructions_its_figures_depend_on(tmp_path):
@@ -511,7 +511,7 @@ def test_bench_times_the_recognizer_with_and_without_its_ctc_head(tmp_path):
         "bench", "--stage", "recognize", "--runs", "4", "--reference", tmp_path, "--json"
     )
     assert proc.returncode == 0, proc.stderr
-    rows = json.loads(proc.stdout)
+    rows = json.loads(proc.stdout)  # the host line is on stderr: stdout is the JSON alone
     assert {r["threads"] for r in rows} == {"1", "2, spinning", "1, 2 at once"}
     for config in ("batch 1", "batch 8"):
         for threads in ("1", "2, spinning", "1, 2 at once"):
