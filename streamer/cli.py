@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also look for plates in the mirror image and keep those both looks agree on "
-        "(default; --no-mirror: one look, about 60 %% of the detection time)",
+        "(default; --no-mirror: one look, about half the detection time)",
     )
     read.add_argument(
         "--region",
