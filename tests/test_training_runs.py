@@ -62,7 +62,7 @@ def test_recognizer_trains_from_a_pack_with_loader_workers(tmp_path, no_data_fol
 def test_a_detector_step_in_bfloat16_follows_the_float32_one():
     """--bf16: the detector's forward pass in bfloat16 gives the float32 loss to within
     bfloat16's precision, and its gradients point the same way, so a run trains the same model
-    faster where the CPU has AMX."""
+    faster where the CPU has AMX or AVX-512 BF16."""
     from trainer.models.detector import DetectorSpec, PlateDetector
     from trainer.train_detector import detection_loss
 

@@ -1,5 +1,6 @@
 """Training on a GPU: batches drawn in data-loader worker processes and normalised on the device,
-checkpoints written with CPU tensors; and forward passes in bfloat16 where the CPU has AMX.
+checkpoints written with CPU tensors; and forward passes in bfloat16 where the CPU has AMX or
+AVX-512 BF16.
 
 A GPU takes a batch in a fraction of the time one core needs to cut and augment it, so the
 batches are drawn in several processes, each from its own random stream. A batch source is any
